@@ -1,0 +1,37 @@
+"""Train many seeds of one or more conditions at once and report the spread.
+
+  python -m experiments.seed_sweep                                  # default sweep
+  python -m experiments.seed_sweep --config=configs/copy.py --config.num_seeds=64
+  python -m experiments.seed_sweep --sweep=model.init.preset=keras,pytorch \
+      --sweep=model.init.forget_bias=0,1 --workdir=runs/forget
+
+This file only parses flags; the logic is in `lstm_init.sweep`.
+"""
+
+import os
+
+from absl import app, flags
+from ml_collections import config_flags
+
+from lstm_init import cli, sweep
+
+_DEFAULT = os.path.join(os.path.dirname(__file__), "..", "configs", "default.py")
+_CONFIG = config_flags.DEFINE_config_file("config", os.path.normpath(_DEFAULT),
+                                          "Experiment config file.", lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Output folder (default: runs/<date>-<name>).")
+_SWEEP = flags.DEFINE_multi_string(
+    "sweep", [], "Condition axis <config path>=<v1>,<v2>,...; repeat for a product. "
+    "Replaces the config's own default sweep.")
+_OVERWRITE = flags.DEFINE_bool("overwrite", False,
+                               "Replace a workdir that holds another config's results.")
+
+
+def main(argv):
+  del argv
+  cli.log_devices()
+  cli.run_main(lambda: sweep.run_sweep(_CONFIG.value, _WORKDIR.value, _SWEEP.value,
+                                       overwrite=_OVERWRITE.value))
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,94 @@
+"""The full set of config fields with their defaults.
+
+Every file in `configs/` starts from `base_config()` and changes what it needs,
+so any field can be overridden from the command line of any config
+(`--config.task.length=200`) and a mistyped field fails with a suggestion.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+from ml_collections import config_dict
+
+
+def base_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 0                    # experiment seed: the root key of every run
+  c.num_seeds = 32              # seeds per condition
+  c.fixed_streams = ""          # streams held fixed across seeds: "data", "init,data", ...
+  c.design = "seeds"            # "seeds" or "crossed" (init seed x data seed grid)
+  c.num_init_seeds = 8          # crossed design: init seeds
+  c.num_data_seeds = 8          # crossed design: data seeds
+  c.sweep = ()                  # default sweep axes, e.g. ("model.init.preset=keras,pytorch",)
+  c.name = "sweep"              # a label for reports
+
+  c.task = ml_collections.ConfigDict()
+  c.task.name = "adding"        # adding, copy, delayed_recall, digits, forecast, char_lm
+  c.task.length = 50            # adding: sequence length T
+  c.task.delay = 20             # copy: blanks T; delayed_recall: d in y_t = x_(t-d)
+  c.task.window = 20            # delayed_recall, forecast, char_lm: steps per window
+  c.task.overlap = 0.0          # fraction of a window shared with the next (0.5 = 50%)
+  c.task.windows_per_sequence = 10  # consecutive windows per training sequence (streams)
+  c.task.symbols = 8            # delayed_recall: alphabet size
+  c.task.mode = "row"           # digits: "pixel" (64 steps) or "row" (8 steps)
+  c.task.permuted = False       # digits: one fixed pixel permutation
+  c.task.permutation_seed = 0   # digits: which permutation
+  c.task.split_seed = 0         # digits: which train/val/test split
+  c.task.series = "mackey_glass"  # forecast: mackey_glass, noisy_sines, file
+  c.task.series_length = 4000   # forecast: length of a generated series
+  c.task.series_seed = 0        # forecast: noise of noisy_sines
+  c.task.path = ""              # forecast (.csv/.npy) or char_lm (text) file
+  c.task.column = 0             # forecast: CSV column
+  c.task.target = "last"        # forecast: "last" (after the window) or "all" (every step)
+  c.task.stream = False         # forecast: consecutive windows (needed for stateful)
+  c.task.split = "0.7,0.15,0.15"  # forecast: chronological train,val,test fractions
+  c.task.max_chars = 200_000    # char_lm: characters of the corpus used
+  c.task.eval_size = 512        # generated tasks: evaluation examples; digits: val/test size
+  c.task.eval_rows = 16         # stream tasks: evaluation rows (each a run of windows)
+  c.task.eval_seed = 0          # evaluation data: the same for every seed
+
+  c.model = ml_collections.ConfigDict()
+  c.model.hidden_size = 32
+  c.model.num_layers = 1
+  c.model.residual = False      # skip connections between layers of equal width
+  c.model.residual_scale = "sqrt_half"  # "sqrt_half", "none" or a number
+  c.model.dropout = 0.0         # between layers (training only)
+  c.model.input_dropout = 0.0   # on the inputs (training only)
+  c.model.readout = "auto"      # "auto" (the task's), "last" or "all"
+  c.model.impl = "scan"         # LSTM layer implementation (lstm_init.lstm.layer_impls())
+  c.model.init = ml_collections.ConfigDict()
+  c.model.init.preset = "keras"  # keras, tf1, pytorch, flax_linen, flax_nnx, haiku, equinox, chrono, irnn
+  c.model.init.input_kernel = ""     # override by initializer name ("" = the preset's)
+  c.model.init.recurrent_kernel = ""
+  c.model.init.bias = ""
+  c.model.init.forget_bias = config_dict.placeholder(float)  # None = the preset's
+  c.model.init.t_max = config_dict.placeholder(float)        # chrono's T_max (None = 100)
+  c.model.init.recurrent_scale = 1.0
+  c.model.init.readout = "glorot_uniform"  # readout weights, the same for every preset
+  c.model.initial_state = ml_collections.ConfigDict()
+  c.model.initial_state.strategy = "zeros"  # zeros, constant, learned, noisy, learned_noisy
+  c.model.initial_state.noise_std = 0.1     # noisy strategies, training only
+  c.model.initial_state.value = 0.0         # constant strategy; start of a learned state
+
+  c.train = ml_collections.ConfigDict()
+  c.train.steps = 400
+  c.train.batch_size = 32
+  c.train.optimizer = "adam"    # adam, adamw, sgd, rmsprop
+  c.train.learning_rate = 3e-3
+  c.train.momentum = 0.9        # sgd
+  c.train.weight_decay = 0.0    # adamw
+  c.train.schedule = "constant"  # constant, exponential, cosine
+  c.train.decay_rate = 0.5      # exponential: factor per decay_steps
+  c.train.decay_steps = 1000
+  c.train.warmup_steps = 0
+  c.train.clip_norm = 1.0       # global gradient norm clip (0 = off)
+  c.train.eval_every = 100      # steps per chunk: evaluate, log and record between chunks
+  c.train.stateful = False      # carry the state from window to window (truncated BPTT)
+  c.train.reset_every = 0       # stateful: also reset every n windows (0 = never)
+  c.train.divergence_threshold = 1e6  # a loss above this (or NaN/inf) marks the seed diverged
+
+  c.memory_budget_gb = config_dict.placeholder(float)  # None: a safe share of memory
+  c.max_chunk_seeds = 0         # 0 = as many as memory allows
+  c.devices = 0                 # shard seeds over this many devices (0 = all)
+  c.report = True               # write report.md and figures at the end
+  return c

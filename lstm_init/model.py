@@ -1,0 +1,86 @@
+"""The model of a sweep: an LSTM stack, a linear readout, initial-state params.
+
+  params = init_model(key, task, config.model)
+  outputs, carry = forward(params, xs, carry, config.model, ...)
+
+`params` is `{"lstm": [layer dicts], "readout": {"W": [H, O], "b": [O]},
+"state": [initial-state params]}`. The readout is applied at every step (a
+`[H, O]` matmul, cheap); which positions count is the loss mask's business.
+The readout's initializer is the same for every preset, so conditions differ
+in the LSTM only.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from lstm_init import lstm, states
+from lstm_init.errors import ConfigError, unknown
+from lstm_init.initializers import get_initializer, init_params
+from lstm_init.tasks import Task
+
+READOUTS = ("auto", "last")
+
+
+def init_overrides(init_cfg) -> dict:
+  """The `init_params` overrides set in `config.model.init`."""
+  out = {k: init_cfg[k] for k in ("input_kernel", "recurrent_kernel", "bias", "forget_bias",
+                                  "t_max", "recurrent_scale")}
+  return {k: v for k, v in out.items() if v not in (None, "")}
+
+
+def check_model_config(mcfg) -> None:
+  """One-line errors for impossible model settings."""
+  if int(mcfg.hidden_size) < 1:
+    raise ConfigError(f"model.hidden_size must be >= 1, got {mcfg.hidden_size}")
+  if int(mcfg.num_layers) < 1:
+    raise ConfigError(f"model.num_layers must be >= 1, got {mcfg.num_layers}")
+  for name in ("dropout", "input_dropout"):
+    if not 0.0 <= float(mcfg[name]) < 1.0:
+      raise ConfigError(f"model.{name} must be in [0, 1), got {mcfg[name]}")
+  if mcfg.readout not in READOUTS:
+    raise unknown("readout", mcfg.readout, READOUTS)
+  if mcfg.impl not in lstm.layer_impls():
+    raise unknown("LSTM implementation", mcfg.impl, lstm.layer_impls())
+  states.check_strategy(mcfg.initial_state.strategy)
+  if mcfg.initial_state.strategy == "carried":
+    raise ConfigError("initial-state strategy 'carried' is set by train.stateful=True; valid "
+                      "choices here: zeros, constant, learned, noisy, learned_noisy")
+  lstm.residual_factor(mcfg.residual_scale)
+
+
+def init_model(key: jax.Array, task: Task, mcfg, state_value=0.0) -> dict:
+  """Initializes the model's parameters for one run (see module docstring)."""
+  k_lstm, k_out = jax.random.split(key)
+  layers = init_params(k_lstm, task.input_size, int(mcfg.hidden_size),
+                       preset=mcfg.init.preset, num_layers=int(mcfg.num_layers),
+                       **init_overrides(mcfg.init))
+  hidden = int(mcfg.hidden_size)
+  w = get_initializer(mcfg.init.readout)(k_out, (hidden, task.output_size), jnp.float32)
+  state = states.init_state_params(mcfg.initial_state.strategy, int(mcfg.num_layers), hidden)
+  state = jax.tree.map(lambda a: a + state_value, state)
+  return {"lstm": layers, "readout": {"W": w, "b": jnp.zeros((task.output_size,))},
+          "state": state}
+
+
+def forward(params: dict, xs: jax.Array, carry, mcfg, *, key: jax.Array | None = None,
+            training: bool = False, carry_at: jax.Array | None = None):
+  """Outputs [batch, time, O] and the final carry, from xs [batch, time, I]."""
+  ys, final = lstm.apply(params["lstm"], xs, carry, carry_at=carry_at,
+                         residual=bool(mcfg.residual), residual_scale=mcfg.residual_scale,
+                         dropout=float(mcfg.dropout), input_dropout=float(mcfg.input_dropout),
+                         deterministic=not training, key=key, impl=mcfg.impl)
+  out = ys @ params["readout"]["W"] + params["readout"]["b"]
+  return out, final
+
+
+def position_losses(task: Task, outputs: jax.Array, ys: jax.Array):
+  """Loss and correctness at every position: ([batch, time], [batch, time])."""
+  if task.loss == "mse":
+    err = jnp.sum((outputs - ys) ** 2, axis=-1)
+    return err, jnp.zeros_like(err)
+  logp = jax.nn.log_softmax(outputs, axis=-1)
+  nll = -jnp.take_along_axis(logp, ys[..., None], axis=-1)[..., 0]
+  correct = (jnp.argmax(outputs, axis=-1) == ys).astype(jnp.float32)
+  return nll, correct

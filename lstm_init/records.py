@@ -1,0 +1,119 @@
+"""Writing results: every file atomically (temporary file, then rename).
+
+The sweep writes, in this order: `config.json` and `environment.json` first,
+one JSON line per evaluation in `metrics.jsonl` as it goes, then
+`results.csv`, `curves.npz`, `summary.json` and the report.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+  """Writes `data` to `path` so that readers see the old file or the new one."""
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
+  try:
+    with os.fdopen(fd, "wb") as f:
+      f.write(data)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
+
+
+def _default(o):
+  if isinstance(o, (np.floating, np.integer)):
+    return o.item()
+  if isinstance(o, np.ndarray):
+    return o.tolist()
+  if isinstance(o, (set, tuple)):
+    return list(o)
+  return str(o)
+
+
+def write_json(path: str, obj: Any) -> None:
+  atomic_write_bytes(path, (json.dumps(obj, indent=2, default=_default, allow_nan=True)
+                            + "\n").encode())
+
+
+def write_csv(path: str, rows: Iterable[Mapping[str, Any]], columns: list[str]) -> None:
+  buf = io.StringIO()
+  w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
+  w.writeheader()
+  for r in rows:
+    w.writerow({k: (f"{v:.8g}" if isinstance(v, float) else v) for k, v in r.items()})
+  atomic_write_bytes(path, buf.getvalue().encode())
+
+
+def read_csv(path: str) -> list[dict[str, str]]:
+  with open(path, newline="") as f:
+    return list(csv.DictReader(f))
+
+
+def write_npz(path: str, **arrays) -> None:
+  buf = io.BytesIO()
+  np.savez(buf, **arrays)
+  atomic_write_bytes(path, buf.getvalue())
+
+
+def append_jsonl(path: str, record: Mapping[str, Any]) -> None:
+  """Appends one JSON line (metrics as the sweep goes; a crash loses at most one)."""
+  with open(path, "a") as f:
+    f.write(json.dumps(record, default=_default) + "\n")
+    f.flush()
+
+
+def git_commit() -> str | None:
+  here = os.path.dirname(os.path.abspath(__file__))
+  try:
+    out = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True,
+                         text=True, timeout=5)
+    return out.stdout.strip() or None if out.returncode == 0 else None
+  except (OSError, subprocess.SubprocessError):
+    return None
+
+
+def environment() -> dict[str, Any]:
+  """Versions, backend and devices: what a reader needs to repeat a run."""
+  import jax
+  import jaxlib
+  versions = {"python": sys.version.split()[0], "jax": jax.__version__,
+              "jaxlib": jaxlib.__version__, "numpy": np.__version__}
+  for mod in ("flax", "optax", "chex", "scipy", "ml_collections"):
+    try:
+      versions[mod] = __import__(mod).__version__
+    except (ImportError, AttributeError):
+      versions[mod] = None
+  devices = jax.devices()
+  return {
+      "versions": versions,
+      "backend": jax.default_backend(),
+      "device_kinds": sorted({d.device_kind for d in devices}),
+      "device_count": jax.device_count(),
+      "local_device_count": jax.local_device_count(),
+      "process_count": jax.process_count(),
+      "x64": bool(jax.config.jax_enable_x64),
+      "default_matmul_precision": str(jax.config.jax_default_matmul_precision),
+      "prng_impl": str(jax.config.jax_default_prng_impl),
+      "xla_flags": os.environ.get("XLA_FLAGS", ""),
+      "command": sys.argv,
+      "git_commit": git_commit(),
+      "platform": platform.platform(),
+      "cpu_count": os.cpu_count(),
+  }

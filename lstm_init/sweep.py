@@ -1,0 +1,289 @@
+"""A seed sweep: conditions x seeds, trained vmapped, recorded as it goes.
+
+Usage:
+
+  result = run_sweep(config, workdir, sweep=["model.init.preset=keras,pytorch"])
+
+Conditions are the cartesian product of the sweep axes (`path=v1,v2,...`).
+Conditions that differ only in values (initial parameters, learning rate,
+noise std; `train.VALUE_FIELDS`) share one program: their runs are stacked on
+one axis and trained by one jitted, vmapped chunk function. Conditions that
+change the program (task, sizes, optimizer, strategy, stateful) form groups
+that run one after the other.
+
+The outer Python loop runs jitted chunks of `train.eval_every` steps; between
+chunks it evaluates, logs progress and appends a metrics line. Nothing inside
+a chunk talks to the host.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import itertools
+import json
+import math
+import os
+import time
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from lstm_init import keys as keys_lib
+from lstm_init import records, stats
+from lstm_init.errors import ConfigError
+from lstm_init.tasks import Task, make_task
+from lstm_init.train import VALUE_FIELDS, VALUE_PREFIXES, Trainer, run_values
+
+DESIGNS = ("seeds", "crossed")
+
+
+# ---------------------------------------------------------------------------
+# Conditions.
+
+
+@dataclasses.dataclass
+class Condition:
+  name: str
+  overrides: dict[str, Any]
+  config: ml_collections.ConfigDict
+
+
+def _field(config, path: str):
+  """(parent ConfigDict, field name) of a dotted path, or a one-line error."""
+  parts = path.split(".")
+  node = config
+  for i, p in enumerate(parts):
+    if not isinstance(node, ml_collections.ConfigDict) or p not in node:
+      where = ".".join(parts[:i]) or "the config"
+      choices = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
+      raise ConfigError(f"unknown config field {path!r}; valid fields under {where}: "
+                        f"{', '.join(choices)}")
+    if i < len(parts) - 1:
+      node = node[p]
+  return node, parts[-1]
+
+
+def _coerce(config, path: str, text: str):
+  parent, name = _field(config, path)
+  kind = parent.get_type(name)
+  text = text.strip()
+  try:
+    if kind is bool:
+      if text.lower() not in ("true", "false", "1", "0"):
+        raise ValueError
+      return text.lower() in ("true", "1")
+    if kind is int:
+      return int(text)
+    if kind is float:
+      return float(text)
+    if kind in (tuple, list):
+      return tuple(v for v in text.split(";") if v)
+  except ValueError:
+    raise ConfigError(f"bad value {text!r} for {path} in --sweep; expected "
+                      f"{kind.__name__}") from None
+  return text
+
+
+def parse_sweep(spec: str, config) -> tuple[str, list[Any]]:
+  """Parses `path=v1,v2,...` into (path, typed values)."""
+  path, eq, values = spec.partition("=")
+  path = path.strip()
+  if not eq or not path or not values.strip():
+    raise ConfigError(f"malformed --sweep {spec!r}; expected <config path>=<v1>,<v2>,... "
+                      "e.g. model.init.preset=keras,pytorch")
+  vals = [v for v in values.split(",") if v.strip()]
+  if not vals:
+    raise ConfigError(f"malformed --sweep {spec!r}: no values")
+  return path, [_coerce(config, path, v) for v in vals]
+
+
+def _short(path: str) -> str:
+  return path.split(".")[-1]
+
+
+def expand_conditions(config, sweep: Sequence[str]) -> list[Condition]:
+  """The cartesian product of the sweep axes, each a resolved config."""
+  axes = [parse_sweep(s, config) for s in sweep]
+  paths = [p for p, _ in axes]
+  if len(set(paths)) != len(paths):
+    raise ConfigError(f"a config field appears twice in --sweep: {paths}")
+  out = []
+  for combo in itertools.product(*[v for _, v in axes]):
+    cfg = copy.deepcopy(config)
+    overrides = dict(zip(paths, combo))
+    for path, value in overrides.items():
+      parent, name = _field(cfg, path)
+      with parent.ignore_type():
+        parent[name] = value
+    name = ",".join(f"{_short(p)}={v}" for p, v in overrides.items()) or config.name
+    out.append(Condition(name, overrides, cfg))
+  return out
+
+
+def structure_key(config) -> str:
+  """What decides the compiled program: the config without value fields."""
+  flat = _flatten(config.to_dict())
+  keep = {k: v for k, v in flat.items()
+          if k not in VALUE_FIELDS and not k.startswith(VALUE_PREFIXES)
+          and k not in ("seed", "num_seeds", "name", "sweep", "report")}
+  return json.dumps(keep, sort_keys=True, default=str)
+
+
+def _flatten(d, prefix=""):
+  out = {}
+  for k, v in d.items():
+    if isinstance(v, dict):
+      out.update(_flatten(v, f"{prefix}{k}."))
+    else:
+      out[f"{prefix}{k}"] = v
+  return out
+
+
+def group_conditions(conditions: list[Condition]) -> list[list[int]]:
+  """Indices of conditions grouped by `structure_key`, in first-seen order."""
+  groups: dict[str, list[int]] = {}
+  for i, c in enumerate(conditions):
+    groups.setdefault(structure_key(c.config), []).append(i)
+  return list(groups.values())
+
+
+# ---------------------------------------------------------------------------
+# Seeds.
+
+
+def seed_layout(config) -> dict[str, np.ndarray]:
+  """Per-run seed indices of one condition: {"seed", "init_seed", "data_seed"}."""
+  if config.design not in DESIGNS:
+    raise ConfigError(f"unknown design {config.design!r}; valid choices: {', '.join(DESIGNS)}")
+  if config.design == "crossed":
+    n_i, n_j = int(config.num_init_seeds), int(config.num_data_seeds)
+    if n_i < 1 or n_j < 1:
+      raise ConfigError(f"num_init_seeds and num_data_seeds must be >= 1, got {n_i}, {n_j}")
+    seed = np.arange(n_i * n_j)
+    return {"seed": seed, "init_seed": seed // n_j, "data_seed": seed % n_j}
+  n = int(config.num_seeds)
+  if n < 1:
+    raise ConfigError(f"num_seeds must be >= 1, got {n}")
+  seed = np.arange(n)
+  return {"seed": seed, "init_seed": seed, "data_seed": seed}
+
+
+def condition_keys(config, layout: dict[str, np.ndarray], rows: np.ndarray):
+  """Stream keys of the runs `rows` of a condition's seed layout."""
+  root = keys_lib.root_key(config.seed)
+  fixed = keys_lib.parse_streams(config.fixed_streams)
+  stream_index = None
+  if config.design == "crossed":
+    # init follows the init seed; data order, dropout and noise the data seed.
+    stream_index = {"init": layout["init_seed"][rows], "data": layout["data_seed"][rows],
+                    "dropout": layout["data_seed"][rows], "noise": layout["data_seed"][rows]}
+  return keys_lib.run_keys(root, layout["seed"][rows], fixed, stream_index=stream_index)
+
+
+# ---------------------------------------------------------------------------
+# Progress.
+
+
+class Progress:
+  """Progress lines with rate and ETA at every chunk boundary."""
+
+  def __init__(self, total_seed_steps: int, log: Callable[[str], None]):
+    self.total, self.done, self.log = total_seed_steps, 0, log
+    self.start = time.time()
+
+  def update(self, seed_steps: int, prefix: str, losses: np.ndarray, evals: np.ndarray):
+    self.done += seed_steps
+    elapsed = time.time() - self.start
+    rate = self.done / max(elapsed, 1e-9)
+    eta = (self.total - self.done) / max(rate, 1e-9)
+    finite = losses[np.isfinite(losses)]
+    ev = evals[np.isfinite(evals)]
+    desc = lambda a: (f"{np.median(a):.4g} [{np.quantile(a, 0.1):.4g}, "
+                      f"{np.quantile(a, 0.9):.4g}]") if a.size else "n/a"
+    self.log(f"{prefix} | {rate:,.0f} seed-steps/s | ETA {_fmt_time(eta)} | train loss "
+             f"median {desc(finite)} | val loss median {desc(ev)} (q10, q90)")
+
+
+def _fmt_time(s: float) -> str:
+  s = int(round(s))
+  return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+# ---------------------------------------------------------------------------
+# The sweep.
+
+
+@dataclasses.dataclass
+class SweepPlan:
+  """Everything decided before anything is trained or written."""
+
+  config: ml_collections.ConfigDict
+  conditions: list[Condition]
+  groups: list[list[int]]
+  layouts: list[dict[str, np.ndarray]]
+  tasks: list[Task]
+  trainers: list[Trainer]
+
+
+def plan_sweep(config, sweep: Sequence[str] | None = None) -> SweepPlan:
+  """Validates the config and every condition; raises ConfigError on bad input."""
+  keys_lib.check_prng_impl()
+  keys_lib.parse_streams(config.fixed_streams)
+  sweep = list(config.sweep) if not sweep else list(sweep)
+  conditions = expand_conditions(config, sweep)
+  groups = group_conditions(conditions)
+  tasks, trainers, layouts = [], [], []
+  task_cache: dict[str, Task] = {}
+  for c in conditions:
+    tkey = json.dumps(c.config.task.to_dict(), sort_keys=True)
+    if tkey not in task_cache:
+      task_cache[tkey] = make_task(c.config.task)
+    task = task_cache[tkey]
+    trainer = Trainer(c.config, task)
+    # Trace the initializer spec once, so bad initializer names fail here.
+    from lstm_init.initializers import resolve_layer
+    from lstm_init.model import init_overrides
+    resolve_layer(c.config.model.init.preset, task.input_size, int(c.config.model.hidden_size),
+                  init_overrides(c.config.model.init))
+    tasks.append(task)
+    trainers.append(trainer)
+    layouts.append(seed_layout(c.config))
+  return SweepPlan(config, conditions, groups, layouts, tasks, trainers)
+
+
+def default_workdir(config) -> str:
+  return os.path.join("runs", time.strftime("%Y%m%d-%H%M%S") + f"-{config.name}")
+
+
+@dataclasses.dataclass
+class SweepResult:
+  workdir: str
+  rows: list[dict[str, Any]]
+  summary: dict[str, Any]
+  curves: dict[str, np.ndarray]
+
+
+def run_sweep(config, workdir: str | None = None, sweep: Sequence[str] | None = None,
+              log: Callable[[str], None] = print, plan: SweepPlan | None = None,
+              overwrite: bool = False) -> SweepResult:
+  """Runs every condition's seeds and writes the results into `workdir`.
+
+  Args:
+    config: the experiment config (see `lstm_init.config.base_config`).
+    workdir: output folder; default a new dated folder under `runs/`.
+    sweep: axes `path=v1,v2,...`; default `config.sweep`.
+    log: where progress lines go.
+    plan: a plan from `plan_sweep` (made here when None).
+    overwrite: replace a workdir that holds another config's results.
+
+  Returns:
+    The rows of results.csv, the summary and the curves.
+  """
+  plan = plan or plan_sweep(config, sweep)
+  workdir = workdir or default_workdir(config)
+  from lstm_init import runner
+  return runner.execute(plan, workdir, log=log, overwrite=overwrite)

@@ -1,0 +1,161 @@
+"""Windowed forecasting of a univariate series.
+
+The setting many researchers start from: a series cut into windows of
+`window` steps with a given overlap (for example 95 steps, 50% overlap), the
+next value as the target, and a chronological train/validation/test split.
+
+Series: `mackey_glass` (the delay differential equation with tau = 17, a
+standard chaotic benchmark), `noisy_sines` (three periods plus Gaussian
+noise), or a user file: `path` to a `.npy` (1-D) or `.csv` (the `column`-th
+numeric column; a header row is skipped). Values are standardized with the
+training part's mean and standard deviation.
+
+`target="last"` predicts the value right after each window from the last step
+(the usual Keras set-up); `target="all"` predicts the next value at every step,
+which gives a loss per position within the window. `stream=True` trains on
+consecutive windows of long training stretches (`windows_per_sequence` of
+them), which stateful training needs; otherwise the windows are shuffled each
+epoch.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lstm_init.errors import ConfigError, require
+from lstm_init.tasks.base import (Batch, Task, add_window_axis, epoch_indices, eval_windows,
+                                  overlap_stride, window_positions)
+
+SERIES = ("mackey_glass", "noisy_sines", "file")
+TARGETS = ("last", "all")
+
+
+def mackey_glass(n: int, tau: int = 17, beta: float = 0.2, gamma: float = 0.1,
+                 power: int = 10, x0: float = 1.2, substeps: int = 10,
+                 discard: int = 500) -> np.ndarray:
+  """The Mackey-Glass series sampled once per time unit (Euler, `substeps` per unit)."""
+  dt = 1.0 / substeps
+  lag = tau * substeps
+  total = (n + discard) * substeps
+  x = np.full(total + lag, x0)
+  for t in range(lag, total + lag - 1):
+    delayed = x[t - lag]
+    x[t + 1] = x[t] + dt * (beta * delayed / (1.0 + delayed ** power) - gamma * x[t])
+  return x[lag::substeps][discard:discard + n].astype(np.float32)
+
+
+def noisy_sines(n: int, seed: int, noise: float = 0.1) -> np.ndarray:
+  """Sines of periods 24, 50 and 130 steps plus N(0, noise^2), from `seed`."""
+  t = np.arange(n)
+  clean = sum(np.sin(2 * np.pi * t / p + i) / (i + 1) for i, p in enumerate((24, 50, 130)))
+  return (clean + noise * np.random.default_rng(seed).normal(size=n)).astype(np.float32)
+
+
+def load_series(path: str, column: int = 0) -> np.ndarray:
+  """A 1-D float series from a .npy or .csv file."""
+  if not os.path.isfile(path):
+    raise ConfigError(f"task.path {path!r} is not a file")
+  if path.endswith(".npy"):
+    arr = np.load(path, allow_pickle=False)
+  elif path.endswith(".csv"):
+    arr = np.genfromtxt(path, delimiter=",", skip_header=0)
+    if arr.ndim == 2:
+      arr = arr[:, column]
+    arr = arr[~np.isnan(arr)]
+  else:
+    raise ConfigError(f"task.path {path!r}: valid file types: .csv, .npy")
+  arr = np.asarray(arr, np.float32).reshape(-1)
+  if arr.size < 10:
+    raise ConfigError(f"task.path {path!r} holds only {arr.size} values")
+  return arr
+
+
+def make_series(cfg) -> np.ndarray:
+  name = str(cfg.series)
+  if name == "mackey_glass":
+    return mackey_glass(int(cfg.series_length))
+  if name == "noisy_sines":
+    return noisy_sines(int(cfg.series_length), int(cfg.series_seed))
+  if name == "file":
+    if not cfg.path:
+      raise ConfigError("task.series='file' needs task.path (a .csv or .npy file)")
+    return load_series(str(cfg.path), int(cfg.column))
+  raise ConfigError(f"unknown series {name!r}; valid choices: {', '.join(SERIES)}")
+
+
+def make_forecast(cfg, eval_key) -> Task:
+  del eval_key  # evaluation uses the fixed chronological val/test parts
+  target = str(cfg.target)
+  if target not in TARGETS:
+    raise ConfigError(f"unknown forecast target {target!r}; valid choices: "
+                      f"{', '.join(TARGETS)}")
+  series = make_series(cfg)
+  fractions = [float(f) for f in str(cfg.split).split(",")]
+  require(len(fractions) == 3 and all(f > 0 for f in fractions),
+          f"task.split must be three positive fractions like '0.7,0.15,0.15', got {cfg.split!r}")
+  cuts = np.cumsum(np.array(fractions) / sum(fractions) * len(series)).astype(int)
+  parts = {"train": series[:cuts[0]], "val": series[cuts[0]:cuts[1]], "test": series[cuts[1]:]}
+  mean, std = parts["train"].mean(), parts["train"].std() + 1e-8
+  parts = {k: jnp.asarray((v - mean) / std) for k, v in parts.items()}
+  window, stream = int(cfg.window), bool(cfg.stream)
+  stride = overlap_stride(window, float(cfg.overlap))
+  k = int(cfg.windows_per_sequence) if stream else 1
+  require(window >= 2, f"task.window must be >= 2, got {window}")
+
+  def batch_at(series_part, pos):
+    """Inputs series[pos[..., :-1]], targets the next values."""
+    xs = series_part[pos[..., :-1]][..., None]
+    nxt = series_part[pos[..., 1:]]
+    if target == "last":
+      ys = jnp.zeros_like(nxt).at[..., -1].set(nxt[..., -1])
+      mask = jnp.zeros_like(nxt).at[..., -1].set(1.0)
+    else:
+      ys, mask = nxt, jnp.ones_like(nxt)
+    return xs, ys[..., None], mask
+
+  if stream:
+    def train_batch(data, key, step, b):
+      pos, reset = window_positions(key, step, data["train"].shape[0], window, stride, k, b,
+                                    extra=1)
+      xs, ys, mask = batch_at(data["train"], pos)
+      return Batch(xs, ys, mask, reset, mask)
+  else:
+    n_train = (len(parts["train"]) - window - 1) // stride + 1
+    require(n_train >= 1, f"the training part is shorter than one window of {window}")
+    starts = jnp.arange(n_train) * stride
+
+    def train_batch(data, key, step, b):
+      pos = starts[epoch_indices(key, step, n_train, b)][:, None] + jnp.arange(window + 1)
+      xs, ys, mask = batch_at(data["train"], pos)
+      return Batch(xs, ys, mask, jnp.ones((b,), bool), mask)
+
+  data = {"train": parts["train"]}
+  for split in ("val", "test"):
+    n = parts[split].shape[0]
+    if stream:
+      pos, windows = eval_windows(n, window, stride, int(cfg.eval_rows), extra=1)
+      xs, ys, mask = batch_at(parts[split], pos)
+      reset = jnp.broadcast_to(jnp.arange(windows)[:, None] == 0, mask.shape[:2])
+      data[split] = Batch(xs, ys, mask, reset, mask)
+    else:
+      count = (n - window - 1) // stride + 1
+      require(count >= 1, f"the {split} part is shorter than one window of {window}")
+      pos = (jnp.arange(count) * stride)[:, None] + jnp.arange(window + 1)
+      xs, ys, mask = batch_at(parts[split], pos)
+      data[split] = add_window_axis(Batch(xs, ys, mask, jnp.ones((count,), bool), mask))
+  val = data["val"]
+  baseline = float(jnp.sum(val.ys[..., 0] ** 2 * val.mask) / jnp.sum(val.mask))
+  return Task(
+      name="forecast", input_size=1, output_size=1, loss="mse", metric="r2",
+      baseline=baseline,
+      baseline_note="predicting the training mean: the validation targets' mean square "
+                    f"in standardized units ({baseline:.3f}); r2 = 1 - MSE/baseline",
+      window=window, stride=stride, windows_per_sequence=k, data=data,
+      train_batch=train_batch, eval_set=lambda data, split: data[split],
+      description=f"forecast {cfg.series}, windows of {window} (stride {stride}), next value "
+                  f"{'after the window' if target == 'last' else 'at every step'}"
+                  + (f", streams of {k} windows" if stream else ", shuffled windows"))
