@@ -11,13 +11,11 @@ This file only parses flags; the logic is in `lstm_init.sweep`.
 import os
 
 from absl import app, flags
-from ml_collections import config_flags
 
 from lstm_init import cli, sweep
 
 _DEFAULT = os.path.join(os.path.dirname(__file__), "..", "configs", "default.py")
-_CONFIG = config_flags.DEFINE_config_file("config", os.path.normpath(_DEFAULT),
-                                          "Experiment config file.", lock_config=True)
+_CONFIG = cli.define_config(os.path.normpath(_DEFAULT))
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output folder (default: runs/<date>-<name>).")
 _SWEEP = flags.DEFINE_multi_string(
     "sweep", [], "Condition axis <config path>=<v1>,<v2>,...; repeat for a product. "
@@ -29,9 +27,9 @@ _OVERWRITE = flags.DEFINE_bool("overwrite", False,
 def main(argv):
   del argv
   cli.log_devices()
-  cli.run_main(lambda: sweep.run_sweep(_CONFIG.value, _WORKDIR.value, _SWEEP.value,
-                                       overwrite=_OVERWRITE.value))
+  cli.run_main(lambda: sweep.run_sweep(cli.config_value(_CONFIG), _WORKDIR.value,
+                                       _SWEEP.value, overwrite=_OVERWRITE.value))
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -86,9 +86,11 @@ def train_runs(plan: SweepPlan, programs: GroupPrograms, runs, data, steps: list
     first_nan = np.where(np.isnan(losses).any(axis=1), np.argmax(np.isnan(losses), axis=1), -1)
     newly = (diverged_step < 0) & (first_nan >= 0)
     diverged_step[newly] = done + first_nan[newly] + 1
-    with np.errstate(all="ignore"):
-      train_curve[:, e] = np.where(np.isnan(losses).all(axis=1), np.nan,
-                                   np.nanmean(np.where(np.isnan(losses), np.nan, losses), axis=1))
+    # The mean loss of the chunk over the steps before a seed diverged.
+    finite = np.isfinite(losses)
+    train_curve[:, e] = np.where(finite.any(axis=1),
+                                 np.where(finite, losses, 0).sum(1) / np.maximum(finite.sum(1), 1),
+                                 np.nan)
     eval_loss[:, e] = np.asarray(ev["loss"])
     eval_metric[:, e] = np.asarray(ev["metric"])
     progress.update(n * (upto - done), f"{prefix} step {upto}/{steps[-1]}", train_curve[:, e],

@@ -81,7 +81,7 @@ def schedule(tcfg) -> optax.Schedule:
 
 
 def _clip(grads, clip_norm):
-  norm = optax.global_norm(grads)
+  norm = optax.tree.norm(grads)
   factor = jnp.where((clip_norm > 0) & (norm > clip_norm), clip_norm / (norm + 1e-12), 1.0)
   return jax.tree.map(lambda g: g * factor, grads)
 

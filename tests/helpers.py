@@ -1,0 +1,21 @@
+"""Small configs that train in seconds."""
+
+from lstm_init.config import base_config
+
+
+def tiny_config(**task):
+  c = base_config()
+  c.name = "tiny"
+  c.num_seeds = 4
+  c.task.name = "adding"
+  c.task.length = 8
+  c.task.eval_size = 64
+  c.model.hidden_size = 8
+  c.train.steps = 20
+  c.train.batch_size = 8
+  c.train.eval_every = 10
+  c.train.learning_rate = 1e-2
+  c.report = False
+  for k, v in task.items():
+    c.task[k] = v
+  return c
