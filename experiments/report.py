@@ -1,0 +1,35 @@
+"""Build report.md, report.html, table.tex and figures from sweep workdirs.
+
+  python -m experiments.report runs/my_sweep
+  python -m experiments.report runs/a runs/b --out=runs/compare
+
+This file only parses flags; the logic is in `lstm_init.report`.
+"""
+
+import os
+
+from absl import app, flags
+
+from lstm_init import cli
+from lstm_init.errors import ConfigError
+
+_OUT = flags.DEFINE_string("out", None, "Output folder (default: the first workdir).")
+
+
+def _report(workdirs):
+  from lstm_init import report
+  if not workdirs:
+    raise ConfigError("give at least one sweep workdir: python -m experiments.report <workdir>")
+  for w in workdirs:
+    if not os.path.isfile(os.path.join(w, "results.csv")):
+      raise ConfigError(f"{w!r} is not a finished sweep workdir (no results.csv)")
+  paths = report.write_report(workdirs, _OUT.value)
+  print(f"wrote {paths['report_md']}, {paths['report_html']} and {paths['table_tex']}")
+
+
+def main(argv):
+  cli.run_main(lambda: _report(argv[1:]))
+
+
+if __name__ == "__main__":
+  app.run(main, flags_parser=cli.parse_flags)

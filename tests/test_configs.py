@@ -1,0 +1,24 @@
+"""Every config file loads, plans its default sweep and documents its command."""
+
+import glob
+import importlib.util
+import os
+
+import pytest
+
+from lstm_init import sweep
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = sorted(p for p in glob.glob(os.path.join(ROOT, "configs", "*.py"))
+                 if not p.endswith("__init__.py"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=os.path.basename)
+def test_config_plans_and_documents_its_command(path):
+  spec = importlib.util.spec_from_file_location("cfg", path)
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  assert "python -m experiments." in (mod.__doc__ or "")
+  config = mod.get_config()
+  plan = sweep.plan_sweep(config)
+  assert len(plan.conditions) >= 1 and plan.tasks[0].baseline > 0
