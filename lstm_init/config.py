@@ -66,7 +66,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.init.recurrent_scale = 1.0
   c.model.init.readout = "glorot_uniform"  # readout weights, the same for every preset
   c.model.initial_state = ml_collections.ConfigDict()
-  c.model.initial_state.strategy = "zeros"  # zeros, constant, learned, noisy, learned_noisy
+  c.model.initial_state.strategy = "zeros"  # zeros, constant, learned, noisy, learned_noisy,
+                                            # carried (= stateful training, zeros at resets)
   c.model.initial_state.noise_std = 0.1     # noisy strategies, training only
   c.model.initial_state.value = 0.0         # constant strategy; start of a learned state
 
@@ -83,7 +84,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.warmup_steps = 0
   c.train.clip_norm = 1.0       # global gradient norm clip (0 = off)
   c.train.eval_every = 100      # steps per chunk: evaluate, log and record between chunks
-  c.train.stateful = False      # carry the state from window to window (truncated BPTT)
+  c.train.stateful = False      # carry the state from window to window (truncated BPTT);
+                                # resets use the initial-state strategy
   c.train.reset_every = 0       # stateful: also reset every n windows (0 = never)
   c.train.divergence_threshold = 1e6  # a loss above this (or NaN/inf) marks the seed diverged
 
@@ -91,4 +93,5 @@ def base_config() -> ml_collections.ConfigDict:
   c.max_chunk_seeds = 0         # 0 = as many as memory allows
   c.devices = 0                 # shard seeds over this many devices (0 = all)
   c.report = True               # write report.md and figures at the end
+  c.report_first_k = 0          # early positions set apart in reports (0 = the task's)
   return c

@@ -44,9 +44,6 @@ def check_model_config(mcfg) -> None:
   if mcfg.impl not in lstm.layer_impls():
     raise unknown("LSTM implementation", mcfg.impl, lstm.layer_impls())
   states.check_strategy(mcfg.initial_state.strategy)
-  if mcfg.initial_state.strategy == "carried":
-    raise ConfigError("initial-state strategy 'carried' is set by train.stateful=True; valid "
-                      "choices here: zeros, constant, learned, noisy, learned_noisy")
   lstm.residual_factor(mcfg.residual_scale)
 
 
@@ -59,6 +56,7 @@ def init_model(key: jax.Array, task: Task, mcfg, state_value=0.0) -> dict:
   hidden = int(mcfg.hidden_size)
   w = get_initializer(mcfg.init.readout)(k_out, (hidden, task.output_size), jnp.float32)
   state = states.init_state_params(mcfg.initial_state.strategy, int(mcfg.num_layers), hidden)
+  # (strategy "carried" has no parameters: stateful carry from zeros at resets)
   state = jax.tree.map(lambda a: a + state_value, state)
   return {"lstm": layers, "readout": {"W": w, "b": jnp.zeros((task.output_size,))},
           "state": state}

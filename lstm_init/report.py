@@ -56,6 +56,7 @@ def load_workdir(workdir: str) -> dict[str, Any]:
 def merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
   """Conditions of several workdirs side by side (names made unique)."""
   conditions, finals, tests, metrics, diverged, curves, per_t, steps = [], [], [], [], [], [], [], []
+  early, late = [], []
   multi = len(runs) > 1
   for run in runs:
     tag = os.path.basename(os.path.normpath(run["workdir"]))
@@ -67,12 +68,15 @@ def merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
       tests.append(np.array([float(r["final_test_loss"]) for r in mine]))
       metrics.append(np.array([float(r["final_eval_metric"]) for r in mine]))
       diverged.append(np.array([r["diverged"] in ("True", "true", "1") for r in mine]))
+      early.append(np.array([float(r.get("early_eval_loss", "nan")) for r in mine]))
+      late.append(np.array([float(r.get("late_eval_loss", "nan")) for r in mine]))
       curves.append(run["curves"]["eval_loss"][ci])
       per_t.append(run["curves"]["per_timestep_loss"][ci])
       steps.append(run["curves"]["steps"][ci])
   first = runs[0]["summary"]
   return {"conditions": conditions, "final": finals, "test": tests, "metric": metrics,
           "diverged": diverged, "curves": curves, "per_timestep": per_t, "steps": steps,
+          "early": early, "late": late, "first_k": int(first.get("first_k", 1)),
           "metric_name": first["metric"], "baseline": first["baseline"],
           "baseline_note": first["baseline_note"], "task": first["task"],
           "seed": int(runs[0]["config"]["config"].get("seed", 0))}
@@ -383,7 +387,19 @@ def write_report(workdirs: Sequence[str], out_dir: str | None = None) -> dict[st
       ("h2", "Learning curves"), ("fig", figures["curves"]),
   ]
   if figures["per_timestep"]:
-    blocks += [("h2", "Loss per position in the window"), ("fig", figures["per_timestep"])]
+    k = m["first_k"]
+    el_head = ["condition", f"first {k} positions: median [q25, q75]",
+               "other positions: median [q25, q75]", "first / other"]
+    el_rows = []
+    for name, e, l, div in zip(m["conditions"], m["early"], m["late"], m["diverged"]):
+      e, l = _ok(e, div), _ok(l, div)
+      if e.size and l.size:
+        q = lambda a: f"{_g(np.median(a))} [{_g(np.quantile(a, .25))}, {_g(np.quantile(a, .75))}]"
+        el_rows.append([name, q(e), q(l), _g(np.median(e) / np.median(l), 3)])
+    blocks += [("h2", "Loss per position in the window"), ("fig", figures["per_timestep"]),
+               ("p", f"Validation loss over the first {k} positions of each window (right "
+                     "after a reset, or after the carried state) against the other positions:"),
+               ("table", (el_head, el_rows))]
   blocks += [("h2", "Expected best of k seeds"), ("fig", figures["best_of_k"])]
   if matrices is not None:
     blocks += [("h2", "Pairwise comparisons"), ("table", (pair_head, pair_rows)),

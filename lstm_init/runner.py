@@ -25,7 +25,16 @@ from lstm_init.train import run_values
 
 RESULT_COLUMNS = ["condition", "seed", "init_seed", "data_seed", "final_train_loss",
                   "final_eval_loss", "final_eval_metric", "final_test_loss",
-                  "final_test_metric", "diverged", "diverged_step"]
+                  "final_test_metric", "early_eval_loss", "late_eval_loss", "diverged",
+                  "diverged_step"]
+
+
+def early_late(per_position: np.ndarray, k: int) -> tuple[float, float]:
+  """Mean loss over the first k positions of a window and over the rest."""
+  import warnings
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore", RuntimeWarning)
+    return float(np.nanmean(per_position[:k])), float(np.nanmean(per_position[k:]))
 
 
 def eval_steps(total: int, every: int) -> list[int]:
@@ -200,11 +209,17 @@ def result_columns(plan: SweepPlan) -> list[str]:
   return RESULT_COLUMNS + axes
 
 
+def first_k(plan: SweepPlan, ci: int) -> int:
+  return int(plan.conditions[ci].config.report_first_k) or plan.tasks[ci].first_k
+
+
 def result_rows(plan: SweepPlan, per: dict[int, dict[str, np.ndarray]]) -> list[dict]:
   rows = []
   for ci, c in enumerate(plan.conditions):
     out, lay = per[ci], plan.layouts[ci]
+    k = first_k(plan, ci)
     for r in range(len(lay["seed"])):
+      early, late = early_late(out["per_position"][r], k)
       row = {"condition": c.name, "seed": int(lay["seed"][r]),
              "init_seed": int(lay["init_seed"][r]), "data_seed": int(lay["data_seed"][r]),
              "final_train_loss": float(out["train_curve"][r, -1]),
@@ -212,6 +227,7 @@ def result_rows(plan: SweepPlan, per: dict[int, dict[str, np.ndarray]]) -> list[
              "final_eval_metric": float(out["eval_metric"][r, -1]),
              "final_test_loss": float(out["test_loss"][r]),
              "final_test_metric": float(out["test_metric"][r]),
+             "early_eval_loss": early, "late_eval_loss": late,
              "diverged": bool(out["diverged"][r]),
              "diverged_step": int(out["diverged_step"][r])}
       row.update(c.overrides)
@@ -245,7 +261,7 @@ def summarize(plan: SweepPlan, rows: list[dict]) -> dict[str, Any]:
   """Per condition: statistics of the final evaluation loss over non-diverged seeds."""
   task = plan.tasks[0]
   out = {"metric": task.metric, "baseline": task.baseline, "baseline_note": task.baseline_note,
-         "task": task.description, "conditions": {}}
+         "task": task.description, "first_k": first_k(plan, 0), "conditions": {}}
   for ci, c in enumerate(plan.conditions):
     mine = [r for r in rows if r["condition"] == c.name]
     ok = np.array([r["final_eval_loss"] for r in mine if not r["diverged"]])
@@ -253,6 +269,8 @@ def summarize(plan: SweepPlan, rows: list[dict]) -> dict[str, Any]:
     low, high = stats.bootstrap_ci(ok, key_or_seed=int(plan.config.seed)) if ok.size else (
         math.nan, math.nan)
     metric = np.array([r["final_eval_metric"] for r in mine if not r["diverged"]])
+    early = np.array([r["early_eval_loss"] for r in mine if not r["diverged"]])
+    late = np.array([r["late_eval_loss"] for r in mine if not r["diverged"]])
     n_div = sum(r["diverged"] for r in mine)
     out["conditions"][c.name] = {
         "n": len(mine), "n_diverged": int(n_div),
@@ -260,6 +278,8 @@ def summarize(plan: SweepPlan, rows: list[dict]) -> dict[str, Any]:
         "ci95_low": low, "ci95_high": high,
         "metric_mean": float(metric.mean()) if metric.size else math.nan,
         "metric_median": float(np.median(metric)) if metric.size else math.nan,
+        "early_median": float(np.nanmedian(early)) if early.size else math.nan,
+        "late_median": float(np.nanmedian(late)) if late.size else math.nan,
         "overrides": c.overrides}
   return out
 

@@ -86,6 +86,28 @@ def _clip(grads, clip_norm):
   return jax.tree.map(lambda g: g * factor, grads)
 
 
+def carry_forward(fresh, previous, reset):
+  """The carry a window starts from in stateful training.
+
+  Row b continues from `previous` (its final carry of the previous window,
+  with `stop_gradient`: truncated BPTT, no gradient crosses the boundary)
+  unless `reset[b]`, where it starts from `fresh` (the initial-state
+  strategy). This is Keras' `stateful=True` with `reset_states()` wherever the
+  mask says so: at sequence starts, epoch boundaries, or every n windows.
+
+  Args:
+    fresh, previous: lists of per-layer (h, c), each [batch, H]; previous may
+      be None (nothing to continue from).
+    reset: [batch] bool.
+  """
+  if previous is None:
+    return fresh
+  previous = jax.lax.stop_gradient(previous)
+  r = reset[:, None]
+  return [(jnp.where(r, fh, ph), jnp.where(r, fc, pc))
+          for (fh, fc), (ph, pc) in zip(fresh, previous)]
+
+
 def _select(flag, a, b):
   """where(flag, a, b) over two pytrees of the same structure."""
   return jax.tree.map(lambda x, y: jnp.where(flag, x, y), a, b)
@@ -114,15 +136,17 @@ class Trainer:
                                           f"{c.train.eval_every}")
     if c.train.optimizer not in OPTIMIZERS:
       raise unknown("optimizer", c.train.optimizer, OPTIMIZERS)
-    if c.train.stateful and not self.task.stream:
-      raise ConfigError(f"train.stateful=True needs a task whose windows continue each other "
+    self.stateful = bool(c.train.stateful) or c.model.initial_state.strategy == "carried"
+    if self.stateful and not self.task.stream:
+      raise ConfigError(f"stateful training needs a task whose windows continue each other "
                         f"(windows_per_sequence > 1); task {self.task.name!r} has independent "
                         "examples; valid choices: delayed_recall, char_lm, forecast with "
                         "task.stream=True")
     self.opt = base_transform(c.train)
     self.lr_schedule = schedule(c.train)
-    self.stateful = bool(c.train.stateful)
-    self.strategy = c.model.initial_state.strategy
+    # "carried" is stateful training whose state starts from zeros at resets.
+    strategy = c.model.initial_state.strategy
+    self.strategy = "zeros" if strategy == "carried" else strategy
     self.batch_size = int(c.train.batch_size)
     self.num_layers, self.hidden = int(c.model.num_layers), int(c.model.hidden_size)
     # Carry the state at the stride: with overlapping windows the next window
@@ -142,25 +166,30 @@ class Trainer:
         training=training, noise_std=values["noise_std"], value=values["state_value"])
 
   def _start_carry(self, fresh, previous, reset):
-    """The carry a window starts from: fresh where reset, else the previous one."""
-    if not self.stateful:
-      return fresh
-    previous = jax.lax.stop_gradient(previous)
-    r = reset[:, None]
-    return [(jnp.where(r, fh, ph), jnp.where(r, fc, pc))
-            for (fh, fc), (ph, pc) in zip(fresh, previous)]
+    return carry_forward(fresh, previous, reset) if self.stateful else fresh
 
   def _carry_at(self, rows):
     return None if self.carry_stride is None else jnp.full((rows,), self.carry_stride)
 
-  def window_loss(self, params, values, batch: Batch, previous, key_noise, key_drop,
-                  training: bool):
-    """Mean masked loss of one window, with the final carry and position sums."""
+  def window_forward(self, params, values, batch: Batch, previous, key_noise, key_drop,
+                     training: bool):
+    """The model on one window: (outputs [batch, time, O], final carry).
+
+    The window starts from the initial-state strategy's carry (drawn with
+    `key_noise` in training), or, in stateful mode, from `previous` (without
+    gradient) in every row whose `batch.reset` is False.
+    """
     rows = batch.xs.shape[0]
     fresh = self._fresh_carry(params, values, rows, key_noise, training)
     carry = self._start_carry(fresh, previous, batch.reset)
-    out, final = model_lib.forward(params, batch.xs, carry, self.config.model, key=key_drop,
-                                   training=training, carry_at=self._carry_at(rows))
+    return model_lib.forward(params, batch.xs, carry, self.config.model, key=key_drop,
+                             training=training, carry_at=self._carry_at(rows))
+
+  def window_loss(self, params, values, batch: Batch, previous, key_noise, key_drop,
+                  training: bool):
+    """Mean masked loss of one window, with the final carry and position sums."""
+    out, final = self.window_forward(params, values, batch, previous, key_noise, key_drop,
+                                     training)
     per_pos, correct = model_lib.position_losses(self.task, out, batch.ys)
     mask = self._mask(batch)
     loss = jnp.sum(per_pos * mask) / jnp.maximum(jnp.sum(mask), 1.0)
@@ -204,10 +233,11 @@ class Trainer:
     finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
     ok = jnp.isfinite(loss) & (loss < float(self.config.train.divergence_threshold)) & finite
     diverged = state["diverged"] | ~ok
-    new = dict(state, params=params, opt_state=opt_state, carry=final)
-    new = _select(diverged, {k2: state[k2] for k2 in ("params", "opt_state", "carry")},
-                  {k2: new[k2] for k2 in ("params", "opt_state", "carry")})
-    new = dict(state, **new, step=step + 1, diverged=diverged)
+    # A diverged run keeps its last good parameters and stops updating.
+    kept = _select(diverged, (state["params"], state["opt_state"], state["carry"]),
+                   (params, opt_state, final))
+    new = dict(state, params=kept[0], opt_state=kept[1], carry=kept[2], step=step + 1,
+               diverged=diverged)
     return new, jnp.where(diverged, jnp.nan, loss)
 
   def run_chunk(self, state: dict, data, num_steps: int) -> tuple[dict, jax.Array]:

@@ -80,7 +80,7 @@ BAD = [
     (["--config.task.name=digits", "--config.train.batch_size=5000"],
      "batch_size 5000 is larger than the"),
     (["--config.fixed_streams=dta"], "unknown stream 'dta'; valid choices: data"),
-    (["--config.train.stateful=True"], "train.stateful=True needs a task"),
+    (["--config.train.stateful=True"], "stateful training needs a task"),
 ]
 
 
@@ -115,6 +115,8 @@ def test_sweep_parsing_types_and_product():
 
 
 def test_missing_config_file_is_one_line(tmp_path):
-  out = _cli("--config=configs/does_not_exist.py", workdir=tmp_path / "x")
+  out = subprocess.run([sys.executable, "-m", "experiments.seed_sweep",
+                        "--config=configs/does_not_exist.py", f"--workdir={tmp_path}"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300)
   assert out.returncode == 2 and "Traceback" not in out.stderr
   assert "error: cannot load the config file" in out.stderr and "does_not_exist.py" in out.stderr

@@ -58,6 +58,8 @@ class Task:
       "val" or "test".
     metric_fn: (loss_sum, count, correct) -> metric value, see `metric_value`.
     description: one line for reports.
+    early_positions: how many first positions of a window the report sets
+      apart ("the first k steps after a reset"); 0 = a tenth of the window.
   """
 
   name: str
@@ -74,6 +76,12 @@ class Task:
   train_batch: Callable[..., Batch]
   eval_set: Callable[[Any, str], Batch]
   description: str
+  early_positions: int = 0
+
+  @property
+  def first_k(self) -> int:
+    """The number of early positions reports compare with the rest."""
+    return self.early_positions or max(1, self.window // 10)
 
   @property
   def stream(self) -> bool:

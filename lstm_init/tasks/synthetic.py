@@ -147,4 +147,5 @@ def make_delayed_recall(cfg, eval_key: jax.Array) -> Task:
       window=window, stride=stride, windows_per_sequence=k, data=data,
       train_batch=train_batch, eval_set=lambda data, split: data[split],
       description=f"delayed recall y_t = x_(t-{delay}) over streams of {k} windows of "
-                  f"{window} steps (stride {stride})")
+                  f"{window} steps (stride {stride})",
+      early_positions=max(1, min(delay, window - 1)))
