@@ -19,6 +19,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.design = "seeds"            # "seeds" or "crossed" (init seed x data seed grid)
   c.num_init_seeds = 8          # crossed design: init seeds
   c.num_data_seeds = 8          # crossed design: data seeds
+  c.init_seed_offset = 0        # crossed design: first init seed index
+  c.data_seed_offset = 0        # crossed design: first data seed index
+  c.retrain_data_seeds = 16     # best-seed study: retrains of the chosen seed, new data orders
   c.sweep = ()                  # default sweep axes, e.g. ("model.init.preset=keras,pytorch",)
   c.name = "sweep"              # a label for reports
 

@@ -401,6 +401,22 @@ def write_report(workdirs: Sequence[str], out_dir: str | None = None) -> dict[st
                      "after a reset, or after the carried state) against the other positions:"),
                ("table", (el_head, el_rows))]
   blocks += [("h2", "Expected best of k seeds"), ("fig", figures["best_of_k"])]
+  comps = [(name, c["variance_components"]) for run in runs
+           for name, c in run["summary"]["conditions"].items()
+           if c.get("variance_components")]
+  if comps:
+    vc_head = ["condition", "init share [95% CI]", "data-order share [95% CI]",
+               "interaction + residual [95% CI]", "total variance"]
+    vc_rows = [[name] + [f"{v[s]:.2f} [{v[s + '_low']:.2f}, {v[s + '_high']:.2f}]"
+                         for s in ("init", "data", "residual")]
+               + [_g(v["var_init"] + v["var_data"] + v["var_residual"], 3)]
+               for name, v in comps]
+    blocks += [("h2", "Where the variance comes from"),
+               ("p", "A crossed grid of initialization seeds by data-order seeds, split by a "
+                     "two-way random-effects ANOVA into the share due to the initialization, "
+                     "to the data order, and to their interaction (with bootstrap intervals "
+                     "resampling both seed sets)."),
+               ("table", (vc_head, vc_rows))]
   if matrices is not None:
     blocks += [("h2", "Pairwise comparisons"), ("table", (pair_head, pair_rows)),
                ("fig", figures["improvement"])]

@@ -278,10 +278,31 @@ def summarize(plan: SweepPlan, rows: list[dict]) -> dict[str, Any]:
         "ci95_low": low, "ci95_high": high,
         "metric_mean": float(metric.mean()) if metric.size else math.nan,
         "metric_median": float(np.median(metric)) if metric.size else math.nan,
-        "early_median": float(np.nanmedian(early)) if early.size else math.nan,
-        "late_median": float(np.nanmedian(late)) if late.size else math.nan,
+        "early_median": _finite_median(early), "late_median": _finite_median(late),
         "overrides": c.overrides}
+    if c.config.design == "crossed":
+      out["conditions"][c.name]["variance_components"] = crossed_components(
+          mine, int(plan.config.seed))
   return out
+
+
+def _finite_median(a: np.ndarray) -> float:
+  """Median of the finite values (NaN when there are none: e.g. early-position loss of
+  a task scored only at the last step)."""
+  a = a[np.isfinite(a)]
+  return float(np.median(a)) if a.size else math.nan
+
+
+def crossed_components(rows: list[dict], seed: int) -> dict[str, float]:
+  """Variance components of the final validation loss over an init x data grid."""
+  inits = sorted({r["init_seed"] for r in rows})
+  datas = sorted({r["data_seed"] for r in rows})
+  table = np.full((len(inits), len(datas)), np.nan)
+  for r in rows:
+    table[inits.index(r["init_seed"]), datas.index(r["data_seed"])] = r["final_eval_loss"]
+  if not np.isfinite(table).all() or min(table.shape) < 2:
+    return {}
+  return stats.variance_components(table, key_or_seed=seed)
 
 
 def summary_table(summary: dict[str, Any]) -> str:

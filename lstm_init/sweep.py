@@ -156,7 +156,15 @@ def group_conditions(conditions: list[Condition]) -> list[list[int]]:
 
 
 def seed_layout(config) -> dict[str, np.ndarray]:
-  """Per-run seed indices of one condition: {"seed", "init_seed", "data_seed"}."""
+  """Per-run seed indices of one condition: {"seed", "init_seed", "data_seed"}.
+
+  With `design="seeds"` run i uses seed i for every stream. With
+  `design="crossed"` run i * M + j uses init seed `init_seed_offset + i` for
+  the `init` stream and data seed `data_seed_offset + j` for `data`,
+  `dropout` and `noise`: an N x M grid of initializations and data orders. In
+  both designs a stream's key depends only on its own seed index, so init seed
+  i here is the same initialization as seed i of a plain sweep.
+  """
   if config.design not in DESIGNS:
     raise ConfigError(f"unknown design {config.design!r}; valid choices: {', '.join(DESIGNS)}")
   if config.design == "crossed":
@@ -164,7 +172,8 @@ def seed_layout(config) -> dict[str, np.ndarray]:
     if n_i < 1 or n_j < 1:
       raise ConfigError(f"num_init_seeds and num_data_seeds must be >= 1, got {n_i}, {n_j}")
     seed = np.arange(n_i * n_j)
-    return {"seed": seed, "init_seed": seed // n_j, "data_seed": seed % n_j}
+    return {"seed": seed, "init_seed": int(config.init_seed_offset) + seed // n_j,
+            "data_seed": int(config.data_seed_offset) + seed % n_j}
   n = int(config.num_seeds)
   if n < 1:
     raise ConfigError(f"num_seeds must be >= 1, got {n}")

@@ -1,0 +1,62 @@
+"""The crossed variance design and the best-seed study."""
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lstm_init import best_seed, keys, sweep
+from tests.helpers import tiny_config
+
+
+def test_crossed_layout_reuses_plain_seed_streams():
+  cfg = tiny_config()
+  cfg.design = "crossed"
+  cfg.num_init_seeds, cfg.num_data_seeds = 3, 2
+  cfg.data_seed_offset = 10
+  lay = sweep.seed_layout(cfg)
+  assert lay["init_seed"].tolist() == [0, 0, 1, 1, 2, 2]
+  assert lay["data_seed"].tolist() == [10, 11, 10, 11, 10, 11]
+  k = sweep.condition_keys(cfg, lay, np.arange(6))
+  plain = keys.run_keys(keys.root_key(cfg.seed), jnp.arange(12))
+  data = lambda a: np.asarray(jax.random.key_data(a))
+  np.testing.assert_array_equal(data(k["init"])[2], data(plain["init"])[1])
+  np.testing.assert_array_equal(data(k["data"])[3], data(plain["data"])[11])
+  np.testing.assert_array_equal(data(k["noise"])[3], data(plain["noise"])[11])
+
+
+def _rows(val, test, diverged=None):
+  diverged = diverged or [False] * len(val)
+  return [{"seed": i, "init_seed": i, "data_seed": i, "final_eval_loss": v,
+           "final_test_loss": t, "diverged": d}
+          for i, (v, t, d) in enumerate(zip(val, test, diverged))]
+
+
+def test_best_seed_analysis_on_known_numbers():
+  val = [0.5, 0.2, 0.4, 0.3, 0.6]
+  test = [0.55, 0.35, 0.45, 0.30, 0.65]
+  retrain = _rows([0.38, 0.42, 0.40], [0.4, 0.4, 0.4])
+  a = best_seed.analyse(_rows(val, test), retrain)
+  assert a["chosen_seed"] == 1 and a["chosen_val_loss"] == 0.2
+  assert a["lead_over_median_val"] == pytest.approx(0.4 - 0.2)
+  assert a["lead_over_median_test"] == pytest.approx(0.45 - 0.35)
+  assert a["lead_kept_on_test"] == pytest.approx(0.5)
+  assert a["lead_kept_on_retrain"] == pytest.approx((0.4 - 0.40) / 0.2)
+  assert a["spearman_val_test"] == pytest.approx(0.9)
+  assert a["chosen_test_percentile"] == pytest.approx(1 / 5)  # one seed is better on test
+  assert a["retrain_median_percentile"] == pytest.approx(2 / 5)
+
+
+def test_crossed_sweep_reports_variance_components(tmp_path):
+  cfg = tiny_config()
+  cfg.design = "crossed"
+  cfg.num_init_seeds, cfg.num_data_seeds = 3, 3
+  cfg.report = True
+  res = sweep.run_sweep(cfg, str(tmp_path), log=lambda s: None)
+  vc = res.summary["conditions"]["tiny"]["variance_components"]
+  assert vc["init"] + vc["data"] + vc["residual"] == pytest.approx(1.0)
+  assert {r["init_seed"] for r in res.rows} == {0, 1, 2}
+  assert "Where the variance comes from" in open(os.path.join(tmp_path, "report.md")).read()
