@@ -95,6 +95,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.memory_budget_gb = config_dict.placeholder(float)  # None: a safe share of memory
   c.max_chunk_seeds = 0         # 0 = as many as memory allows
   c.devices = 0                 # shard seeds over this many devices (0 = all)
+  c.checkpoint_every_s = 30.0   # checkpoint at most this often (between pieces; 0 = always)
   c.report = True               # write report.md and figures at the end
   c.report_first_k = 0          # early positions set apart in reports (0 = the task's)
   return c

@@ -9,7 +9,6 @@ pieces of `eval_every` steps with evaluation and logging in between.
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from typing import Any, Callable
@@ -18,23 +17,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lstm_init import records, stats
+from lstm_init import checkpoint, distributed, records
 from lstm_init.errors import ConfigError
+from lstm_init.results import (curve_arrays, describe_plan, result_columns, result_rows,
+                               summarize, summary_table)
 from lstm_init.sweep import Progress, SweepPlan, SweepResult, condition_keys
 from lstm_init.train import run_values
 
-RESULT_COLUMNS = ["condition", "seed", "init_seed", "data_seed", "final_train_loss",
-                  "final_eval_loss", "final_eval_metric", "final_test_loss",
-                  "final_test_metric", "early_eval_loss", "late_eval_loss", "diverged",
-                  "diverged_step"]
-
-
-def early_late(per_position: np.ndarray, k: int) -> tuple[float, float]:
-  """Mean loss over the first k positions of a window and over the rest."""
-  import warnings
-  with warnings.catch_warnings():
-    warnings.simplefilter("ignore", RuntimeWarning)
-    return float(np.nanmean(per_position[:k])), float(np.nanmean(per_position[k:]))
+CHECKPOINT = "checkpoint.msgpack"
 
 
 def eval_steps(total: int, every: int) -> list[int]:
@@ -74,44 +64,248 @@ def init_runs(plan: SweepPlan, programs: GroupPrograms, runs: list[tuple[int, in
   return _concat(states)
 
 
-def train_runs(plan: SweepPlan, programs: GroupPrograms, runs, data, steps: list[int],
-               progress: Progress, prefix: str, on_eval: Callable[[dict], None]):
-  """Trains one chunk of runs to the end; returns per-run records as arrays."""
-  state = init_runs(plan, programs, runs)
-  n = len(runs)
-  train_curve = np.full((n, len(steps)), np.nan)
-  eval_loss = np.full((n, len(steps)), np.nan)
-  eval_metric = np.full((n, len(steps)), np.nan)
-  diverged_step = np.full((n,), -1)
-  done = 0
-  for e, upto in enumerate(steps):
-    if upto == 0:  # evaluation at initialization
-      ev = programs.evaluate(state, data, "val")
-      eval_loss[:, 0], eval_metric[:, 0] = np.asarray(ev["loss"]), np.asarray(ev["metric"])
+class Interrupted(Exception):
+  """SIGINT during a sweep: the current piece finished and a checkpoint was written."""
+
+
+class _Sigint:
+  """Turns the first SIGINT into a flag the loop checks between pieces."""
+
+  def __init__(self):
+    self.hit = False
+
+  def __enter__(self):
+    import signal
+    import threading
+    self.old = None
+    if threading.current_thread() is threading.main_thread():
+      self.old = signal.signal(signal.SIGINT, self._handle)
+    return self
+
+  def _handle(self, signum, frame):
+    if self.hit:  # a second Ctrl-C stops at once
+      raise KeyboardInterrupt
+    self.hit = True
+
+  def __exit__(self, *exc):
+    import signal
+    if self.old is not None:
+      signal.signal(signal.SIGINT, self.old)
+
+
+def _is_oom(e: Exception) -> bool:
+  msg = str(e)
+  return "RESOURCE_EXHAUSTED" in msg or "Out of memory" in msg or "out of memory" in msg
+
+
+def estimate_run_bytes(programs: GroupPrograms, plan: SweepPlan, group: list[int], data,
+                       steps: int) -> int:
+  """Peak memory of one run, from XLA's memory analysis of the compiled programs.
+
+  Compiles the training piece and the evaluation for a single run and takes
+  the larger of (arguments + outputs + temporaries); the shared task data is
+  counted in full, so this is an upper bound per run.
+  """
+  state = init_runs(plan, programs, [(group[0], 0)])
+  worst = 0
+  for fn, args in ((programs.chunk, (state, data, steps)),
+                   (programs.evaluate, (state, data, "val"))):
+    m = fn.lower(*args).compile().memory_analysis()
+    if m is None:
       continue
-    state, losses = programs.chunk(state, data, upto - done)
-    ev = programs.evaluate(state, data, "val")
-    losses = np.asarray(losses)  # the host sync: once per chunk
-    first_nan = np.where(np.isnan(losses).any(axis=1), np.argmax(np.isnan(losses), axis=1), -1)
-    newly = (diverged_step < 0) & (first_nan >= 0)
-    diverged_step[newly] = done + first_nan[newly] + 1
-    # The mean loss of the chunk over the steps before a seed diverged.
-    finite = np.isfinite(losses)
-    train_curve[:, e] = np.where(finite.any(axis=1),
-                                 np.where(finite, losses, 0).sum(1) / np.maximum(finite.sum(1), 1),
-                                 np.nan)
-    eval_loss[:, e] = np.asarray(ev["loss"])
-    eval_metric[:, e] = np.asarray(ev["metric"])
-    progress.update(n * (upto - done), f"{prefix} step {upto}/{steps[-1]}", train_curve[:, e],
-                    eval_loss[:, e])
-    on_eval({"step": upto, "runs": n, "train_loss": train_curve[:, e],
-             "eval_loss": eval_loss[:, e], "eval_metric": eval_metric[:, e]})
-    done = upto
-  test = programs.evaluate(state, data, "test")
-  return {"train_curve": train_curve, "eval_loss": eval_loss, "eval_metric": eval_metric,
-          "per_position": np.asarray(ev["per_position"]),
-          "test_loss": np.asarray(test["loss"]), "test_metric": np.asarray(test["metric"]),
-          "diverged": np.asarray(state["diverged"]), "diverged_step": diverged_step}
+    worst = max(worst, m.temp_size_in_bytes + m.argument_size_in_bytes
+                + m.output_size_in_bytes)
+  return int(worst)
+
+
+def _fresh_records(n: int, e: int) -> dict[str, np.ndarray]:
+  return {"train_curve": np.full((n, e), np.nan), "eval_loss": np.full((n, e), np.nan),
+          "eval_metric": np.full((n, e), np.nan), "diverged_step": np.full((n,), -1),
+          "next_eval": 0}
+
+
+class Execution:
+  """One sweep's execution: chunk plan, programs, checkpoints, records."""
+
+  def __init__(self, plan: SweepPlan, workdir: str, log, overwrite: bool):
+    self.plan, self.workdir, self.log = plan, workdir, log
+    cfg = plan.config
+    self.mesh = distributed.run_mesh(int(cfg.devices))
+    self.sharding = distributed.runs_sharding(self.mesh)
+    self.writer = distributed.is_writer()
+    self.ckpt_path = os.path.join(workdir, CHECKPOINT)
+    self.ckpt_every = float(cfg.checkpoint_every_s)
+    self.last_ckpt = 0.0
+    self.metrics_path = os.path.join(workdir, "metrics.jsonl")
+    self.steps = [eval_steps(int(c.config.train.steps), int(c.config.train.eval_every))
+                  for c in plan.conditions]
+    self.progress = {"chunks": {}, "done": [], "per_condition": {}, "current": None}
+    self.sigint = None
+
+  # -- checkpoints -----------------------------------------------------------
+
+  def resume(self) -> bool:
+    if not checkpoint.exists(self.ckpt_path):
+      return False
+    _, self.progress = checkpoint.load(self.ckpt_path)
+    done = len(self.progress["done"])
+    self.log(f"resuming from {self.ckpt_path}: {done} chunk(s) of runs complete")
+    return True
+
+  def save(self, state=None, force=False):
+    if not self.writer:
+      if state is not None:
+        checkpoint.to_host(state)  # every process joins the gather
+      return
+    now = time.time()
+    if not force and now - self.last_ckpt < self.ckpt_every:
+      return
+    checkpoint.save(self.ckpt_path, state, self.progress)
+    self.last_ckpt = now
+
+  # -- chunks ----------------------------------------------------------------
+
+  def chunk_plan(self, g: int, group: list[int], programs: GroupPrograms, data) -> list:
+    key = str(g)
+    if key in self.progress["chunks"]:
+      return [[tuple(int(v) for v in r) for r in np.asarray(c).reshape(-1, 2)]
+              for c in self.progress["chunks"][key]]
+    runs = [(ci, r) for ci in group for r in range(len(self.plan.layouts[ci]["seed"]))]
+    cfg = self.plan.config
+    per_run = estimate_run_bytes(programs, self.plan, group, self.plan.tasks[group[0]].data,
+                                 int(self.plan.conditions[group[0]].config.train.eval_every))
+    budget = distributed.memory_budget_bytes(cfg.memory_budget_gb, self.mesh)
+    size = max(1, int(budget // max(per_run, 1)))
+    if int(cfg.max_chunk_seeds) > 0:
+      size = min(size, int(cfg.max_chunk_seeds))
+    d = self.mesh.size
+    if size >= d:
+      size = size // d * d
+    size = min(size, len(runs))
+    chunks = chunk_runs(runs, size)
+    self.log(f"memory: {per_run / 2**20:.2f} MiB per run (XLA estimate, training piece and "
+             f"evaluation), budget {budget / 2**30:.2f} GiB over {d} device(s) -> "
+             f"{size} runs per chunk, {len(chunks)} chunk(s)")
+    self.progress["chunks"][key] = [np.array(c) for c in chunks]
+    return chunks
+
+  def split_after_oom(self, g: int, k: int, chunks: list) -> list:
+    size = max(1, len(chunks[k]) // 2)
+    rest = [r for c in chunks[k:] for r in c]
+    new = chunks[:k] + chunk_runs(rest, size)
+    self.log(f"out of memory with {len(chunks[k])} runs per chunk; retrying with {size}")
+    self.progress["chunks"][str(g)] = [np.array(c) for c in new]
+    return new
+
+  def train_chunk(self, g, k, programs, chunk, data, prefix, progress_bar):
+    """Trains one chunk of runs from the start or from its checkpoint."""
+    plan, steps = self.plan, self.steps[chunk[0][0]]
+    n = len(chunk)
+    n_pad = distributed.padded(n, self.mesh)
+    padded_runs = chunk + [chunk[-1]] * (n_pad - n)
+    state = init_runs(plan, programs, padded_runs)
+    cur = self.progress["current"]
+    if cur is not None and cur["g"] == g and cur["k"] == k and checkpoint.exists(self.ckpt_path):
+      state, _ = checkpoint.load(self.ckpt_path, template=state)
+      rec = cur["records"]
+      self.log(f"{prefix} resuming at step {steps[rec['next_eval'] - 1]}")
+    else:
+      rec = _fresh_records(n_pad, len(steps))
+    state = distributed.place(state, self.sharding)
+    names = [plan.conditions[ci].name for ci, _ in chunk]
+    done = steps[rec["next_eval"] - 1] if rec["next_eval"] > 0 else 0
+    progress_bar.done += n * done
+    for e in range(int(rec["next_eval"]), len(steps)):
+      upto = steps[e]
+      if upto > 0:
+        state, losses = programs.chunk(state, data, upto - done)
+        losses = distributed.fetch(losses)  # the host sync: once per piece
+        first_nan = np.where(np.isnan(losses).any(axis=1), np.argmax(np.isnan(losses), axis=1),
+                             -1)
+        newly = (rec["diverged_step"] < 0) & (first_nan >= 0)
+        rec["diverged_step"][newly] = done + first_nan[newly] + 1
+        # The mean loss of the piece over the steps before a seed diverged.
+        finite = np.isfinite(losses)
+        rec["train_curve"][:, e] = np.where(
+            finite.any(axis=1), np.where(finite, losses, 0).sum(1) / np.maximum(finite.sum(1), 1),
+            np.nan)
+      ev = programs.evaluate(state, data, "val")
+      rec["eval_loss"][:, e] = distributed.fetch(ev["loss"])
+      rec["eval_metric"][:, e] = distributed.fetch(ev["metric"])
+      rec["next_eval"] = e + 1
+      if upto > 0:
+        progress_bar.update(n * (upto - done), f"{prefix} step {upto}/{steps[-1]}",
+                            rec["train_curve"][:n, e], rec["eval_loss"][:n, e])
+        if self.writer:
+          records.append_jsonl(self.metrics_path, {
+              "group": g, "chunk": k, "step": upto, "runs": n, "conditions": names,
+              "train_loss": rec["train_curve"][:n, e], "eval_loss": rec["eval_loss"][:n, e],
+              "eval_metric": rec["eval_metric"][:n, e]})
+      done = upto
+      self.progress["current"] = {"g": g, "k": k, "records": rec}
+      last = e == len(steps) - 1
+      if self.sigint is not None and self.sigint.hit and not last:
+        self.save(state, force=True)
+        raise Interrupted()
+      if not last:
+        self.save(state)
+    test = programs.evaluate(state, data, "test")
+    out = {k2: rec[k2][:n] for k2 in ("train_curve", "eval_loss", "eval_metric",
+                                       "diverged_step")}
+    out.update({"per_position": distributed.fetch(ev["per_position"])[:n],
+                "test_loss": distributed.fetch(test["loss"])[:n],
+                "test_metric": distributed.fetch(test["metric"])[:n],
+                "diverged": distributed.fetch(state["diverged"])[:n]})
+    return out
+
+  def store(self, chunk, out):
+    for ci in dict.fromkeys(c for c, _ in chunk):
+      sel = np.array([i for i, (c, _) in enumerate(chunk) if c == ci])
+      rows = np.array([r for c, r in chunk if c == ci])
+      dest = self.progress["per_condition"].setdefault(ci, {})
+      for name, arr in out.items():
+        arr = np.asarray(arr)
+        if name not in dest:
+          dest[name] = np.full((len(self.plan.layouts[ci]["seed"]),) + arr.shape[1:], np.nan)
+        dest[name][rows] = arr[sel]
+
+  def run(self):
+    plan = self.plan
+    resumed = self.resume()
+    if not resumed and self.writer and os.path.exists(self.metrics_path):
+      os.remove(self.metrics_path)
+    total = sum(len(plan.layouts[i]["seed"]) * s[-1] for i, s in enumerate(self.steps))
+    progress_bar = Progress(total, self.log)
+    self.log(describe_plan(plan))
+    with _Sigint() as self.sigint:
+      for g, group in enumerate(plan.groups):
+        programs = GroupPrograms(plan, group)
+        task = plan.tasks[group[0]]
+        data = distributed.place(task.data, distributed.replicated(self.mesh))
+        chunks = self.chunk_plan(g, group, programs, data)
+        k = 0
+        while k < len(chunks):
+          chunk = chunks[k]
+          if [g, k] in [list(map(int, d)) for d in self.progress["done"]]:
+            progress_bar.done += sum(self.steps[ci][-1] for ci, _ in chunk)
+            k += 1
+            continue
+          prefix = (f"[group {g + 1}/{len(plan.groups)} chunk {k + 1}/{len(chunks)} "
+                    f"{len(chunk)} runs]")
+          try:
+            out = self.train_chunk(g, k, programs, chunk, data, prefix, progress_bar)
+          except Exception as e:  # noqa: BLE001 - only out-of-memory is retried
+            if not _is_oom(e) or len(chunk) == 1:
+              raise
+            chunks = self.split_after_oom(g, k, chunks)
+            self.progress["current"] = None
+            continue
+          self.store(chunk, out)
+          self.progress["done"].append([g, k])
+          self.progress["current"] = None
+          self.save(force=True)
+          k += 1
+    return self.progress["per_condition"]
 
 
 def chunk_runs(runs: list, size: int) -> list[list]:
@@ -125,196 +319,94 @@ def config_record(plan: SweepPlan) -> dict[str, Any]:
           "groups": plan.groups}
 
 
+# Fields that may change between a run and its resumption without changing results.
+RESUMABLE_FIELDS = ("report", "checkpoint_every_s", "memory_budget_gb", "max_chunk_seeds",
+                    "devices")
+
+
+def _comparable(record: dict[str, Any]) -> dict[str, Any]:
+  rec = json.loads(json.dumps(record, default=records._default))
+  for f in RESUMABLE_FIELDS:
+    rec["config"].pop(f, None)
+  return rec
+
+
 def prepare_workdir(workdir: str, record: dict[str, Any], overwrite: bool) -> None:
-  """Creates the workdir; refuses one that holds another config's results."""
+  """Creates the workdir; refuses one that holds another config's results.
+
+  The same config in the same workdir resumes (or rewrites finished outputs);
+  with `overwrite` an old checkpoint and results are discarded.
+  """
   path = os.path.join(workdir, "config.json")
-  if os.path.exists(path) and not overwrite:
+  if os.path.exists(path):
     with open(path) as f:
       old = json.load(f)
-    if old != json.loads(json.dumps(record, default=records._default)):
+    if overwrite:
+      for name in (CHECKPOINT, "metrics.jsonl"):
+        if os.path.exists(os.path.join(workdir, name)):
+          os.remove(os.path.join(workdir, name))
+    elif _comparable(old) != _comparable(record):
       raise ConfigError(f"workdir {workdir!r} holds results of a different config; choose "
                         "another --workdir or pass --overwrite")
   os.makedirs(workdir, exist_ok=True)
 
 
+def write_partial(ex: Execution) -> str:
+  """results.partial.csv: the latest evaluation of every run trained so far."""
+  rows = []
+  for ci, out in ex.progress["per_condition"].items():
+    for r in range(len(out["eval_loss"])):
+      if np.isfinite(out["eval_loss"][r]).any():
+        rows.append({"condition": ex.plan.conditions[ci].name, "seed": r,
+                     "last_eval_loss": float(out["eval_loss"][r][np.isfinite(
+                         out["eval_loss"][r])][-1])})
+  cur = ex.progress["current"]
+  if cur is not None:
+    chunk = ex.progress["chunks"][str(cur["g"])][cur["k"]].reshape(-1, 2)
+    ev = cur["records"]["eval_loss"]
+    e = int(cur["records"]["next_eval"]) - 1
+    for i, (ci, r) in enumerate(chunk):
+      rows.append({"condition": ex.plan.conditions[int(ci)].name, "seed": int(r),
+                   "last_eval_loss": float(ev[i, e])})
+  path = os.path.join(ex.workdir, "results.partial.csv")
+  records.write_csv(path, rows, ["condition", "seed", "last_eval_loss"])
+  return path
+
+
 def execute(plan: SweepPlan, workdir: str, log: Callable[[str], None] = print,
             overwrite: bool = False) -> SweepResult:
   """Trains every group and writes config, environment, results, curves, summary."""
+  distributed.initialize()
+  writer = distributed.is_writer()
   record = config_record(plan)
-  prepare_workdir(workdir, record, overwrite)
-  records.write_json(os.path.join(workdir, "config.json"), record)
-  records.write_json(os.path.join(workdir, "environment.json"), records.environment())
-  metrics_path = os.path.join(workdir, "metrics.jsonl")
-  if os.path.exists(metrics_path):
-    os.remove(metrics_path)
+  if writer:
+    prepare_workdir(workdir, record, overwrite)
+    records.write_json(os.path.join(workdir, "config.json"), record)
+    records.write_json(os.path.join(workdir, "environment.json"), records.environment())
+  else:
+    log = lambda s: None
+  ex = Execution(plan, workdir, log, overwrite)
+  try:
+    per_condition = ex.run()
+  except Interrupted:
+    path = write_partial(ex) if writer else ""
+    raise ConfigError(f"interrupted: checkpoint written to {ex.ckpt_path} and partial results "
+                      f"to {path}; run the same command again to resume") from None
   cfg = plan.config
-  steps = [eval_steps(int(c.config.train.steps), int(c.config.train.eval_every))
-           for c in plan.conditions]
-  total = sum(len(plan.layouts[i]["seed"]) * s[-1] for i, s in enumerate(steps))
-  progress = Progress(total, log)
-  log(describe_plan(plan))
-  per_condition: dict[int, dict[str, np.ndarray]] = {}
-  for g, group in enumerate(plan.groups):
-    programs = GroupPrograms(plan, group)
-    task = plan.tasks[group[0]]
-    runs = [(ci, r) for ci in group for r in range(len(plan.layouts[ci]["seed"]))]
-    size = int(cfg.max_chunk_seeds) or len(runs)
-    chunks = chunk_runs(runs, size)
-    for k, chunk in enumerate(chunks):
-      prefix = f"[group {g + 1}/{len(plan.groups)} chunk {k + 1}/{len(chunks)} {len(chunk)} runs]"
-      names = [plan.conditions[ci].name for ci, _ in chunk]
-
-      def on_eval(m, names=names, g=g):
-        records.append_jsonl(metrics_path, {"group": g, **m, "conditions": names})
-
-      out = train_runs(plan, programs, chunk, task.data, steps[group[0]], progress, prefix,
-                       on_eval)
-      for ci in dict.fromkeys(c for c, _ in chunk):
-        sel = np.array([i for i, (c, _) in enumerate(chunk) if c == ci])
-        rows = np.array([r for c, r in chunk if c == ci])
-        dest = per_condition.setdefault(ci, {})
-        for name, arr in out.items():
-          if name not in dest:
-            dest[name] = np.full((len(plan.layouts[ci]["seed"]),) + arr.shape[1:], np.nan,
-                                 dtype=np.float64 if arr.dtype != bool else bool)
-          dest[name][rows] = arr[sel]
   rows = result_rows(plan, per_condition)
-  curves = curve_arrays(plan, per_condition, steps)
+  curves = curve_arrays(plan, per_condition, ex.steps)
   summary = summarize(plan, rows)
-  records.write_csv(os.path.join(workdir, "results.csv"), rows, result_columns(plan))
-  records.write_npz(os.path.join(workdir, "curves.npz"), **curves)
-  records.write_json(os.path.join(workdir, "summary.json"), summary)
+  if writer:
+    records.write_csv(os.path.join(workdir, "results.csv"), rows, result_columns(plan))
+    records.write_npz(os.path.join(workdir, "curves.npz"), **curves)
+    records.write_json(os.path.join(workdir, "summary.json"), summary)
+    if os.path.exists(os.path.join(workdir, "results.partial.csv")):
+      os.remove(os.path.join(workdir, "results.partial.csv"))
   log(summary_table(summary))
-  if cfg.report:
+  if cfg.report and writer:
     from lstm_init import report
     paths = report.write_report([workdir], workdir)
     log(f"report: {paths['report_md']} (figures in {os.path.join(workdir, 'figures')})")
   return SweepResult(workdir, rows, summary, curves)
 
 
-def describe_plan(plan: SweepPlan) -> str:
-  c0 = plan.conditions[0].config
-  task = plan.tasks[0]
-  seeds = len(plan.layouts[0]["seed"])
-  lines = [f"Sweep {c0.name!r}: {len(plan.conditions)} condition(s) x {seeds} seeds on "
-           f"{task.description}",
-           f"  baseline: {task.baseline:.4g} ({task.baseline_note})",
-           f"  {len(plan.groups)} program(s); conditions: "
-           + "; ".join(c.name for c in plan.conditions)]
-  return "\n".join(lines)
-
-
-def result_columns(plan: SweepPlan) -> list[str]:
-  axes = list(dict.fromkeys(p for c in plan.conditions for p in c.overrides))
-  return RESULT_COLUMNS + axes
-
-
-def first_k(plan: SweepPlan, ci: int) -> int:
-  return int(plan.conditions[ci].config.report_first_k) or plan.tasks[ci].first_k
-
-
-def result_rows(plan: SweepPlan, per: dict[int, dict[str, np.ndarray]]) -> list[dict]:
-  rows = []
-  for ci, c in enumerate(plan.conditions):
-    out, lay = per[ci], plan.layouts[ci]
-    k = first_k(plan, ci)
-    for r in range(len(lay["seed"])):
-      early, late = early_late(out["per_position"][r], k)
-      row = {"condition": c.name, "seed": int(lay["seed"][r]),
-             "init_seed": int(lay["init_seed"][r]), "data_seed": int(lay["data_seed"][r]),
-             "final_train_loss": float(out["train_curve"][r, -1]),
-             "final_eval_loss": float(out["eval_loss"][r, -1]),
-             "final_eval_metric": float(out["eval_metric"][r, -1]),
-             "final_test_loss": float(out["test_loss"][r]),
-             "final_test_metric": float(out["test_metric"][r]),
-             "early_eval_loss": early, "late_eval_loss": late,
-             "diverged": bool(out["diverged"][r]),
-             "diverged_step": int(out["diverged_step"][r])}
-      row.update(c.overrides)
-      rows.append(row)
-  return rows
-
-
-def curve_arrays(plan: SweepPlan, per, steps) -> dict[str, np.ndarray]:
-  """[condition, seed, eval step] arrays (NaN-padded where sizes differ)."""
-  n_c = len(plan.conditions)
-  n_s = max(len(l["seed"]) for l in plan.layouts)
-  n_e = max(len(s) for s in steps)
-  n_w = max(per[ci]["per_position"].shape[1] for ci in range(n_c))
-  out = {name: np.full((n_c, n_s, n_e), np.nan) for name in
-         ("train_loss", "eval_loss", "eval_metric")}
-  out["per_timestep_loss"] = np.full((n_c, n_s, n_w), np.nan)
-  out["steps"] = np.full((n_c, n_e), -1)
-  for ci in range(n_c):
-    p, s = per[ci], len(plan.layouts[ci]["seed"])
-    e = len(steps[ci])
-    out["train_loss"][ci, :s, :e] = p["train_curve"]
-    out["eval_loss"][ci, :s, :e] = p["eval_loss"]
-    out["eval_metric"][ci, :s, :e] = p["eval_metric"]
-    out["per_timestep_loss"][ci, :s, :p["per_position"].shape[1]] = p["per_position"]
-    out["steps"][ci, :e] = steps[ci]
-  out["conditions"] = np.array([c.name for c in plan.conditions])
-  return out
-
-
-def summarize(plan: SweepPlan, rows: list[dict]) -> dict[str, Any]:
-  """Per condition: statistics of the final evaluation loss over non-diverged seeds."""
-  task = plan.tasks[0]
-  out = {"metric": task.metric, "baseline": task.baseline, "baseline_note": task.baseline_note,
-         "task": task.description, "first_k": first_k(plan, 0), "conditions": {}}
-  for ci, c in enumerate(plan.conditions):
-    mine = [r for r in rows if r["condition"] == c.name]
-    ok = np.array([r["final_eval_loss"] for r in mine if not r["diverged"]])
-    d = stats.describe(ok)
-    low, high = stats.bootstrap_ci(ok, key_or_seed=int(plan.config.seed)) if ok.size else (
-        math.nan, math.nan)
-    metric = np.array([r["final_eval_metric"] for r in mine if not r["diverged"]])
-    early = np.array([r["early_eval_loss"] for r in mine if not r["diverged"]])
-    late = np.array([r["late_eval_loss"] for r in mine if not r["diverged"]])
-    n_div = sum(r["diverged"] for r in mine)
-    out["conditions"][c.name] = {
-        "n": len(mine), "n_diverged": int(n_div),
-        **{k: d.get(k, math.nan) for k in ("mean", "std", "median", "iqm", "min", "max")},
-        "ci95_low": low, "ci95_high": high,
-        "metric_mean": float(metric.mean()) if metric.size else math.nan,
-        "metric_median": float(np.median(metric)) if metric.size else math.nan,
-        "early_median": _finite_median(early), "late_median": _finite_median(late),
-        "overrides": c.overrides}
-    if c.config.design == "crossed":
-      out["conditions"][c.name]["variance_components"] = crossed_components(
-          mine, int(plan.config.seed))
-  return out
-
-
-def _finite_median(a: np.ndarray) -> float:
-  """Median of the finite values (NaN when there are none: e.g. early-position loss of
-  a task scored only at the last step)."""
-  a = a[np.isfinite(a)]
-  return float(np.median(a)) if a.size else math.nan
-
-
-def crossed_components(rows: list[dict], seed: int) -> dict[str, float]:
-  """Variance components of the final validation loss over an init x data grid."""
-  inits = sorted({r["init_seed"] for r in rows})
-  datas = sorted({r["data_seed"] for r in rows})
-  table = np.full((len(inits), len(datas)), np.nan)
-  for r in rows:
-    table[inits.index(r["init_seed"]), datas.index(r["data_seed"])] = r["final_eval_loss"]
-  if not np.isfinite(table).all() or min(table.shape) < 2:
-    return {}
-  return stats.variance_components(table, key_or_seed=seed)
-
-
-def summary_table(summary: dict[str, Any]) -> str:
-  """A plain-text table of the summary, for the log."""
-  head = (f"{'condition':<32} {'n':>4} {'div':>4} {'mean':>9} {'95% CI':>21} {'median':>9} "
-          f"{'iqm':>9} {'std':>9} {'min':>9} {'max':>9} {summary['metric']:>9}")
-  lines = [f"Final validation loss per condition ({summary['task']}; baseline "
-           f"{summary['baseline']:.4g}, lower is better; {summary['metric']} = median over "
-           "seeds):", head, "-" * len(head)]
-  for name, s in summary["conditions"].items():
-    lines.append(f"{name[:32]:<32} {s['n']:>4} {s['n_diverged']:>4} {s['mean']:>9.4g} "
-                 f"[{s['ci95_low']:>9.4g},{s['ci95_high']:>9.4g}] {s['median']:>9.4g} "
-                 f"{s['iqm']:>9.4g} {s['std']:>9.3g} {s['min']:>9.4g} {s['max']:>9.4g} "
-                 f"{s['metric_median']:>9.4g}")
-  return "\n".join(lines)

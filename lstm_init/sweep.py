@@ -22,21 +22,17 @@ import copy
 import dataclasses
 import itertools
 import json
-import math
 import os
 import time
 from typing import Any, Callable, Sequence
 
-import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
 from lstm_init import keys as keys_lib
-from lstm_init import records, stats
 from lstm_init.errors import ConfigError
 from lstm_init.tasks import Task, make_task
-from lstm_init.train import VALUE_FIELDS, VALUE_PREFIXES, Trainer, run_values
+from lstm_init.train import VALUE_FIELDS, VALUE_PREFIXES, Trainer
 
 DESIGNS = ("seeds", "crossed")
 

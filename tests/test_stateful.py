@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from lstm_init import keys, model as model_lib, train
-from lstm_init.tasks import Batch
 from tests.helpers import tiny_config
 
 

@@ -1,7 +1,6 @@
 """Statistics against scipy, closed forms, brute force and simulation."""
 
 import itertools
-import math
 
 import numpy as np
 import pytest

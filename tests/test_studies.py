@@ -1,6 +1,5 @@
 """The crossed variance design and the best-seed study."""
 
-import json
 import os
 
 import jax

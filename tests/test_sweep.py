@@ -19,7 +19,7 @@ def test_tiny_sweep_writes_every_file(tmp_path):
   cfg = tiny_config()
   cfg.report = True
   wd = str(tmp_path / "run")
-  res = sweep.run_sweep(cfg, wd, sweep=["model.init.preset=keras,pytorch"], log=lambda s: None)
+  sweep.run_sweep(cfg, wd, sweep=["model.init.preset=keras,pytorch"], log=lambda s: None)
   for name in ("config.json", "environment.json", "results.csv", "curves.npz", "summary.json",
                "metrics.jsonl", "report.md", "report.html", "table.tex",
                "figures/distribution.png", "figures/curves.png", "figures/ecdf.pdf"):

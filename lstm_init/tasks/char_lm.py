@@ -17,7 +17,6 @@ import math
 import os
 import string
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 

@@ -1,0 +1,127 @@
+"""Devices, hosts and memory: where a sweep's runs go.
+
+The run axis (conditions x seeds) is sharded over a one-dimensional `Mesh` of
+all devices (`NamedSharding(mesh, P("runs"))`); the task data is replicated.
+Run counts that do not divide the device count are padded with copies of the
+last run, whose results are dropped.
+
+Multi-host: every process runs the same command; `initialize()` calls
+`jax.distributed.initialize()` when the usual cluster variables are set (or
+`LSTM_INIT_COORDINATOR` is), the mesh spans every process's devices, results
+are gathered to every process, and only process 0 writes files.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from lstm_init.errors import ConfigError
+
+AXIS = "runs"
+
+
+def initialize() -> None:
+  """`jax.distributed.initialize()` for multi-process runs, once, when configured.
+
+  Set `LSTM_INIT_COORDINATOR=host:port`, `LSTM_INIT_NUM_PROCESSES` and
+  `LSTM_INIT_PROCESS_ID` (or run under a cluster JAX detects: SLURM, Open MPI,
+  Cloud TPU) to join processes into one sweep.
+  """
+  if getattr(initialize, "done", False):
+    return
+  coord = os.environ.get("LSTM_INIT_COORDINATOR")
+  if coord:
+    jax.distributed.initialize(coordinator_address=coord,
+                               num_processes=int(os.environ["LSTM_INIT_NUM_PROCESSES"]),
+                               process_id=int(os.environ["LSTM_INIT_PROCESS_ID"]))
+  elif any(v in os.environ for v in ("SLURM_JOB_ID", "OMPI_COMM_WORLD_SIZE")) and \
+      int(os.environ.get("SLURM_NTASKS", os.environ.get("OMPI_COMM_WORLD_SIZE", "1"))) > 1:
+    jax.distributed.initialize()
+  initialize.done = True
+
+
+def is_writer() -> bool:
+  """Only process 0 writes results, checkpoints and reports."""
+  return jax.process_index() == 0
+
+
+def run_mesh(num_devices: int = 0) -> Mesh:
+  """A 1-D mesh over the first `num_devices` devices (0 = all of them)."""
+  devices = jax.devices()
+  if num_devices < 0 or num_devices > len(devices):
+    raise ConfigError(f"devices={num_devices}: this run has {len(devices)} device(s); valid "
+                      f"choices: 0 (all) to {len(devices)}")
+  return Mesh(np.array(devices[:num_devices or len(devices)]), (AXIS,))
+
+
+def runs_sharding(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P(AXIS))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P())
+
+
+def padded(n: int, mesh: Mesh) -> int:
+  """The smallest multiple of the mesh size that holds n runs."""
+  d = mesh.size
+  return int(math.ceil(n / d) * d)
+
+
+def place(tree, sharding):
+  """Puts a pytree of arrays on the mesh (every process holds the same values)."""
+  if jax.process_count() == 1:
+    return jax.device_put(tree, sharding)
+
+  def one(x):
+    x = np.asarray(x) if not jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x
+    return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
+  return jax.tree.map(one, tree)
+
+
+def fetch(x) -> np.ndarray:
+  """A (possibly sharded, possibly multi-host) array as a NumPy array on this host."""
+  if isinstance(x, jax.Array) and not x.is_fully_addressable:
+    from jax.experimental import multihost_utils
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+  return np.asarray(x)
+
+
+def available_memory_bytes() -> int:
+  """Memory this sweep may plan with on one device (or, on the CPU, the machine)."""
+  dev = jax.local_devices()[0]
+  if dev.platform != "cpu":
+    stats = dev.memory_stats() or {}
+    if "bytes_limit" in stats:
+      return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+  try:
+    with open("/proc/meminfo") as f:
+      for line in f:
+        if line.startswith("MemAvailable:"):
+          return int(line.split()[1]) * 1024
+  except OSError:
+    pass
+  return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
+
+
+def memory_budget_bytes(budget_gb: float | None, mesh: Mesh) -> int:
+  """The memory one chunk of runs may use, over all devices of the mesh.
+
+  `budget_gb` (per device) if given; otherwise half of the available memory
+  per device on accelerators (XLA also needs room for its own buffers), and
+  half of the machine's available memory on the CPU, where all host devices
+  share one memory.
+  """
+  on_cpu = jax.local_devices()[0].platform == "cpu"
+  if budget_gb is not None:
+    if budget_gb <= 0:
+      raise ConfigError(f"memory_budget_gb must be > 0, got {budget_gb}")
+    per_device = float(budget_gb) * 2 ** 30
+    return int(per_device if on_cpu else per_device * mesh.size)
+  per_device = 0.5 * available_memory_bytes()
+  return int(per_device if on_cpu else per_device * mesh.size)

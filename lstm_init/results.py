@@ -1,0 +1,157 @@
+"""Results of a finished sweep: rows, curves, summary and the printed table.
+
+`runner` collects per-condition arrays while it trains; this module turns them
+into `results.csv` rows, `curves.npz` arrays, `summary.json` and the summary
+table printed at the end.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+
+from lstm_init import stats
+from lstm_init.sweep import SweepPlan
+
+RESULT_COLUMNS = ["condition", "seed", "init_seed", "data_seed", "final_train_loss",
+                  "final_eval_loss", "final_eval_metric", "final_test_loss",
+                  "final_test_metric", "early_eval_loss", "late_eval_loss", "diverged",
+                  "diverged_step"]
+
+
+def early_late(per_position: np.ndarray, k: int) -> tuple[float, float]:
+  """Mean loss over the first k positions of a window and over the rest."""
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore", RuntimeWarning)
+    return float(np.nanmean(per_position[:k])), float(np.nanmean(per_position[k:]))
+
+
+def describe_plan(plan: SweepPlan) -> str:
+  c0 = plan.conditions[0].config
+  task = plan.tasks[0]
+  seeds = len(plan.layouts[0]["seed"])
+  lines = [f"Sweep {c0.name!r}: {len(plan.conditions)} condition(s) x {seeds} seeds on "
+           f"{task.description}",
+           f"  baseline: {task.baseline:.4g} ({task.baseline_note})",
+           f"  {len(plan.groups)} program(s); conditions: "
+           + "; ".join(c.name for c in plan.conditions)]
+  return "\n".join(lines)
+
+
+def result_columns(plan: SweepPlan) -> list[str]:
+  axes = list(dict.fromkeys(p for c in plan.conditions for p in c.overrides))
+  return RESULT_COLUMNS + axes
+
+
+def first_k(plan: SweepPlan, ci: int) -> int:
+  return int(plan.conditions[ci].config.report_first_k) or plan.tasks[ci].first_k
+
+
+def result_rows(plan: SweepPlan, per: dict[int, dict[str, np.ndarray]]) -> list[dict]:
+  rows = []
+  for ci, c in enumerate(plan.conditions):
+    out, lay = per[ci], plan.layouts[ci]
+    k = first_k(plan, ci)
+    for r in range(len(lay["seed"])):
+      early, late = early_late(out["per_position"][r], k)
+      row = {"condition": c.name, "seed": int(lay["seed"][r]),
+             "init_seed": int(lay["init_seed"][r]), "data_seed": int(lay["data_seed"][r]),
+             "final_train_loss": float(out["train_curve"][r, -1]),
+             "final_eval_loss": float(out["eval_loss"][r, -1]),
+             "final_eval_metric": float(out["eval_metric"][r, -1]),
+             "final_test_loss": float(out["test_loss"][r]),
+             "final_test_metric": float(out["test_metric"][r]),
+             "early_eval_loss": early, "late_eval_loss": late,
+             "diverged": bool(out["diverged"][r]),
+             "diverged_step": int(out["diverged_step"][r])}
+      row.update(c.overrides)
+      rows.append(row)
+  return rows
+
+
+def curve_arrays(plan: SweepPlan, per, steps) -> dict[str, np.ndarray]:
+  """[condition, seed, eval step] arrays (NaN-padded where sizes differ)."""
+  n_c = len(plan.conditions)
+  n_s = max(len(l["seed"]) for l in plan.layouts)
+  n_e = max(len(s) for s in steps)
+  n_w = max(per[ci]["per_position"].shape[1] for ci in range(n_c))
+  out = {name: np.full((n_c, n_s, n_e), np.nan) for name in
+         ("train_loss", "eval_loss", "eval_metric")}
+  out["per_timestep_loss"] = np.full((n_c, n_s, n_w), np.nan)
+  out["steps"] = np.full((n_c, n_e), -1)
+  for ci in range(n_c):
+    p, s = per[ci], len(plan.layouts[ci]["seed"])
+    e = len(steps[ci])
+    out["train_loss"][ci, :s, :e] = p["train_curve"]
+    out["eval_loss"][ci, :s, :e] = p["eval_loss"]
+    out["eval_metric"][ci, :s, :e] = p["eval_metric"]
+    out["per_timestep_loss"][ci, :s, :p["per_position"].shape[1]] = p["per_position"]
+    out["steps"][ci, :e] = steps[ci]
+  out["conditions"] = np.array([c.name for c in plan.conditions])
+  return out
+
+
+def summarize(plan: SweepPlan, rows: list[dict]) -> dict[str, Any]:
+  """Per condition: statistics of the final evaluation loss over non-diverged seeds."""
+  task = plan.tasks[0]
+  out = {"metric": task.metric, "baseline": task.baseline, "baseline_note": task.baseline_note,
+         "task": task.description, "first_k": first_k(plan, 0), "conditions": {}}
+  for ci, c in enumerate(plan.conditions):
+    mine = [r for r in rows if r["condition"] == c.name]
+    ok = np.array([r["final_eval_loss"] for r in mine if not r["diverged"]])
+    d = stats.describe(ok)
+    low, high = stats.bootstrap_ci(ok, key_or_seed=int(plan.config.seed)) if ok.size else (
+        math.nan, math.nan)
+    metric = np.array([r["final_eval_metric"] for r in mine if not r["diverged"]])
+    early = np.array([r["early_eval_loss"] for r in mine if not r["diverged"]])
+    late = np.array([r["late_eval_loss"] for r in mine if not r["diverged"]])
+    n_div = sum(r["diverged"] for r in mine)
+    out["conditions"][c.name] = {
+        "n": len(mine), "n_diverged": int(n_div),
+        **{k: d.get(k, math.nan) for k in ("mean", "std", "median", "iqm", "min", "max")},
+        "ci95_low": low, "ci95_high": high,
+        "metric_mean": float(metric.mean()) if metric.size else math.nan,
+        "metric_median": float(np.median(metric)) if metric.size else math.nan,
+        "early_median": _finite_median(early), "late_median": _finite_median(late),
+        "overrides": c.overrides}
+    if c.config.design == "crossed":
+      out["conditions"][c.name]["variance_components"] = crossed_components(
+          mine, int(plan.config.seed))
+  return out
+
+
+def _finite_median(a: np.ndarray) -> float:
+  """Median of the finite values (NaN when there are none: e.g. early-position loss of
+  a task scored only at the last step)."""
+  a = a[np.isfinite(a)]
+  return float(np.median(a)) if a.size else math.nan
+
+
+def crossed_components(rows: list[dict], seed: int) -> dict[str, float]:
+  """Variance components of the final validation loss over an init x data grid."""
+  inits = sorted({r["init_seed"] for r in rows})
+  datas = sorted({r["data_seed"] for r in rows})
+  table = np.full((len(inits), len(datas)), np.nan)
+  for r in rows:
+    table[inits.index(r["init_seed"]), datas.index(r["data_seed"])] = r["final_eval_loss"]
+  if not np.isfinite(table).all() or min(table.shape) < 2:
+    return {}
+  return stats.variance_components(table, key_or_seed=seed)
+
+
+def summary_table(summary: dict[str, Any]) -> str:
+  """A plain-text table of the summary, for the log."""
+  head = (f"{'condition':<32} {'n':>4} {'div':>4} {'mean':>9} {'95% CI':>21} {'median':>9} "
+          f"{'iqm':>9} {'std':>9} {'min':>9} {'max':>9} {summary['metric']:>9}")
+  lines = [f"Final validation loss per condition ({summary['task']}; baseline "
+           f"{summary['baseline']:.4g}, lower is better; {summary['metric']} = median over "
+           "seeds):", head, "-" * len(head)]
+  for name, s in summary["conditions"].items():
+    lines.append(f"{name[:32]:<32} {s['n']:>4} {s['n_diverged']:>4} {s['mean']:>9.4g} "
+                 f"[{s['ci95_low']:>9.4g},{s['ci95_high']:>9.4g}] {s['median']:>9.4g} "
+                 f"{s['iqm']:>9.4g} {s['std']:>9.3g} {s['min']:>9.4g} {s['max']:>9.4g} "
+                 f"{s['metric_median']:>9.4g}")
+  return "\n".join(lines)

@@ -1,0 +1,149 @@
+"""Sweeps that scale and survive: sharding, memory chunks, kill and resume."""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from lstm_init import ConfigError, sweep
+from tests.helpers import tiny_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Sharded, chunked and resumed runs compute each seed with the same per-seed
+# program; measured differences on the CPU are exactly zero. Allow float32
+# rounding in case a backend picks another matmul split.
+RTOL = 1e-5
+
+
+def _losses(path):
+  with open(path) as f:
+    return {(r["condition"], r["seed"]): (float(r["final_eval_loss"]), float(r["final_test_loss"]))
+            for r in csv.DictReader(f)}
+
+
+def _assert_same(a, b):
+  assert a.keys() == b.keys()
+  worst = max(abs(a[k][i] - b[k][i]) / abs(b[k][i]) for k in a for i in (0, 1))
+  assert worst <= RTOL, worst
+  return worst
+
+
+def test_sharded_over_four_cpu_devices_equals_one_device(tmp_path):
+  cfg = tiny_config()
+  cfg.num_seeds = 6  # does not divide 4: padded
+  sweep.run_sweep(cfg, str(tmp_path / "one"), sweep=["model.init.preset=keras,pytorch"],
+                  log=lambda s: None)
+  code = textwrap.dedent(f"""
+      import jax
+      assert jax.device_count() == 4, jax.devices()
+      from lstm_init import sweep
+      from tests.helpers import tiny_config
+      cfg = tiny_config(); cfg.num_seeds = 6
+      sweep.run_sweep(cfg, {str(tmp_path / 'four')!r}, sweep=["model.init.preset=keras,pytorch"],
+                      log=print)
+  """)
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
+  out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert "over 4 device(s)" in out.stdout
+  worst = _assert_same(_losses(tmp_path / "four" / "results.csv"),
+                       _losses(tmp_path / "one" / "results.csv"))
+  print(f"4 devices vs 1: worst relative difference {worst:.1e}")
+
+
+def test_memory_budget_splits_into_chunks_with_equal_results(tmp_path):
+  whole = tiny_config()
+  lines = []
+  sweep.run_sweep(whole, str(tmp_path / "whole"), log=lines.append)
+  per_run_mib = float(next(l for l in lines if l.startswith("memory:")).split()[1])
+  small = tiny_config()
+  small.memory_budget_gb = 2.5 * per_run_mib / 1024  # room for two runs at a time
+  lines = []
+  sweep.run_sweep(small, str(tmp_path / "small"), log=lines.append)
+  chunk_line = next(l for l in lines if l.startswith("memory:"))
+  per_chunk = int(chunk_line.split("->")[1].split()[0])
+  assert per_chunk == 2, chunk_line
+  _assert_same(_losses(tmp_path / "small" / "results.csv"),
+               _losses(tmp_path / "whole" / "results.csv"))
+
+
+SLOW = ["--config.task.length=8", "--config.model.hidden_size=8", "--config.num_seeds=4",
+        "--config.train.steps=300", "--config.train.eval_every=10", "--config.report=False",
+        "--config.checkpoint_every_s=0", "--config.task.eval_size=64",
+        "--sweep=model.hidden_size=8,12"]
+
+
+def _start(workdir):
+  return subprocess.Popen([sys.executable, "-m", "experiments.seed_sweep",
+                           f"--workdir={workdir}", *SLOW], cwd=ROOT, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_metrics(workdir, lines, proc, timeout=240):
+  path = os.path.join(workdir, "metrics.jsonl")
+  t0 = time.time()
+  while time.time() - t0 < timeout:
+    if os.path.exists(path) and len(open(path).read().splitlines()) >= lines:
+      return
+    assert proc.poll() is None, proc.communicate()[1][-2000:]
+    time.sleep(0.05)
+  raise AssertionError("no progress")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+  wd = tmp_path_factory.mktemp("full")
+  proc = _start(wd)
+  _, err = proc.communicate(timeout=600)
+  assert proc.returncode == 0, err[-2000:]
+  return _losses(wd / "results.csv")
+
+
+def test_sigkill_then_resume_equals_uninterrupted(tmp_path, uninterrupted):
+  wd = tmp_path / "killed"
+  proc = _start(wd)
+  _wait_for_metrics(wd, 35, proc)  # inside the second group
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  assert os.path.exists(wd / "checkpoint.msgpack") and not os.path.exists(wd / "results.csv")
+  resumed = _start(wd)
+  out, err = resumed.communicate(timeout=600)
+  assert resumed.returncode == 0, err[-2000:]
+  assert "resuming from" in out
+  _assert_same(_losses(wd / "results.csv"), uninterrupted)
+
+
+def test_sigint_checkpoints_writes_partial_results_and_resumes(tmp_path, uninterrupted):
+  wd = tmp_path / "interrupted"
+  proc = _start(wd)
+  _wait_for_metrics(wd, 10, proc)
+  proc.send_signal(signal.SIGINT)
+  _, err = proc.communicate(timeout=300)
+  assert proc.returncode != 0 and "Traceback" not in err
+  assert "run the same command again to resume" in err
+  assert os.path.exists(wd / "checkpoint.msgpack") and os.path.exists(wd / "results.partial.csv")
+  resumed = _start(wd)
+  _, err = resumed.communicate(timeout=600)
+  assert resumed.returncode == 0, err[-2000:]
+  _assert_same(_losses(wd / "results.csv"), uninterrupted)
+  assert not os.path.exists(wd / "results.partial.csv")
+
+
+def test_workdir_with_another_config_is_refused(tmp_path):
+  cfg = tiny_config()
+  sweep.run_sweep(cfg, str(tmp_path), log=lambda s: None)
+  before = open(tmp_path / "results.csv").read()
+  other = tiny_config()
+  other.train.learning_rate = 0.5
+  with pytest.raises(ConfigError, match="holds results of a different config"):
+    sweep.run_sweep(other, str(tmp_path), log=lambda s: None)
+  assert open(tmp_path / "results.csv").read() == before
+  sweep.run_sweep(other, str(tmp_path), log=lambda s: None, overwrite=True)
+  assert open(tmp_path / "results.csv").read() != before
