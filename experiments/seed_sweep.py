@@ -5,14 +5,22 @@
   python -m experiments.seed_sweep --sweep=model.init.preset=keras,pytorch \
       --sweep=model.init.forget_bias=0,1 --workdir=runs/forget
 
+On the CPU the seeds are sharded over one host device per core
+(`--cpu_devices=1` turns that off; see `lstm_init.devices`).
+
 This file only parses flags; the logic is in `lstm_init.sweep`.
 """
 
 import os
+import sys
 
-from absl import app, flags
+from lstm_init import devices
 
-from lstm_init import cli, sweep
+devices.configure_cpu_devices(sys.argv)  # before JAX starts its backend
+
+from absl import app, flags  # noqa: E402
+
+from lstm_init import cli, sweep  # noqa: E402
 
 _DEFAULT = os.path.join(os.path.dirname(__file__), "..", "configs", "default.py")
 _CONFIG = cli.define_config(os.path.normpath(_DEFAULT))
@@ -22,6 +30,8 @@ _SWEEP = flags.DEFINE_multi_string(
     "Replaces the config's own default sweep.")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False,
                                "Replace a workdir that holds another config's results.")
+flags.DEFINE_integer("cpu_devices", None, "Host devices on the CPU (default: one per core; "
+                     "read before JAX starts).")
 
 
 def main(argv):

@@ -92,6 +92,12 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.reset_every = 0       # stateful: also reset every n windows (0 = never)
   c.train.divergence_threshold = 1e6  # a loss above this (or NaN/inf) marks the seed diverged
 
+  c.signal = ml_collections.ConfigDict()  # experiments.signal_propagation
+  c.signal.presets = ""         # comma-separated; "" = every framework preset, chrono, irnn
+  c.signal.batch = 32           # input rows the diagnostics run on
+  c.signal.depth = 8            # layers of the residual-depth study
+  c.signal.fraction = 1e-3      # gradient reach: distance where the norm < fraction x distance 0
+
   c.memory_budget_gb = config_dict.placeholder(float)  # None: a safe share of memory
   c.max_chunk_seeds = 0         # 0 = as many as memory allows
   c.devices = 0                 # shard seeds over this many devices (0 = all)

@@ -183,3 +183,11 @@ def apply(params: Params, xs: jax.Array, carry: Sequence[Carry] | None = None,
   if return_layers:
     return ys, final, [jnp.swapaxes(o, 0, 1) for o in outputs]
   return ys, final
+
+
+def _register_fused():
+  from lstm_init.fused import fused_layer
+  register_layer("fused", fused_layer)
+
+
+_register_fused()

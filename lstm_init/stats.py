@@ -92,9 +92,12 @@ def probability_of_improvement(x, y) -> float:
 
   Equal to `scipy.stats.mannwhitneyu(y, x).statistic / (len(x) * len(y))`.
   """
-  a, b = _arr(x), _arr(y)
-  less = (a[:, None] < b[None, :]).sum()
-  ties = (a[:, None] == b[None, :]).sum()
+  a, b = _arr(x), np.sort(_arr(y))
+  # For each a_i: how many b are greater, and how many equal (O(n log n)).
+  right = np.searchsorted(b, a, side="right")
+  left = np.searchsorted(b, a, side="left")
+  less = (b.size - right).sum()
+  ties = (right - left).sum()
   return float((less + 0.5 * ties) / (a.size * b.size))
 
 
@@ -129,8 +132,8 @@ def compare(x, y, confidence: float = 0.95, key_or_seed=0) -> dict[str, float]:
   """
   a, b = _arr(x), _arr(y)
   rng = _rng(key_or_seed)
-  diffs = np.array([rng.choice(a, a.size).mean() - rng.choice(b, b.size).mean()
-                    for _ in range(5000)])
+  diffs = (rng.choice(a, (5000, a.size)).mean(axis=1)
+           - rng.choice(b, (5000, b.size)).mean(axis=1))
   alpha = (1 - confidence) / 2
   return {"mean_diff": float(a.mean() - b.mean()),
           "ci_low": float(np.quantile(diffs, alpha)),
@@ -255,7 +258,8 @@ def spearman(x, y) -> tuple[float, float]:
   """Spearman rank correlation and its p-value (pairs with a non-finite value dropped)."""
   a, b = np.asarray(x, float).reshape(-1), np.asarray(y, float).reshape(-1)
   ok = np.isfinite(a) & np.isfinite(b)
-  if ok.sum() < 3:
-    return float("nan"), float("nan")
-  r = sps.spearmanr(a[ok], b[ok])
+  a, b = a[ok], b[ok]
+  if a.size < 3 or np.all(a == a[0]) or np.all(b == b[0]):
+    return float("nan"), float("nan")  # undefined for constant input
+  r = sps.spearmanr(a, b)
   return float(r.statistic), float(r.pvalue)
