@@ -1,7 +1,6 @@
 """Diagnostics on cases with known answers."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
