@@ -6,7 +6,9 @@
 For each workload it prints seed-steps per second, achieved GFLOP/s (forward
 and backward matmul FLOPs) and XLA's peak memory per seed for:
   - lstm_init, whole run jitted and vmapped over 1, 8 and 64 seeds, sharded
-    over one host device per core on the CPU (the sweep's default);
+    over one host device per core on the CPU, each device looping over its
+    seeds one at a time (the sweep's default there, `seed_group`), and the
+    same with all of a device's seeds vmapped at once;
   - the same with the plain `lax.scan` layer on one device (the baseline);
   - lstm_init's trainer jitted once and looped over seeds in Python;
   - torch.nn.LSTM looped over seeds, when torch is installed (the `bench`
@@ -51,6 +53,10 @@ _LOOP_SEEDS = flags.DEFINE_integer("loop_seeds", 8,
                                    "depend on how many).")
 _OUT = flags.DEFINE_string("out", "benchmarks/throughput.json", "JSON output path.")
 _TORCH = flags.DEFINE_bool("torch", True, "Include torch.nn.LSTM when installed.")
+_BASELINE_STEPS = flags.DEFINE_integer(
+    "baseline_steps", 50, "Steps of the plain-scan baseline (its rate is per step; fewer "
+    "steps keep the benchmark short).")
+flags.DEFINE_integer("cpu_devices", None, "Host devices on the CPU (default: one per core).")
 _VMAP_SEEDS = flags.DEFINE_list("vmap_seeds", ["1", "8", "64"], "Seed counts vmapped.")
 
 
@@ -110,15 +116,17 @@ def time_compiled(fn, *args, repeats=1):
   return best, peak
 
 
-def bench_vmapped(w, steps, seeds, impl, sharded):
+def bench_vmapped(w, steps, seeds, impl, sharded, group=0):
   train = make_train(w, steps, impl)
   keys = jax.random.split(jax.random.key(0), seeds)
   mesh = distributed.run_mesh(0 if sharded else 1)
   if sharded and seeds % mesh.size == 0:
     keys = jax.device_put(keys, NamedSharding(mesh, P(distributed.AXIS)))
   else:
+    mesh = distributed.run_mesh(1)
     keys = jax.device_put(keys, jax.devices()[0])
-  seconds, peak = time_compiled(jax.vmap(train), keys)
+  fn = distributed.per_device(distributed.in_groups(jax.vmap(train), group), mesh, 0)
+  seconds, peak = time_compiled(fn, keys)
   return {"seed_steps_per_s": seeds * steps / seconds, "seconds": seconds,
           "peak_bytes_per_seed": peak / seeds, "devices": mesh.size if sharded else 1}
 
@@ -188,12 +196,15 @@ def run_workload(name, steps, loop_seeds, with_torch, vmap_seeds):
   w = WORKLOADS[name]
   flops = flops_per_seed_step(w)
   res = {"workload": dict(w, steps=steps), "gflop_per_seed_step": flops / 1e9}
+  group = distributed.seed_group(-1)  # the sweep's default: 1 at a time per device on the CPU
   for s in vmap_seeds:
-    res[f"lstm_init_vmap_{s}"] = bench_vmapped(w, steps, s, "fused", sharded=True)
+    res[f"lstm_init_vmap_{s}"] = bench_vmapped(w, steps, s, "fused", sharded=True, group=group)
     print(f"  {name}: vmapped {s} seeds: "
           f"{res[f'lstm_init_vmap_{s}']['seed_steps_per_s']:.1f} seed-steps/s", flush=True)
-  res["plain_scan_vmap_64_one_device"] = bench_vmapped(w, steps, max(vmap_seeds), "scan",
-                                                       sharded=False)
+  res[f"lstm_init_vmap_{max(vmap_seeds)}_all_at_once"] = bench_vmapped(
+      w, _BASELINE_STEPS.value, max(vmap_seeds), "fused", sharded=True, group=0)
+  res["plain_scan_vmap_64_one_device"] = bench_vmapped(w, _BASELINE_STEPS.value,
+                                                       max(vmap_seeds), "scan", sharded=False)
   res["lstm_init_loop"] = bench_loop(w, steps, loop_seeds, "fused")
   if with_torch:
     t = bench_torch(w, steps, loop_seeds)

@@ -1,9 +1,17 @@
-"""lstm_init: how LSTM initialization decides training outcomes, measured in JAX."""
+"""lstm_init: how LSTM initialization decides training outcomes, measured in JAX.
 
-from lstm_init import initializers, interop, lstm, states
+  params = lstm_init.init_params(key, input_size, hidden_size, preset="keras")
+  ys, carry = lstm_init.apply(params, xs)
+  train = lstm_init.make_train(config)            # pure: train(key) -> metrics
+  result = lstm_init.run_sweep(config, workdir)   # conditions x seeds, recorded
+"""
+
+from lstm_init import initializers, interop, lstm, states, stats
 from lstm_init.errors import ConfigError
 from lstm_init.initializers import PRESETS, get_initializer, init_params
 from lstm_init.lstm import apply
+from lstm_init.sweep import run_sweep
+from lstm_init.train import make_train
 
 __all__ = ["ConfigError", "PRESETS", "apply", "get_initializer", "init_params",
-           "initializers", "interop", "lstm", "states"]
+           "initializers", "interop", "lstm", "make_train", "run_sweep", "states", "stats"]

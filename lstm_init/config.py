@@ -58,7 +58,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.dropout = 0.0         # between layers (training only)
   c.model.input_dropout = 0.0   # on the inputs (training only)
   c.model.readout = "auto"      # "auto" (the task's), "last" or "all"
-  c.model.impl = "scan"         # LSTM layer implementation (lstm_init.lstm.layer_impls())
+  c.model.impl = "fused"        # LSTM layer: "fused" (custom VJP, fast) or "scan" (reference)
   c.model.init = ml_collections.ConfigDict()
   c.model.init.preset = "keras"  # keras, tf1, pytorch, flax_linen, flax_nnx, haiku, equinox, chrono, irnn
   c.model.init.input_kernel = ""     # override by initializer name ("" = the preset's)
@@ -101,6 +101,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.memory_budget_gb = config_dict.placeholder(float)  # None: a safe share of memory
   c.max_chunk_seeds = 0         # 0 = as many as memory allows
   c.devices = 0                 # shard seeds over this many devices (0 = all)
+  c.seed_group = -1             # runs vmapped together inside a device's loop over runs:
+                                # -1 = auto (1 on the CPU, all on accelerators), 0 = all
   c.checkpoint_every_s = 30.0   # checkpoint at most this often (between pieces; 0 = always)
   c.report = True               # write report.md and figures at the end
   c.report_first_k = 0          # early positions set apart in reports (0 = the task's)

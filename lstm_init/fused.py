@@ -13,8 +13,8 @@ Backward (the approach cuDNN takes): a reverse scan carries only (dh, dc)
 through time, doing one [B, 4H] x [4H, H] matmul per step; it emits dz for
 every step, and the weight gradients come afterwards as single large
 matmuls over all steps: dW_h = H_prev^T dZ, dW_x = X^T dZ, db = sum dZ,
-dxs = dZ W_x^T. The gate activations are saved in the forward pass (cheaper
-here than recomputing them).
+dxs = dZ W_x^T. The gate activations and tanh(c_t) are saved in the forward
+pass (measured faster here than recomputing them).
 """
 
 from __future__ import annotations
@@ -44,48 +44,49 @@ def _forward(p, xs, h0, c0):
     a = _activate(z_in + h @ w_h, scale)
     i, f, g, o = jnp.split(a, 4, axis=-1)
     c = f * c + i * g
-    h = o * jnp.tanh(c)
-    return (h, c), (h, c, a)
+    tc = jnp.tanh(c)
+    h = o * tc
+    return (h, c), (h, c, a, tc)
 
-  _, (hs, cs, acts) = jax.lax.scan(step, (h0, c0), zx)
-  return hs, cs, acts
+  _, (hs, cs, acts, tcs) = jax.lax.scan(step, (h0, c0), zx)
+  return hs, cs, acts, tcs
 
 
 @jax.custom_vjp
 def fused_layer(p, xs, h0, c0):
   """Same contract as `lstm.scan_layer`: xs [T, B, I] -> (hs, cs) [T, B, H]."""
-  hs, cs, _ = _forward(p, xs, h0, c0)
+  hs, cs, _, _ = _forward(p, xs, h0, c0)
   return hs, cs
 
 
 def _fwd(p, xs, h0, c0):
-  hs, cs, acts = _forward(p, xs, h0, c0)
-  return (hs, cs), (p, xs, h0, c0, hs, cs, acts)
+  hs, cs, acts, tcs = _forward(p, xs, h0, c0)
+  return (hs, cs), (p, xs, h0, c0, hs, cs, acts, tcs)
 
 
 def _bwd(res, cotangents):
-  p, xs, h0, c0, hs, cs, acts = res
+  p, xs, h0, c0, hs, cs, acts, tcs = res
   dhs, dcs = cotangents
   hidden = h0.shape[-1]
   scale = _gate_scale(hidden, xs.dtype)
+  inv_scale, scale2 = 1.0 / scale, scale * scale
   c_prev = jnp.concatenate([c0[None], cs[:-1]], axis=0)
   w_h_t = p["W_h"].T
   # d act / d z: a(1 - a) on sigmoid blocks, (1 - a^2) on the tanh block,
   # both as (a + s - 1)(s - (a + s - 1)) / s * s with a + s - 1 = s * sigmoid.
   def step(carry, inputs):
     dh_next, dc_next = carry
-    dh_t, dc_t, a, c, cp = inputs
+    dh_t, dc_t, a, tc, cp = inputs
     i, f, g, o = jnp.split(a, 4, axis=-1)
     dh = dh_t + dh_next
-    tc = jnp.tanh(c)
     dc = dc_t + dc_next + dh * o * (1.0 - tc * tc)
     da = jnp.concatenate([dc * g, dc * cp, dc * i, dh * tc], axis=-1)
-    sig = (a + scale - 1.0) / scale
-    dz = da * sig * (1.0 - sig) * scale * scale
+    sig = (a + scale - 1.0) * inv_scale
+    dz = da * sig * (1.0 - sig) * scale2
     return (dz @ w_h_t, dc * f), dz
 
   (dh0, dc0), dz = jax.lax.scan(step, (jnp.zeros_like(h0), jnp.zeros_like(c0)),
-                                (dhs, dcs, acts, cs, c_prev), reverse=True)
+                                (dhs, dcs, acts, tcs, c_prev), reverse=True)
   h_prev = jnp.concatenate([h0[None], hs[:-1]], axis=0)
   grads = {"W_x": jnp.einsum("tbi,tbg->ig", xs, dz),
            "W_h": jnp.einsum("tbh,tbg->hg", h_prev, dz),

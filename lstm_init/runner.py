@@ -8,6 +8,7 @@ pieces of `eval_every` steps with evaluation and logging in between.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -42,15 +43,33 @@ def _stack_values(values: dict[str, float], n: int) -> dict[str, jax.Array]:
 
 
 class GroupPrograms:
-  """The jitted, vmapped functions of one group (compiled once, reused by chunks)."""
+  """The jitted, vmapped functions of one group (compiled once, reused by chunks).
 
-  def __init__(self, plan: SweepPlan, group: list[int]):
+  `chunk(state, data, n)` and `evaluate(state, data, split)` take the stacked
+  runs; each device runs its shard of them, `seed_group` at a time.
+  """
+
+  def __init__(self, plan: SweepPlan, group: list[int], mesh=None, seed_group: int = 0):
     self.trainer = plan.trainers[group[0]]
     self.init = {ci: jax.jit(jax.vmap(plan.trainers[ci].init_run)) for ci in group}
-    self.chunk = jax.jit(jax.vmap(self.trainer.run_chunk, in_axes=(0, None, None)),
-                         static_argnums=2)
-    self.evaluate = jax.jit(jax.vmap(self.trainer.evaluate, in_axes=(0, None, None)),
-                            static_argnums=2)
+    self.mesh = mesh if mesh is not None else distributed.run_mesh(1)
+    self.group = seed_group
+    self._compiled = {}
+
+  def _program(self, name, static):
+    key = (name, static)
+    if key not in self._compiled:
+      fn = functools.partial(getattr(self.trainer, name), **{
+          "run_chunk": {"num_steps": static}, "evaluate": {"split": static}}[name])
+      body = distributed.in_groups(jax.vmap(fn, in_axes=(0, None)), self.group)
+      self._compiled[key] = jax.jit(distributed.per_device(body, self.mesh, 1))
+    return self._compiled[key]
+
+  def chunk(self, state, data, num_steps: int):
+    return self._program("run_chunk", num_steps)(state, data)
+
+  def evaluate(self, state, data, split: str):
+    return self._program("evaluate", split)(state, data)
 
 
 def init_runs(plan: SweepPlan, programs: GroupPrograms, runs: list[tuple[int, int]]):
@@ -99,23 +118,29 @@ def _is_oom(e: Exception) -> bool:
 
 
 def estimate_run_bytes(programs: GroupPrograms, plan: SweepPlan, group: list[int], data,
-                       steps: int) -> int:
-  """Peak memory of one run, from XLA's memory analysis of the compiled programs.
+                       steps: int) -> tuple[int, int]:
+  """Memory of one run, from XLA's memory analysis of the compiled programs.
 
-  Compiles the training piece and the evaluation for a single run and takes
-  the larger of (arguments + outputs + temporaries); the shared task data is
-  counted in full, so this is an upper bound per run.
+  Compiles the training piece and the evaluation for a single run.
+
+  Returns:
+    (held, working): bytes a run holds for the whole chunk (its arguments and
+    outputs: parameters, optimizer state, records; the shared task data is
+    counted in full, so this is an upper bound) and the extra bytes while it
+    computes (XLA's temporaries: activations). Runs computing at once need
+    both; runs waiting their turn in a device's loop only the first.
   """
   state = init_runs(plan, programs, [(group[0], 0)])
-  worst = 0
-  for fn, args in ((programs.chunk, (state, data, steps)),
-                   (programs.evaluate, (state, data, "val"))):
+  single = GroupPrograms(plan, group[:1])
+  held = working = 0
+  for fn, args in ((single._program("run_chunk", steps), (state, data)),
+                   (single._program("evaluate", "val"), (state, data))):
     m = fn.lower(*args).compile().memory_analysis()
     if m is None:
       continue
-    worst = max(worst, m.temp_size_in_bytes + m.argument_size_in_bytes
-                + m.output_size_in_bytes)
-  return int(worst)
+    held = max(held, m.argument_size_in_bytes + m.output_size_in_bytes)
+    working = max(working, m.temp_size_in_bytes)
+  return int(held), int(working)
 
 
 def _fresh_records(n: int, e: int) -> dict[str, np.ndarray]:
@@ -172,10 +197,16 @@ class Execution:
               for c in self.progress["chunks"][key]]
     runs = [(ci, r) for ci in group for r in range(len(self.plan.layouts[ci]["seed"]))]
     cfg = self.plan.config
-    per_run = estimate_run_bytes(programs, self.plan, group, self.plan.tasks[group[0]].data,
-                                 int(self.plan.conditions[group[0]].config.train.eval_every))
+    held, working = estimate_run_bytes(programs, self.plan, group,
+                                       self.plan.tasks[group[0]].data,
+                                       int(self.plan.conditions[group[0]].config.train.eval_every))
+    per_run = held + working
     budget = distributed.memory_budget_bytes(cfg.memory_budget_gb, self.mesh)
-    size = max(1, int(budget // max(per_run, 1)))
+    if programs.group > 0:  # only a group per device computes at a time
+      in_flight = programs.group * self.mesh.size
+      size = max(1, int((budget - in_flight * working) // max(held, 1)))
+    else:
+      size = max(1, int(budget // max(per_run, 1)))
     if int(cfg.max_chunk_seeds) > 0:
       size = min(size, int(cfg.max_chunk_seeds))
     d = self.mesh.size
@@ -183,9 +214,10 @@ class Execution:
       size = size // d * d
     size = min(size, len(runs))
     chunks = chunk_runs(runs, size)
-    self.log(f"memory: {per_run / 2**20:.2f} MiB per run (XLA estimate, training piece and "
-             f"evaluation), budget {budget / 2**30:.2f} GiB over {d} device(s) -> "
-             f"{size} runs per chunk, {len(chunks)} chunk(s)")
+    self.log(f"memory: {per_run / 2**20:.2f} MiB per run computing ({held / 2**20:.2f} MiB "
+             f"held while waiting; XLA estimate), budget {budget / 2**30:.2f} GiB over {d} "
+             f"device(s), {programs.group or 'all'} run(s) at a time per device -> {size} runs "
+             f"per chunk, {len(chunks)} chunk(s)")
     self.progress["chunks"][key] = [np.array(c) for c in chunks]
     return chunks
 
@@ -201,7 +233,7 @@ class Execution:
     """Trains one chunk of runs from the start or from its checkpoint."""
     plan, steps = self.plan, self.steps[chunk[0][0]]
     n = len(chunk)
-    n_pad = distributed.padded(n, self.mesh)
+    n_pad = distributed.padded(n, self.mesh, programs.group)
     padded_runs = chunk + [chunk[-1]] * (n_pad - n)
     state = init_runs(plan, programs, padded_runs)
     cur = self.progress["current"]
@@ -270,7 +302,7 @@ class Execution:
         dest[name][rows] = arr[sel]
 
   def run(self):
-    plan = self.plan
+    plan, cfg = self.plan, self.plan.config
     resumed = self.resume()
     if not resumed and self.writer and os.path.exists(self.metrics_path):
       os.remove(self.metrics_path)
@@ -279,7 +311,8 @@ class Execution:
     self.log(describe_plan(plan))
     with _Sigint() as self.sigint:
       for g, group in enumerate(plan.groups):
-        programs = GroupPrograms(plan, group)
+        programs = GroupPrograms(plan, group, self.mesh,
+                                 distributed.seed_group(int(cfg.seed_group)))
         task = plan.tasks[group[0]]
         data = distributed.place(task.data, distributed.replicated(self.mesh))
         chunks = self.chunk_plan(g, group, programs, data)

@@ -31,6 +31,8 @@ import numpy as np
 
 from lstm_init import keys as keys_lib
 from lstm_init.errors import ConfigError
+from lstm_init.initializers import resolve_layer
+from lstm_init.model import init_overrides
 from lstm_init.tasks import Task, make_task
 from lstm_init.train import VALUE_FIELDS, VALUE_PREFIXES, Trainer
 
@@ -249,9 +251,7 @@ def plan_sweep(config, sweep: Sequence[str] | None = None) -> SweepPlan:
       task_cache[tkey] = make_task(c.config.task)
     task = task_cache[tkey]
     trainer = Trainer(c.config, task)
-    # Trace the initializer spec once, so bad initializer names fail here.
-    from lstm_init.initializers import resolve_layer
-    from lstm_init.model import init_overrides
+    # Resolve the initializer specs now, so bad initializer names fail here.
     resolve_layer(c.config.model.init.preset, task.input_size, int(c.config.model.hidden_size),
                   init_overrides(c.config.model.init))
     tasks.append(task)
