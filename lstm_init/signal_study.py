@@ -117,7 +117,7 @@ def figures(presets, diags, out_dir, distance_len) -> None:
     _band_plot(ax, np.arange(g.shape[-1]), g / np.median(g[:, :1]), name, c)
   ax.set_yscale("log")
   ax.set_xlabel("distance from the last step")
-  ax.set_ylabel("|dL/dh_t| relative to distance 0")
+  ax.set_ylabel("|dL/d(h_t, c_t)| relative to distance 0")
   ax.set_title("How far back the gradient reaches at initialization")
   ax.legend(fontsize=7, ncol=2)
   _save(fig, out_dir, "grad_norm_vs_distance")
