@@ -72,8 +72,8 @@ def _bwd(res, cotangents):
   inv_scale, scale2 = 1.0 / scale, scale * scale
   c_prev = jnp.concatenate([c0[None], cs[:-1]], axis=0)
   w_h_t = p["W_h"].T
-  # d act / d z: a(1 - a) on sigmoid blocks, (1 - a^2) on the tanh block,
-  # both as (a + s - 1)(s - (a + s - 1)) / s * s with a + s - 1 = s * sigmoid.
+  # d act / d z = s^2 sigmoid(s z)(1 - sigmoid(s z)), with sigmoid(s z) = (a + s - 1) / s:
+  # a(1 - a) on the sigmoid blocks (s = 1), 1 - a^2 on the tanh block (s = 2).
   def step(carry, inputs):
     dh_next, dc_next = carry
     dh_t, dc_t, a, tc, cp = inputs

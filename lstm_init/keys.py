@@ -58,9 +58,14 @@ def parse_streams(spec: str | Iterable[str]) -> tuple[str, ...]:
   return names
 
 
+def streams_of(seed_key: jax.Array) -> dict[str, jax.Array]:
+  """Every named stream of one seed from its key `fold_in(root, i)`."""
+  return {name: jax.random.fold_in(seed_key, _STREAM_ID[name]) for name in STREAMS}
+
+
 def stream_key(root: jax.Array, index: jax.Array, name: str) -> jax.Array:
   """The key of stream `name` for the run with seed index `index`."""
-  return jax.random.fold_in(jax.random.fold_in(root, index), _STREAM_ID[name])
+  return streams_of(jax.random.fold_in(root, index))[name]
 
 
 def run_keys(root: jax.Array, seed_index: jax.Array, fixed: Iterable[str] = (),

@@ -115,7 +115,7 @@ SUMMARY_HEAD = ["condition", "n", "diverged (95% CI of rate)", "mean [95% CI]", 
                 "std", "min", "max"]
 
 
-def _summary_cells(r, metric_name):
+def _summary_cells(r):
   return [r["condition"], str(r["n"]),
           f"{r['diverged']} [{r['fail_low']:.2f}, {r['fail_high']:.2f}]",
           f"{_g(r['mean'])} [{_g(r['ci_low'])}, {_g(r['ci_high'])}]", _g(r["median"]),
@@ -364,7 +364,7 @@ def write_report(workdirs: Sequence[str], out_dir: str | None = None) -> dict[st
                              latex_table(rows, m["metric_name"]).encode())
   pairs = pairwise(m)
   head = SUMMARY_HEAD + [f"median {m['metric_name']}"]
-  table = [_summary_cells(r, m["metric_name"]) for r in rows]
+  table = [_summary_cells(r) for r in rows]
   pair_head = ["A", "B", "mean A - B [95% CI]", "P(A < B) [95% CI]", "Welch p",
                "Mann-Whitney p", "Hedges g"]
   pair_rows = [[p["a"], p["b"], f"{_g(p['mean_diff'])} [{_g(p['ci_low'])}, {_g(p['ci_high'])}]",

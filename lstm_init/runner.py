@@ -152,7 +152,7 @@ def _fresh_records(n: int, e: int) -> dict[str, np.ndarray]:
 class Execution:
   """One sweep's execution: chunk plan, programs, checkpoints, records."""
 
-  def __init__(self, plan: SweepPlan, workdir: str, log, overwrite: bool):
+  def __init__(self, plan: SweepPlan, workdir: str, log):
     self.plan, self.workdir, self.log = plan, workdir, log
     cfg = plan.config
     self.mesh = distributed.run_mesh(int(cfg.devices))
@@ -418,7 +418,7 @@ def execute(plan: SweepPlan, workdir: str, log: Callable[[str], None] = print,
     records.write_json(os.path.join(workdir, "environment.json"), records.environment())
   else:
     log = lambda s: None
-  ex = Execution(plan, workdir, log, overwrite)
+  ex = Execution(plan, workdir, log)
   try:
     per_condition = ex.run()
   except Interrupted:

@@ -107,7 +107,7 @@ def summarize(presets, diags, fraction) -> dict[str, Any]:
   return out
 
 
-def figures(presets, diags, out_dir, distance_len) -> None:
+def figures(presets, diags, out_dir) -> None:
   from lstm_init.report import _band_plot, _colors, _plt, _save
   plt = _plt()
   cols = _colors(len(presets))
@@ -216,7 +216,7 @@ def run_signal(config, workdir: str, sweep_workdir: str | None = None,
     summary["predicts_outcome"] = join_with_sweep(config, presets, diags, sweep_workdir,
                                                   fraction)
   records.write_json(os.path.join(workdir, "signal.json"), summary)
-  figures(presets, diags, workdir, xs.shape[1])
+  figures(presets, diags, workdir)
   md = markdown(summary)
   records.atomic_write_bytes(os.path.join(workdir, "signal.md"), md.encode())
   log(md)

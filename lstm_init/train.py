@@ -288,9 +288,7 @@ def make_train(config, task: Task | None = None):
   steps = int(config.train.steps)
 
   def train(seed_key):
-    run_keys = {name: jax.random.fold_in(seed_key, keys_lib._STREAM_ID[name])
-                for name in keys_lib.STREAMS}
-    state = trainer.init_run(run_keys, values)
+    state = trainer.init_run(keys_lib.streams_of(seed_key), values)
     state, losses = trainer.run_chunk(state, trainer.task.data, steps)
     return {"train_loss": losses, "eval": trainer.evaluate(state, trainer.task.data, "val"),
             "diverged": state["diverged"]}

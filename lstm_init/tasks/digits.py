@@ -58,12 +58,12 @@ def make_digits(cfg, eval_key) -> Task:
     idx = epoch_indices(key, step, n_train, b)
     return batch_of(data["train_x"][idx], data["train_y"][idx])
 
-  kind = ("permuted " if cfg.permuted else "") + ("pixel" if mode == "pixel" else "row")
+  kind = ("permuted " if cfg.permuted else "") + f"{mode}-by-{mode}"
   return Task(
       name="digits", input_size=feats, output_size=10, loss="xent", metric="accuracy",
       baseline=math.log(10.0),
       baseline_note="a uniform guess over 10 classes: log(10) = 2.303 nats, accuracy 0.1",
       window=steps, stride=steps, windows_per_sequence=1, data=data,
       train_batch=train_batch, eval_set=lambda data, split: data[split],
-      description=f"sequential {kind}-by-{kind.split()[-1]} 8x8 digits ({steps} steps), "
+      description=f"sequential {kind} 8x8 digits ({steps} steps), "
                   f"{n_train} train / {n_eval} val / {n_eval} test images")
