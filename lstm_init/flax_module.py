@@ -12,9 +12,7 @@ Usage:
 The parameters are exactly `init_params`' layout, stored under one name:
 `variables["params"]["layers"]` is the list of layer dicts, so
 `lstm_init.lstm.apply(variables["params"]["layers"], xs)` gives the same
-outputs. All layers are initialized in one function, which keeps the QR
-decompositions of orthogonal initializers serialized (see
-`initializers._with_token`).
+outputs.
 """
 
 from __future__ import annotations

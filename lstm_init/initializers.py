@@ -23,6 +23,7 @@ import dataclasses
 import math
 from typing import Any, Callable, Mapping
 
+import chex
 import jax
 import jax.numpy as jnp
 
@@ -83,13 +84,73 @@ def scaled_identity(scale: float = 1.0) -> Initializer:
   return init
 
 
+def householder_q(a: jax.Array) -> jax.Array:
+  """Q of `a = QR` (`a: [m, n]`, m >= n) with a positive diagonal of R.
+
+  Householder reflections written with `jnp` ops inside `lax.fori_loop`, so
+  the draw never calls a LAPACK kernel. jaxlib's batched CPU QR
+  (`lapack_sgeqrf_ffi`) blocks workers of XLA's CPU thread pool while it waits
+  on sub-tasks of its own; several such QRs in one program, or one beside
+  the other work of a sharded program, can block every worker and the program
+  never returns. The positive-diagonal QR is unique, so this is the same Q as
+  `jnp.linalg.qr(a)` times `sign(diag(R))` up to rounding (about 1e-6 in
+  float32), and the same distribution (Haar, Mezzadri 2007).
+  """
+  m, n = a.shape
+  if m < n:
+    raise ValueError(f"householder_q needs rows >= columns, got {a.shape}")
+  rows = jnp.arange(m)
+
+  def reflect(k, carry):
+    r, us = carry
+    x = jnp.where(rows >= k, jax.lax.dynamic_index_in_dim(r, k, axis=1, keepdims=False), 0)
+    norm = jnp.sqrt(jnp.sum(x * x))
+    sign = jnp.where(x[k] >= 0, 1.0, -1.0).astype(a.dtype)
+    v = x + sign * norm * (rows == k)
+    vv = jnp.sum(v * v)
+    u = v * jnp.where(vv > 0, jnp.sqrt(2.0 / jnp.where(vv > 0, vv, 1.0)), 0.0)
+    return r - jnp.outer(u, u @ r), us.at[k].set(u)  # (I - u u^T) r
+
+  r, us = jax.lax.fori_loop(0, n, reflect, (a, jnp.zeros((n, m), a.dtype)))
+
+  def accumulate(j, q):  # Q = H_0 H_1 ... H_{n-1} I[:, :n], applied right to left
+    u = us[n - 1 - j]
+    return q - jnp.outer(u, u @ q)
+
+  q = jax.lax.fori_loop(0, n, accumulate, jnp.eye(m, n, dtype=a.dtype))
+  return q * jnp.sign(jnp.diagonal(r)).astype(a.dtype)
+
+
+def orthogonal(scale: float = 1.0) -> Initializer:
+  """`jax.nn.initializers.orthogonal(scale)` without LAPACK (see `householder_q`).
+
+  The same draw: a Gaussian `[max(r, c), min(r, c)]` matrix from the key, its
+  Q with sign(diag R) folded in, transposed when the rows are fewer, where
+  `r * c` is the shape with the last axis as columns.
+  """
+
+  def init(key, shape, dtype=jnp.float32):
+    if len(shape) < 2:
+      raise ConfigError(f"orthogonal initializer needs at least a 2-D shape, got {shape}")
+    n_cols = shape[-1]
+    n_rows = math.prod(shape) // n_cols
+    z = jax.random.normal(key, (max(n_rows, n_cols), min(n_rows, n_cols)), dtype)
+    q = householder_q(z)
+    if n_rows < n_cols:
+      q = q.T
+    return jnp.asarray(scale, dtype) * q.reshape(shape)
+
+  return init
+
+
 def per_gate(base: Initializer, num_gates: int = NUM_GATES) -> Initializer:
   """Applies `base` to each gate block of the last axis separately.
 
   `per_gate(orthogonal())` on `[H, 4H]` gives four independent `H x H`
-  orthogonal blocks (Flax linen), where `orthogonal()` on the whole matrix gives
-  orthonormal rows across all four blocks (Keras, Flax NNX). The blocks are
-  drawn by one vmapped call, so a QR-based `base` runs as one batched QR.
+  orthogonal blocks (`flax.linen.LSTMCell` and `flax.nnx.LSTMCell`), where
+  `orthogonal()` on the whole matrix gives orthonormal rows across all four
+  blocks (Keras `LSTM`, `flax.nnx.OptimizedLSTMCell`). The blocks are drawn by
+  one vmapped call.
   """
 
   def init(key, shape, dtype=jnp.float32):
@@ -155,9 +216,9 @@ _NAMED: dict[str, Callable[[Any], Initializer]] = {
     "he_normal": _vs(2.0, "fan_in", "truncated_normal"),
     "lecun_uniform": _vs(1.0, "fan_in", "uniform"),
     "lecun_normal": _vs(1.0, "fan_in", "truncated_normal"),
-    "orthogonal": lambda arg=None: _INIT.orthogonal(1.0 if arg is None else float(arg)),
+    "orthogonal": lambda arg=None: orthogonal(1.0 if arg is None else float(arg)),
     "orthogonal_per_gate": lambda arg=None: per_gate(
-        _INIT.orthogonal(1.0 if arg is None else float(arg))),
+        orthogonal(1.0 if arg is None else float(arg))),
     "identity_per_gate": lambda arg=None: per_gate(
         scaled_identity(1.0 if arg is None else float(arg))),
     "scaled_identity": lambda arg=None: per_gate(
@@ -305,27 +366,6 @@ def get_preset(name: str, input_size: int, hidden_size: int) -> Preset:
   return PRESETS[name](input_size, hidden_size)
 
 
-def _token_after(token: jax.Array, value: jax.Array) -> jax.Array:
-  """A uint32 zero that depends on `token` and on `value` (see `_with_token`)."""
-  return token + jnp.nan_to_num(value.reshape(-1)[0] * 0).astype(jnp.uint32)
-
-
-def _with_token(key: jax.Array, token: jax.Array) -> jax.Array:
-  """Returns `key` unchanged in value, computed only once `token` exists.
-
-  jaxlib's batched LAPACK kernels (QR, used by every orthogonal initializer)
-  block a worker of XLA's CPU thread pool while they wait on sub-tasks; two of
-  them running at once on a 2-core machine block both workers and the program
-  hangs. `init_params` threads a token, a zero that depends on every array
-  drawn so far, into each key, so that the draws of one program run one after
-  another. `nan_to_num(0 * x)` is zero for every x, yet XLA cannot fold it away
-  (it is not an identity under IEEE arithmetic). A constant draw (a zero bias)
-  keeps the earlier dependencies because the token accumulates.
-  """
-  data = jax.random.key_data(key)
-  return jax.random.wrap_key_data(data + token, impl=jax.random.key_impl(key))
-
-
 def resolve_layer(preset: str, input_size: int, hidden_size: int,
                   overrides: Mapping[str, Any]) -> dict[str, Any]:
   """Resolves a preset plus overrides to concrete part initializers.
@@ -357,8 +397,7 @@ def resolve_layer(preset: str, input_size: int, hidden_size: int,
 
 
 def init_layer(key: jax.Array, input_size: int, hidden_size: int,
-               parts: Mapping[str, Any], dtype=jnp.float32,
-               token: jax.Array | None = None) -> tuple[dict[str, jax.Array], jax.Array]:
+               parts: Mapping[str, Any], dtype=jnp.float32) -> dict[str, jax.Array]:
   """Initializes one layer from resolved parts (see `resolve_layer`).
 
   Args:
@@ -367,30 +406,28 @@ def init_layer(key: jax.Array, input_size: int, hidden_size: int,
     hidden_size: H.
     parts: output of `resolve_layer`.
     dtype: parameter dtype.
-    token: a dependency token from an earlier layer (see `_with_token`).
 
   Returns:
-    (`{"W_x": [I, 4H], "W_h": [H, 4H], "b": [4H]}`, the updated token).
+    `{"W_x": [I, 4H], "W_h": [H, 4H], "b": [4H]}`.
   """
   shapes = {"input_kernel": (input_size, NUM_GATES * hidden_size),
             "recurrent_kernel": (hidden_size, NUM_GATES * hidden_size),
             "bias": (NUM_GATES * hidden_size,)}
-  out = {}
-  if token is None:
-    token = jnp.zeros((), jnp.uint32)
-  for j, part in enumerate(PARTS):
-    k = _with_token(jax.random.fold_in(key, j), token)
-    out[part] = parts[part](k, shapes[part], dtype).astype(dtype)
-    token = _token_after(token, out[part])
+  out = {part: parts[part](jax.random.fold_in(key, j), shapes[part], dtype).astype(dtype)
+         for j, part in enumerate(PARTS)}
+  chex.assert_shape([out[p] for p in PARTS], [shapes[p] for p in PARTS])
   f_block = jnp.zeros((NUM_GATES, hidden_size), dtype).at[1].set(parts["forget_bias"])
   b = out["bias"] + f_block.reshape(-1)
-  return {"W_x": out["input_kernel"], "W_h": out["recurrent_kernel"], "b": b}, token
+  return {"W_x": out["input_kernel"], "W_h": out["recurrent_kernel"], "b": b}
 
 
 def init_params(key: jax.Array, input_size: int, hidden_size: int, *,
                 preset: str = "keras", num_layers: int = 1, dtype=jnp.float32,
                 **overrides) -> list[dict[str, jax.Array]]:
   """Initializes an LSTM stack in the canonical layout.
+
+  Any number of calls may share one jitted program: no draw goes through a
+  LAPACK kernel (see `householder_q`).
 
   Args:
     key: a JAX key; layer l uses `fold_in(key, l)`.
@@ -413,13 +450,11 @@ def init_params(key: jax.Array, input_size: int, hidden_size: int, *,
     raise ConfigError(f"sizes must be >= 1, got input_size={input_size}, "
                       f"hidden_size={hidden_size}")
   overrides = {k: v for k, v in overrides.items() if v is not None and v != ""}
-  layers, token = [], None
+  layers = []
   for layer in range(num_layers):
     i = input_size if layer == 0 else hidden_size
     parts = resolve_layer(preset, i, hidden_size, overrides)
-    params, token = init_layer(jax.random.fold_in(key, layer), i, hidden_size, parts,
-                               dtype, token)
-    layers.append(params)
+    layers.append(init_layer(jax.random.fold_in(key, layer), i, hidden_size, parts, dtype))
   return layers
 
 

@@ -1,6 +1,7 @@
 """Initializers and presets: statistics of many draws against the formulas."""
 
 import math
+import os
 import subprocess
 import sys
 import textwrap
@@ -185,7 +186,7 @@ def test_flax_linen_preset_agrees_with_flax_lstm_cell():
 
 
 def test_pytorch_preset_agrees_with_torch_lstm():
-  torch = pytest.importorskip("torch")
+  import torch
   torch.manual_seed(0)
   draws = [torch.nn.LSTM(I, H).state_dict() for _ in range(20)]
   w_ih = np.stack([d["weight_ih_l0"].numpy() for d in draws])
@@ -196,17 +197,47 @@ def test_pytorch_preset_agrees_with_torch_lstm():
   assert abs(np.abs(w_ih).max() - float(jnp.abs(ours["W_x"]).max())) < 1e-3
 
 
-def test_many_seeds_every_preset_many_times_does_not_hang():
-  # jaxlib's batched QR on the CPU can deadlock when two run at once; init_params
-  # serializes its draws. Run in a subprocess so a hang fails instead of blocking.
-  code = textwrap.dedent("""
+@pytest.mark.parametrize("shape", [(8, 8), (64, 256), (256, 64), (3, 5, 12), (128, 128)])
+def test_orthogonal_is_the_q_of_jnp_linalg_qr_on_the_same_gaussian(shape):
+  key = jax.random.key(3)
+  ours = ini.orthogonal(1.5)(key, shape)
+  rows, cols = math.prod(shape) // shape[-1], shape[-1]
+  z = jax.random.normal(key, (max(rows, cols), min(rows, cols)))
+  q, r = jnp.linalg.qr(z)
+  q = q * jnp.sign(jnp.diagonal(r))
+  expected = 1.5 * (q.T if rows < cols else q).reshape(shape)
+  np.testing.assert_allclose(ours, expected, atol=1e-5)
+  np.testing.assert_allclose(ours, jax.nn.initializers.orthogonal(1.5)(key, shape), atol=1e-5)
+
+
+@pytest.mark.parametrize("preset", sorted(ini.PRESETS))
+def test_init_programs_call_no_lapack_kernel(preset):
+  # jaxlib's batched LAPACK kernels block XLA's CPU workers while they wait on
+  # their own sub-tasks; a program of ours must not contain one.
+  f = jax.jit(jax.vmap(lambda k: ini.init_params(k, 8, 16, preset=preset, num_layers=2)))
+  text = f.lower(jax.random.split(jax.random.key(0), 4)).as_text()
+  assert "lapack" not in text.lower() and "custom_call" not in text
+
+
+@pytest.mark.parametrize("devices", [1, 2])
+def test_many_init_programs_at_once_do_not_hang(devices):
+  # Several orthogonal draws in one jit(vmap) program hung on the first call on
+  # this 2-core machine with jaxlib's QR. A subprocess with a timeout turns a
+  # hang into a failure.
+  code = textwrap.dedent(f"""
       import jax
+      from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
       from lstm_init import PRESETS, init_params
-      for name in PRESETS:
-        f = jax.jit(jax.vmap(lambda k: init_params(k, 8, 32, preset=name, num_layers=2)))
-        for i in range(300):
-          jax.block_until_ready(f(jax.random.split(jax.random.key(i), 64)))
+      assert len(jax.devices()) == {devices}
+      sharding = NamedSharding(Mesh(jax.devices(), ("runs",)), P("runs"))
+      keys = lambda i: jax.device_put(jax.random.split(jax.random.key(i), 64), sharding)
+      every = jax.jit(jax.vmap(lambda k: [init_params(k, 8, 32, preset=p, num_layers=n)
+                                          for p in PRESETS for n in (1, 4)]))
+      for i in range(20):
+        jax.block_until_ready(every(keys(i)))
       print("ok")
   """)
-  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
+  env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=180, env=env)
   assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

@@ -150,7 +150,7 @@ def test_inverted_dropout_preserves_mean():
 
 
 def test_matches_torch_lstm_with_converted_weights(key):
-  torch = pytest.importorskip("torch")
+  import torch
   from lstm_init import interop
   torch.manual_seed(0)
   net = torch.nn.LSTM(3, 6, num_layers=2, batch_first=True)
