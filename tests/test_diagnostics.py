@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from lstm_init import diagnostics, init_params, signal_study
+from lstm_init import diagnostics, init_params, lstm, signal_study
 from tests.helpers import tiny_config
 
 
@@ -51,14 +51,23 @@ def test_reach():
   assert diagnostics.reach(g, 1e-3).tolist() == [3, 5]
 
 
-def test_residual_scaling_and_depth():
+def test_residual_depth_variance_is_the_variance_of_each_layer():
   params = init_params(jax.random.key(5), 16, 16, preset="keras", num_layers=6)
   xs = jax.random.normal(jax.random.key(6), (32, 20, 16))
   v = {k: np.asarray(a) for k, a in diagnostics.residual_depth_variance(params, xs).items()}
-  # An unscaled residual stack accumulates each layer's variance; 1/sqrt(2) per merge
-  # keeps it bounded by the larger branch.
-  assert np.all(np.diff(v["residual_none"][1:]) > 0)
-  assert v["residual_sqrt_half"][-1] < v["residual_none"][-1]
+  # Independent of lstm.apply's residual code: layer by layer, merging by hand.
+  for name, merge in (("plain", lambda x, b: b), ("residual_none", lambda x, b: x + b),
+                      ("residual_sqrt_half", lambda x, b: (x + b) / np.sqrt(2.0))):
+    x = np.asarray(xs)
+    expected = []
+    for l, layer in enumerate(params):
+      b = np.asarray(lstm.apply([layer], x)[0])
+      x = (b if l == 0 else merge(x, b)).astype(np.float32)
+      expected.append(x.var())
+    np.testing.assert_allclose(v[name], expected, rtol=1e-4)
+  # The plain sum grows at every merge; 1/sqrt(2) never rises above the first layer.
+  assert np.all(np.diff(v["residual_none"]) > 0)
+  assert np.all(v["residual_sqrt_half"][1:] <= v["residual_sqrt_half"][0])
 
 
 def test_diagnostics_are_deterministic_per_seed():

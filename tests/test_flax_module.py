@@ -2,7 +2,9 @@
 
 import jax
 import jax.numpy as jnp
+import flax
 import numpy as np
+import pytest
 
 from lstm_init import flax_module, lstm
 
@@ -31,3 +33,11 @@ def test_dropout_needs_rng_only_in_training():
   tr1 = model.apply(variables, xs, deterministic=False, rngs={"dropout": jax.random.key(1)})[0]
   tr2 = model.apply(variables, xs, deterministic=False, rngs={"dropout": jax.random.key(2)})[0]
   assert not np.allclose(tr1, tr2) and not np.allclose(det, tr1)
+  # Deterministic application needs no rng and repeats exactly ...
+  np.testing.assert_array_equal(det, model.apply(variables, xs)[0])
+  np.testing.assert_array_equal(det, lstm.apply(variables["params"]["layers"], xs)[0])
+  # ... training with dropout does need one, and the same key repeats the same mask.
+  with pytest.raises(flax.errors.InvalidRngError):
+    model.apply(variables, xs, deterministic=False)
+  np.testing.assert_array_equal(
+      tr1, model.apply(variables, xs, deterministic=False, rngs={"dropout": jax.random.key(1)})[0])
