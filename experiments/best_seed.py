@@ -8,24 +8,35 @@ This file only parses flags; the logic is in `lstm_init.best_seed`.
 """
 
 import os
+import sys
 import time
 
-from absl import app, flags
+from lstm_init import devices
 
-from lstm_init import best_seed, cli
+devices.configure_cpu_devices(sys.argv)  # before JAX starts its backend
+
+from absl import app, flags  # noqa: E402
+
+from lstm_init import best_seed, cli  # noqa: E402
 
 _DEFAULT = os.path.join(os.path.dirname(__file__), "..", "configs", "best_seed.py")
 _CONFIG = cli.define_config(os.path.normpath(_DEFAULT))
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output folder (default: runs/<date>-best_seed).")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace earlier results in the workdir.")
+cli.define_cpu_devices()
+
+
+def _run():
+  config = cli.config_value(_CONFIG)
+  cli.log_devices()
+  workdir = _WORKDIR.value or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S") + "-best_seed")
+  best_seed.run_best_seed(config, workdir, overwrite=_OVERWRITE.value,
+                          given=cli.given_values(_CONFIG))
 
 
 def main(argv):
   del argv
-  cli.log_devices()
-  workdir = _WORKDIR.value or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S") + "-best_seed")
-  cli.run_main(lambda: best_seed.run_best_seed(cli.config_value(_CONFIG), workdir,
-                                               overwrite=_OVERWRITE.value))
+  cli.run_main(_run)
 
 
 if __name__ == "__main__":

@@ -27,18 +27,23 @@ _CONFIG = cli.define_config(os.path.normpath(_DEFAULT))
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output folder (default: runs/<date>-<name>).")
 _SWEEP = flags.DEFINE_multi_string(
     "sweep", [], "Condition axis <config path>=<v1>,<v2>,...; repeat for a product. "
-    "Replaces the config's own default sweep.")
+    "Replaces the config's own default sweep. A field given with --config.<path>=v "
+    "replaces the default sweep's axis over it.")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False,
                                "Replace a workdir that holds another config's results.")
-flags.DEFINE_integer("cpu_devices", None, "Host devices on the CPU (default: one per core; "
-                     "read before JAX starts).")
+cli.define_cpu_devices()
+
+
+def _run():
+  config = cli.config_value(_CONFIG)
+  cli.log_devices()
+  sweep.run_sweep(config, _WORKDIR.value, _SWEEP.value, overwrite=_OVERWRITE.value,
+                  given=cli.given_values(_CONFIG))
 
 
 def main(argv):
   del argv
-  cli.log_devices()
-  cli.run_main(lambda: sweep.run_sweep(cli.config_value(_CONFIG), _WORKDIR.value,
-                                       _SWEEP.value, overwrite=_OVERWRITE.value))
+  cli.run_main(_run)
 
 
 if __name__ == "__main__":

@@ -13,40 +13,64 @@ This file only parses flags; the logic is in `lstm_init.signal_study`.
 """
 
 import os
+import sys
 import time
 
-from absl import app, flags
+from lstm_init import devices
 
-from lstm_init import cli, signal_study
-from lstm_init.errors import ConfigError
+devices.configure_cpu_devices(sys.argv)  # before JAX starts its backend
+
+from absl import app, flags  # noqa: E402
+
+from lstm_init import cli, signal_study  # noqa: E402
+from lstm_init.errors import ConfigError  # noqa: E402
 
 _DEFAULT = os.path.join(os.path.dirname(__file__), "..", "configs", "signal.py")
 _CONFIG = cli.define_config(os.path.normpath(_DEFAULT))
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output folder (default: runs/<date>-signal).")
 _SWEEP = flags.DEFINE_string("sweep_workdir", None,
                              "A finished seed sweep of the same presets to join with.")
+cli.define_cpu_devices()
 
 
 def _run():
   config = cli.config_value(_CONFIG)
+  given = cli.given_values(_CONFIG)
   sweep_dir = _SWEEP.value
   if sweep_dir:
     if not os.path.isfile(os.path.join(sweep_dir, "results.csv")):
       raise ConfigError(f"{sweep_dir!r} is not a finished sweep workdir (no results.csv)")
+    other = sorted(p for p in given if not p.startswith("signal."))
+    if other:
+      raise ConfigError(f"--config.{other[0]} cannot be given with --sweep_workdir: the sweep's "
+                        "own config is used; valid overrides there: --config.signal.<field>")
     swept = signal_study.config_from_workdir(sweep_dir)
-    presets = swept.get("sweep", ())
-    names = [p.split("=", 1)[1] for p in presets if p.startswith("model.init.preset=")]
+    axes = [a.split("=", 1)[1] for a in swept.sweep if a.startswith("model.init.preset=")]
+    ran = axes[0].split(",") if axes else [swept.model.init.preset]
+    if "signal.presets" in given:
+      asked = signal_study.preset_list(config.signal.presets)
+      missing = [p for p in asked if p not in ran]
+      if missing:
+        raise ConfigError(f"preset {missing[0]!r} is not in the sweep {sweep_dir!r}; valid "
+                          f"choices: {', '.join(ran)}")
+      ran = asked
     swept.signal = config.signal
-    if names:
-      swept.signal.presets = names[0]
+    swept.signal.presets = ",".join(ran)
     config = swept
+  elif "model.init.preset" in given:
+    if "signal.presets" in given:
+      raise ConfigError("model.init.preset and signal.presets are both given; the study "
+                        "diagnoses signal.presets: give --config.signal.presets=<p1>,<p2>")
+    print(f"model.init.preset={config.model.init.preset} given: the default list of presets "
+          "(signal.presets) is replaced")
+    config.signal.presets = config.model.init.preset
+  cli.log_devices()
   workdir = _WORKDIR.value or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S") + "-signal")
   signal_study.run_signal(config, workdir, sweep_workdir=sweep_dir)
 
 
 def main(argv):
   del argv
-  cli.log_devices()
   cli.run_main(_run)
 
 

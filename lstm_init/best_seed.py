@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import copy
 import os
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from lstm_init import records, stats
-from lstm_init.errors import require
-from lstm_init.sweep import run_sweep
+from lstm_init.errors import ConfigError, require
+from lstm_init.sweep import resolve_axes, run_sweep
 
 NEW_DATA_OFFSET = 1_000_000  # data seeds no population seed uses
 
@@ -134,9 +134,21 @@ def figure(pop_rows, retrain_rows, a, out_dir) -> None:
 
 
 def run_best_seed(config, workdir: str, log: Callable[[str], None] = print,
-                  overwrite: bool = False) -> dict[str, Any]:
-  """Runs both sweeps and writes the study (see module docstring)."""
+                  overwrite: bool = False, given: Mapping[str, Any] | None = None
+                  ) -> dict[str, Any]:
+  """Runs both sweeps and writes the study (see module docstring).
+
+  The study trains one condition. A config whose `sweep` varies a field is
+  refused unless a `--config.<path>` value (in `given`) fixes it.
+  """
   require(config.design == "seeds", "the best-seed study needs design='seeds'")
+  axes, notes = resolve_axes(config, None, given)
+  if axes:
+    path = axes[0].partition("=")[0]
+    raise ConfigError(f"the best-seed study trains one condition, but the config's sweep "
+                      f"varies {path} ({axes[0]}); give one value with --config.{path}=<v>")
+  for note in notes:
+    log(note)
   pop_cfg = copy.deepcopy(config)
   with pop_cfg.ignore_type():
     pop_cfg.sweep = ()

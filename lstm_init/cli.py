@@ -51,6 +51,23 @@ def define_config(default_path: str, help_text: str = "Experiment config file.")
                                            lock_config=True)
   except (KeyError, AttributeError, TypeError, ValueError) as e:
     _bad_flag(e)
+  except (OSError, ImportError, SyntaxError) as e:
+    _bad_config_file(e)
+
+
+def _bad_config_file(e: BaseException) -> None:
+  print(f"error: {_config_file_error(e)}", file=sys.stderr)
+  sys.exit(2)
+
+
+def _config_file_error(e: BaseException) -> str:
+  """One line for a config file that does not load (ml_collections' message is long)."""
+  text = str(e)
+  path = text.split("Attempted [Relative path]:", 1)[-1].split("[Errno", 1)[0].split()
+  where = f" {path[0]}" if "Attempted" in text and path else ""
+  if "No such file or directory" in text:
+    return f"cannot load the config file{where}: no such file"
+  return f"cannot load the config file{where}: {' '.join(text.split())}"
 
 
 def parse_flags(argv: list[str]) -> list[str]:
@@ -60,6 +77,8 @@ def parse_flags(argv: list[str]) -> list[str]:
     return flags.FLAGS(argv)
   except (flags.Error, KeyError, AttributeError, TypeError, ValueError) as e:
     _bad_flag(e)
+  except (OSError, ImportError, SyntaxError) as e:  # a config file that does not load
+    _bad_config_file(e)
 
 
 def config_value(flag):
@@ -70,12 +89,30 @@ def config_value(flag):
     value.to_dict()  # a config that failed to load raises on first attribute access
     return value
   except (OSError, ImportError, SyntaxError) as e:
-    detail = " ".join(str(e).split())
-    raise ConfigError(f"cannot load the config file: {detail}") from None
+    raise ConfigError(_config_file_error(e)) from None
+
+
+def given_values(flag) -> dict:
+  """The `--config.<path>=value` overrides given on the command line, by path."""
+  from absl import flags
+  from ml_collections import config_flags
+  return dict(config_flags.get_override_values(flags.FLAGS[flag.name]))
+
+
+def define_cpu_devices() -> None:
+  """The `--cpu_devices` flag; `devices.configure_cpu_devices(sys.argv)` reads it
+  before JAX starts, so every entry point has the same device setup."""
+  from absl import flags
+  flags.DEFINE_integer("cpu_devices", None, "Host devices on the CPU (default: one per core; "
+                       "read before JAX starts).")
 
 
 def log_devices(log: Callable[[str], None] = print) -> None:
+  import logging
+
   import jax
+  # Backends that are not there (TPU, GPU plugins) are not news on a CPU machine.
+  logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
   devs = jax.devices()
   log(f"JAX {jax.__version__} on {jax.default_backend()}: {len(devs)} device(s) "
       f"({', '.join(sorted({d.device_kind for d in devs}))}), "

@@ -7,8 +7,12 @@ so any field can be overridden from the command line of any config
 
 from __future__ import annotations
 
+import math
+
 import ml_collections
 from ml_collections import config_dict
+
+from lstm_init.errors import ConfigError
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -42,6 +46,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.task.series_seed = 0        # forecast: noise of noisy_sines
   c.task.path = ""              # forecast (.csv/.npy) or char_lm (text) file
   c.task.column = 0             # forecast: CSV column
+  c.task.missing = "refuse"     # forecast file: missing values: refuse, drop, interpolate
   c.task.target = "last"        # forecast: "last" (after the window) or "all" (every step)
   c.task.stream = False         # forecast: consecutive windows (needed for stateful)
   c.task.split = "0.7,0.15,0.15"  # forecast: chronological train,val,test fractions
@@ -107,3 +112,71 @@ def base_config() -> ml_collections.ConfigDict:
   c.report = True               # write report.md and figures at the end
   c.report_first_k = 0          # early positions set apart in reports (0 = the task's)
   return c
+
+
+# --------------------------------------------------------------------------
+# Numeric ranges, checked for every condition before anything is trained.
+
+_FINITE = "a finite number"
+# path: (test, what the value must be)
+_RANGES = {
+    "seed": (lambda v: v >= 0, ">= 0"),
+    "num_seeds": (lambda v: v >= 1, ">= 1"),
+    "num_init_seeds": (lambda v: v >= 1, ">= 1"),
+    "num_data_seeds": (lambda v: v >= 1, ">= 1"),
+    "init_seed_offset": (lambda v: v >= 0, ">= 0"),
+    "data_seed_offset": (lambda v: v >= 0, ">= 0"),
+    "retrain_data_seeds": (lambda v: v >= 1, ">= 1"),
+    "task.eval_size": (lambda v: v >= 1, ">= 1"),
+    "task.eval_rows": (lambda v: v >= 1, ">= 1"),
+    "task.series_length": (lambda v: v >= 1, ">= 1"),
+    "task.max_chars": (lambda v: v >= 1, ">= 1"),
+    "model.initial_state.noise_std": (lambda v: v >= 0, ">= 0"),
+    "model.initial_state.value": (lambda v: True, _FINITE),
+    "model.init.forget_bias": (lambda v: True, _FINITE),
+    "model.init.t_max": (lambda v: v > 2, "> 2 (chrono's longest time scale)"),
+    "model.init.recurrent_scale": (lambda v: True, _FINITE),
+    "train.steps": (lambda v: v >= 1, ">= 1"),
+    "train.batch_size": (lambda v: v >= 1, ">= 1"),
+    "train.learning_rate": (lambda v: v > 0, "> 0"),
+    "train.momentum": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "train.weight_decay": (lambda v: v >= 0, ">= 0"),
+    "train.decay_rate": (lambda v: v > 0, "> 0"),
+    "train.decay_steps": (lambda v: v >= 1, ">= 1"),
+    "train.warmup_steps": (lambda v: v >= 0, ">= 0"),
+    "train.clip_norm": (lambda v: v >= 0, ">= 0 (0 = off)"),
+    "train.eval_every": (lambda v: v >= 1, ">= 1"),
+    "train.log_every": (lambda v: v >= 1, ">= 1"),
+    "train.reset_every": (lambda v: v >= 0, ">= 0 (0 = never)"),
+    "train.divergence_threshold": (lambda v: v > 0, "> 0"),
+    "memory_budget_gb": (lambda v: v > 0, "> 0"),
+    "max_chunk_seeds": (lambda v: v >= 0, ">= 0 (0 = as many as fit)"),
+    "devices": (lambda v: v >= 0, ">= 0 (0 = all)"),
+    "seed_group": (lambda v: v >= -1, ">= -1 (-1 = auto, 0 = all)"),
+    "checkpoint_every_s": (lambda v: v >= 0, ">= 0"),
+}
+
+
+def _get(config, path: str):
+  node = config
+  for part in path.split("."):
+    if part not in node:
+      return None
+    node = node[part]
+  return node
+
+
+def check_config(config) -> None:
+  """Refuses a numeric field outside its range (NaN and inf included).
+
+  Raises:
+    ConfigError: naming the field, the value and the valid range.
+  """
+  for path, (test, valid) in _RANGES.items():
+    value = _get(config, path)
+    if value is None or isinstance(value, bool):
+      continue
+    ok = isinstance(value, (int, float)) and math.isfinite(value) and test(value)
+    if not ok:
+      raise ConfigError(f"bad value {value!r} for {path}; valid: {valid}"
+                        + ("" if valid == _FINITE else f", {_FINITE}"))

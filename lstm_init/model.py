@@ -17,7 +17,7 @@ import jax.numpy as jnp
 
 from lstm_init import lstm, states
 from lstm_init.errors import ConfigError, unknown
-from lstm_init.initializers import get_initializer, init_params
+from lstm_init.initializers import get_initializer, get_preset, init_params
 from lstm_init.tasks import Task
 
 READOUTS = ("auto", "last")
@@ -28,6 +28,23 @@ def init_overrides(init_cfg) -> dict:
   out = {k: init_cfg[k] for k in ("input_kernel", "recurrent_kernel", "bias", "forget_bias",
                                   "t_max", "recurrent_scale")}
   return {k: v for k, v in out.items() if v not in (None, "")}
+
+
+def resolved_init(config, input_size: int) -> dict:
+  """What a config's LSTM is initialized with: each part's initializer (the
+  override, or the preset's), the forget offset and the preset's description."""
+  icfg = config.model.init
+  preset = get_preset(icfg.preset, input_size, int(config.model.hidden_size))
+  given = init_overrides(icfg)
+  out = {"preset": icfg.preset, "description": preset.description}
+  for name in ("input_kernel", "recurrent_kernel", "bias"):
+    spec = given.get(name) or getattr(preset, name)
+    out[name] = spec if isinstance(spec, str) else f"{icfg.preset}'s own (see description)"
+  out["forget_bias"] = float(given.get("forget_bias", preset.forget_bias))
+  out["recurrent_scale"] = float(given.get("recurrent_scale", 1.0))
+  if out["bias"] == "chrono":
+    out["t_max"] = float(given.get("t_max", 100.0))
+  return out
 
 
 def check_model_config(mcfg) -> None:

@@ -20,12 +20,24 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 
+def _umask() -> int:
+  mask = os.umask(0)
+  os.umask(mask)
+  return mask
+
+
 def atomic_write_bytes(path: str, data: bytes) -> None:
-  """Writes `data` to `path` so that readers see the old file or the new one."""
+  """Writes `data` to `path` so that readers see the old file or the new one.
+
+  The file gets the mode a plain `open(path, "w")` would give it (0666 less
+  the user's umask), not the 0600 of the temporary file it is written as,
+  so colleagues and the other hosts of a shared filesystem can read it.
+  """
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
   try:
+    os.fchmod(fd, 0o666 & ~_umask())
     with os.fdopen(fd, "wb") as f:
       f.write(data)
       f.flush()

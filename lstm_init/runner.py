@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 
 from lstm_init import checkpoint, distributed, records
@@ -23,6 +24,7 @@ from lstm_init.errors import ConfigError
 from lstm_init.results import (curve_arrays, describe_plan, result_columns, result_rows,
                                summarize, summary_table)
 from lstm_init.sweep import Progress, SweepPlan, SweepResult, condition_keys
+from lstm_init.model import resolved_init
 from lstm_init.train import run_values
 
 CHECKPOINT = "checkpoint.msgpack"
@@ -347,9 +349,45 @@ def chunk_runs(runs: list, size: int) -> list[list]:
 
 
 def config_record(plan: SweepPlan) -> dict[str, Any]:
-  return {"config": plan.config.to_dict(),
-          "conditions": [{"name": c.name, "overrides": c.overrides} for c in plan.conditions],
+  """What config.json records: exactly what ran.
+
+  `config` is the config every condition shares; a field that conditions vary
+  holds the list of its values instead (no value that no run used). `sweep`
+  is the axes that ran, `notes` says which default axes a `--config` value
+  replaced, and each condition lists its own values and its initializer as
+  resolved (the preset's parts with the overrides applied).
+  """
+  config = plan.config.to_dict()
+  for path in swept_paths(plan):
+    parent, name = _parent(config, path)
+    parent[name] = list(dict.fromkeys(c.overrides[path] for c in plan.conditions))
+  config["sweep"] = list(plan.axes)
+  return {"config": config, "notes": list(plan.notes),
+          "conditions": [{"name": c.name, "overrides": c.overrides,
+                          "init": resolved_init(c.config, task.input_size)}
+                         for c, task in zip(plan.conditions, plan.tasks)],
           "groups": plan.groups}
+
+
+def swept_paths(plan: SweepPlan) -> list[str]:
+  return list(dict.fromkeys(p for c in plan.conditions for p in c.overrides))
+
+
+def _parent(d: dict, path: str):
+  *head, name = path.split(".")
+  for p in head:
+    d = d[p]
+  return d, name
+
+
+def config_from_record(record: dict[str, Any]):
+  """The config of a recorded sweep's first condition, as a ConfigDict."""
+  config = json.loads(json.dumps(record["config"]))
+  first = record["conditions"][0]["overrides"] if record.get("conditions") else {}
+  for path, value in first.items():
+    parent, name = _parent(config, path)
+    parent[name] = value
+  return ml_collections.ConfigDict(config)
 
 
 # Fields that may change between a run and its resumption without changing results.
@@ -411,6 +449,10 @@ def execute(plan: SweepPlan, workdir: str, log: Callable[[str], None] = print,
   """Trains every group and writes config, environment, results, curves, summary."""
   distributed.initialize()
   writer = distributed.is_writer()
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise ConfigError(f"--workdir {workdir!r} is a file, not a folder; choose another --workdir")
+  for note in plan.notes:
+    log(note)
   record = config_record(plan)
   if writer:
     prepare_workdir(workdir, record, overwrite)

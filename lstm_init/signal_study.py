@@ -21,9 +21,11 @@ import ml_collections
 import numpy as np
 
 from lstm_init import diagnostics, records, stats
+from lstm_init.config import check_config
 from lstm_init.errors import ConfigError
 from lstm_init.initializers import FRAMEWORK_PRESETS, PRESETS, init_params
 from lstm_init.model import init_model
+from lstm_init.runner import config_from_record
 from lstm_init.sweep import condition_keys, seed_layout
 from lstm_init.tasks import make_task
 
@@ -193,6 +195,7 @@ def join_with_sweep(config, presets, diags, sweep_workdir: str, fraction) -> dic
 def run_signal(config, workdir: str, sweep_workdir: str | None = None,
                log: Callable[[str], None] = print) -> dict[str, Any]:
   """Runs the diagnostics and writes signal.npz, signal.json, signal.md and figures."""
+  check_config(config)
   presets = preset_list(config.signal.presets)
   task = make_task(config.task)
   xs = _inputs(config, task)
@@ -261,4 +264,4 @@ def markdown(s: dict[str, Any]) -> str:
 def config_from_workdir(workdir: str) -> ml_collections.ConfigDict:
   """The config a sweep ran with (from its config.json)."""
   with open(os.path.join(workdir, "config.json")) as f:
-    return ml_collections.ConfigDict(json.load(f)["config"])
+    return config_from_record(json.load(f))

@@ -24,12 +24,13 @@ import itertools
 import json
 import os
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import ml_collections
 import numpy as np
 
 from lstm_init import keys as keys_lib
+from lstm_init.config import check_config
 from lstm_init.errors import ConfigError
 from lstm_init.initializers import resolve_layer
 from lstm_init.model import init_overrides
@@ -103,8 +104,13 @@ def _short(path: str) -> str:
   return path.split(".")[-1]
 
 
-def expand_conditions(config, sweep: Sequence[str]) -> list[Condition]:
-  """The cartesian product of the sweep axes, each a resolved config."""
+def expand_conditions(config, sweep: Sequence[str],
+                      named: Sequence[str] = ()) -> list[Condition]:
+  """The cartesian product of the sweep axes, each a resolved config.
+
+  A condition is named by its axis values, after the fields in `named` (the
+  fields a user fixed in place of a default axis).
+  """
   axes = [parse_sweep(s, config) for s in sweep]
   paths = [p for p, _ in axes]
   if len(set(paths)) != len(paths):
@@ -117,7 +123,8 @@ def expand_conditions(config, sweep: Sequence[str]) -> list[Condition]:
       parent, name = _field(cfg, path)
       with parent.ignore_type():
         parent[name] = value
-    name = ",".join(f"{_short(p)}={v}" for p, v in overrides.items()) or config.name
+    fixed = [f"{_short(p)}={_field(cfg, p)[0][_short(p)]}" for p in named]
+    name = ",".join(fixed + [f"{_short(p)}={v}" for p, v in overrides.items()]) or config.name
     out.append(Condition(name, overrides, cfg))
   return out
 
@@ -224,6 +231,45 @@ def _fmt_time(s: float) -> str:
 # The sweep.
 
 
+def resolve_axes(config, sweep: Sequence[str] | None,
+                 given: Mapping[str, Any] | None = None) -> tuple[list[str], list[str]]:
+  """The sweep axes that run, and a line for each default axis a user replaced.
+
+  The rule, the same for every field and config: `--sweep` axes replace the
+  config's default `sweep` as a whole; a value given with `--config.<path>=v`
+  for a field that the default `sweep` varies replaces that axis (the run
+  uses v); a field given both with `--config.<path>` and in `--sweep` is
+  refused, since one of the two would be ignored.
+
+  Args:
+    config: the experiment config.
+    sweep: the `--sweep` axes (empty or None: the config's own `sweep`).
+    given: the `--config.<path>` values from the command line, by path.
+
+  Returns:
+    (axes, notes).
+  """
+  given = dict(given or {})
+  given.pop("sweep", None)  # --config.sweep=... is the default sweep itself
+  if sweep:
+    for spec in sweep:
+      path = spec.partition("=")[0].strip()
+      if path in given:
+        raise ConfigError(
+            f"{path} is given twice, as --config.{path}={given[path]} and as "
+            f"--sweep={spec}; give one value with --config.{path}=<v> or several with "
+            f"--sweep={path}=<v1>,<v2>")
+    return list(sweep), []
+  axes, notes = [], []
+  for spec in config.sweep:
+    path = spec.partition("=")[0].strip()
+    if path in given:
+      notes.append(f"{path}={given[path]} given: the default sweep over {path} is replaced")
+    else:
+      axes.append(spec)
+  return axes, notes
+
+
 @dataclasses.dataclass
 class SweepPlan:
   """Everything decided before anything is trained or written."""
@@ -234,18 +280,31 @@ class SweepPlan:
   layouts: list[dict[str, np.ndarray]]
   tasks: list[Task]
   trainers: list[Trainer]
+  axes: list[str] = dataclasses.field(default_factory=list)
+  notes: list[str] = dataclasses.field(default_factory=list)
 
 
-def plan_sweep(config, sweep: Sequence[str] | None = None) -> SweepPlan:
-  """Validates the config and every condition; raises ConfigError on bad input."""
+def plan_sweep(config, sweep: Sequence[str] | None = None,
+               given: Mapping[str, Any] | None = None) -> SweepPlan:
+  """Validates the config and every condition; raises ConfigError on bad input.
+
+  Args:
+    config: the experiment config.
+    sweep: `--sweep` axes; None or empty: the config's own `sweep`.
+    given: `--config.<path>` values given on the command line (see
+      `resolve_axes` for how they meet the default sweep).
+  """
   keys_lib.check_prng_impl()
   keys_lib.parse_streams(config.fixed_streams)
-  sweep = list(config.sweep) if not sweep else list(sweep)
-  conditions = expand_conditions(config, sweep)
+  axes, notes = resolve_axes(config, sweep, given)
+  replaced = [p for p in (given or {}) if any(a.partition("=")[0].strip() == p
+                                              for a in config.sweep)] if not sweep else []
+  conditions = expand_conditions(config, axes, replaced)
   groups = group_conditions(conditions)
   tasks, trainers, layouts = [], [], []
   task_cache: dict[str, Task] = {}
   for c in conditions:
+    check_config(c.config)
     tkey = json.dumps(c.config.task.to_dict(), sort_keys=True)
     if tkey not in task_cache:
       task_cache[tkey] = make_task(c.config.task)
@@ -257,7 +316,7 @@ def plan_sweep(config, sweep: Sequence[str] | None = None) -> SweepPlan:
     tasks.append(task)
     trainers.append(trainer)
     layouts.append(seed_layout(c.config))
-  return SweepPlan(config, conditions, groups, layouts, tasks, trainers)
+  return SweepPlan(config, conditions, groups, layouts, tasks, trainers, axes, notes)
 
 
 def default_workdir(config) -> str:
@@ -274,7 +333,7 @@ class SweepResult:
 
 def run_sweep(config, workdir: str | None = None, sweep: Sequence[str] | None = None,
               log: Callable[[str], None] = print, plan: SweepPlan | None = None,
-              overwrite: bool = False) -> SweepResult:
+              overwrite: bool = False, given: Mapping[str, Any] | None = None) -> SweepResult:
   """Runs every condition's seeds and writes the results into `workdir`.
 
   Args:
@@ -284,11 +343,12 @@ def run_sweep(config, workdir: str | None = None, sweep: Sequence[str] | None = 
     log: where progress lines go.
     plan: a plan from `plan_sweep` (made here when None).
     overwrite: replace a workdir that holds another config's results.
+    given: `--config.<path>` values from the command line (see `resolve_axes`).
 
   Returns:
     The rows of results.csv, the summary and the curves.
   """
-  plan = plan or plan_sweep(config, sweep)
+  plan = plan or plan_sweep(config, sweep, given)
   workdir = workdir or default_workdir(config)
   from lstm_init import runner
   return runner.execute(plan, workdir, log=log, overwrite=overwrite)

@@ -20,6 +20,7 @@ epoch.
 
 from __future__ import annotations
 
+import csv
 import os
 
 import jax.numpy as jnp
@@ -54,35 +55,105 @@ def noisy_sines(n: int, seed: int, noise: float = 0.1) -> np.ndarray:
   return (clean + noise * np.random.default_rng(seed).normal(size=n)).astype(np.float32)
 
 
-def load_series(path: str, column: int = 0) -> np.ndarray:
-  """A 1-D float series from a .npy or .csv file."""
+MISSING = ("refuse", "drop", "interpolate")
+
+
+def _read_csv_column(path: str, column: int) -> tuple[np.ndarray, int]:
+  """The column's values (NaN where a field is empty or not a number) and the
+  file line of the first value (a first line that is not numeric is a header)."""
+  with open(path, newline="") as f:
+    rows = list(csv.reader(f))
+  while rows and not any(c.strip() for c in rows[-1]):  # blank lines at the end
+    rows.pop()
+  if not rows:
+    raise ConfigError(f"task.path {path!r} is empty")
+  if not 0 <= column < max(len(r) for r in rows):
+    raise ConfigError(f"task.column {column} is not a column of {path!r}; valid: 0 to "
+                      f"{max(len(r) for r in rows) - 1}")
+
+  def number(row):
+    try:
+      return float(row[column]) if column < len(row) else np.nan
+    except ValueError:
+      return np.nan
+
+  first = 1
+  if np.isnan(number(rows[0])) and any(c.strip() for c in rows[0]):
+    try:
+      [float(c) for c in rows[0] if c.strip()]
+    except ValueError:  # text in the first line: a header
+      rows, first = rows[1:], 2
+  return np.array([number(r) for r in rows], np.float64), first
+
+
+def handle_missing(arr: np.ndarray, policy: str, where: str, first_line: int = 1
+                   ) -> tuple[np.ndarray, str]:
+  """Applies `task.missing` to the NaNs of a series.
+
+  Returns:
+    (the series, a note for the task description: "" when nothing was missing).
+
+  Raises:
+    ConfigError: with `policy="refuse"` when a value is missing, naming how
+      many and where, and the other choices.
+  """
+  if policy not in MISSING:
+    raise ConfigError(f"unknown task.missing {policy!r}; valid choices: {', '.join(MISSING)}")
+  gaps = np.flatnonzero(~np.isfinite(arr))
+  if gaps.size == 0:
+    return arr, ""
+  lines = ", ".join(str(int(g) + first_line) for g in gaps[:8]) + (", ..." if gaps.size > 8
+                                                                  else "")
+  found = f"{gaps.size} missing value(s) of {arr.size} in {where} (lines {lines})"
+  if policy == "refuse":
+    raise ConfigError(f"{found}; set task.missing to 'drop' (joins the series across each gap, "
+                      "shifting time) or 'interpolate' (linear, edges held); valid choices: "
+                      f"{', '.join(MISSING)}")
+  ok = np.flatnonzero(np.isfinite(arr))
+  if ok.size < 2:
+    raise ConfigError(f"{found}: fewer than 2 values left")
+  if policy == "drop":
+    return arr[ok], f"; {found} dropped"
+  filled = np.interp(np.arange(arr.size), ok, arr[ok])
+  return filled, f"; {found} interpolated"
+
+
+def load_series(path: str, column: int = 0, missing: str = "refuse") -> tuple[np.ndarray, str]:
+  """A 1-D float series from a .npy or .csv file, and a note on missing values.
+
+  Missing values (empty or non-numeric CSV fields, NaN) are handled by
+  `missing` (see `handle_missing`); they are never dropped silently.
+  """
   if not os.path.isfile(path):
     raise ConfigError(f"task.path {path!r} is not a file")
+  first = 1
   if path.endswith(".npy"):
-    arr = np.load(path, allow_pickle=False)
+    arr = np.asarray(np.load(path, allow_pickle=False), np.float64).reshape(-1)
+    first = 0  # positions, not lines
   elif path.endswith(".csv"):
-    arr = np.genfromtxt(path, delimiter=",", skip_header=0)
-    if arr.ndim == 2:
-      arr = arr[:, column]
-    arr = arr[~np.isnan(arr)]
+    arr, first = _read_csv_column(path, column)
   else:
     raise ConfigError(f"task.path {path!r}: valid file types: .csv, .npy")
-  arr = np.asarray(arr, np.float32).reshape(-1)
+  arr, note = handle_missing(arr, missing, repr(path), first)
+  if path.endswith(".npy"):
+    note = note.replace("(lines", "(positions")
+  arr = np.asarray(arr, np.float32)
   if arr.size < 10:
     raise ConfigError(f"task.path {path!r} holds only {arr.size} values")
-  return arr
+  return arr, note
 
 
-def make_series(cfg) -> np.ndarray:
+def make_series(cfg) -> tuple[np.ndarray, str]:
+  """The series and a note on missing values ("" for generated series)."""
   name = str(cfg.series)
   if name == "mackey_glass":
-    return mackey_glass(int(cfg.series_length))
+    return mackey_glass(int(cfg.series_length)), ""
   if name == "noisy_sines":
-    return noisy_sines(int(cfg.series_length), int(cfg.series_seed))
+    return noisy_sines(int(cfg.series_length), int(cfg.series_seed)), ""
   if name == "file":
     if not cfg.path:
       raise ConfigError("task.series='file' needs task.path (a .csv or .npy file)")
-    return load_series(str(cfg.path), int(cfg.column))
+    return load_series(str(cfg.path), int(cfg.column), str(cfg.missing))
   raise ConfigError(f"unknown series {name!r}; valid choices: {', '.join(SERIES)}")
 
 
@@ -92,7 +163,7 @@ def make_forecast(cfg, eval_key) -> Task:
   if target not in TARGETS:
     raise ConfigError(f"unknown forecast target {target!r}; valid choices: "
                       f"{', '.join(TARGETS)}")
-  series = make_series(cfg)
+  series, missing_note = make_series(cfg)
   fractions = [float(f) for f in str(cfg.split).split(",")]
   require(len(fractions) == 3 and all(f > 0 for f in fractions),
           f"task.split must be three positive fractions like '0.7,0.15,0.15', got {cfg.split!r}")
@@ -157,4 +228,5 @@ def make_forecast(cfg, eval_key) -> Task:
       train_batch=train_batch, eval_set=lambda data, split: data[split],
       description=f"forecast {cfg.series}, windows of {window} (stride {stride}), next value "
                   f"{'after the window' if target == 'last' else 'at every step'}"
-                  + (f", streams of {k} windows" if stream else ", shuffled windows"))
+                  + (f", streams of {k} windows" if stream else ", shuffled windows")
+                  + missing_note)
