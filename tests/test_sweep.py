@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import stat
 import subprocess
 import sys
 
@@ -53,9 +54,11 @@ def test_tiny_sweep_writes_every_file(tmp_path):
 
 
 def _cli(*args, workdir):
-  return subprocess.run([sys.executable, "-m", "experiments.seed_sweep",
+  files = [a for a in args if a.startswith("--config=")]  # a config file comes first
+  rest = [a for a in args if not a.startswith("--config=")]
+  return subprocess.run([sys.executable, "-m", "experiments.seed_sweep", *files,
                          f"--workdir={workdir}", "--config.num_seeds=2", "--config.train.steps=2",
-                         "--config.train.eval_every=1", "--config.report=False", *args],
+                         "--config.train.eval_every=1", "--config.report=False", *rest],
                         capture_output=True, text=True, cwd=ROOT, timeout=300)
 
 
@@ -73,7 +76,20 @@ BAD = [
     (["--config.train.optimizer=adamm"], "unknown optimizer 'adamm'; valid choices: adam"),
     (["--config.model.initial_state.strategy=learnt"],
      "unknown initial-state strategy 'learnt'; valid choices: carried"),
-    (["--config.num_seeds=0"], "num_seeds must be >= 1, got 0"),
+    (["--config.num_seeds=0"], "bad value 0 for num_seeds; valid: >= 1"),
+    (["--config.model.init.preset=nonexistent_preset"],
+     "unknown preset 'nonexistent_preset'; valid choices: chrono"),
+    (["--config.train.learning_rate=nan"], "bad value nan for train.learning_rate; valid: > 0"),
+    (["--config.train.learning_rate=inf"], "bad value inf for train.learning_rate; valid: > 0"),
+    (["--config.train.learning_rate=-0.01"],
+     "bad value -0.01 for train.learning_rate; valid: > 0"),
+    (["--sweep=train.learning_rate=0.1,nan"], "bad value nan for train.learning_rate"),
+    (["--config.train.momentum=1.5", "--config.train.optimizer=sgd"],
+     "bad value 1.5 for train.momentum; valid: in [0, 1)"),
+    (["--config.model.init.preset=tf1", "--sweep=model.init.preset=keras,tf1"],
+     "model.init.preset is given twice, as --config.model.init.preset=tf1 and as "
+     "--sweep=model.init.preset=keras,tf1"),
+    (["--config=configs/nonexistent.py"], "cannot load the config file configs/nonexistent.py"),
     (["--sweep=model.init.preset"], "malformed --sweep 'model.init.preset'"),
     (["--sweep=model.init.presett=keras"], "unknown config field 'model.init.presett'"),
     (["--config.model.hidden_size=0"], "model.hidden_size must be >= 1, got 0"),
@@ -95,6 +111,91 @@ def test_bad_input_one_line_no_traceback_nothing_lost(tmp_path, args, message):
   errors = [l for l in out.stderr.splitlines() if l.startswith("error:")]
   assert len(errors) == 1 and message in errors[0], out.stderr[-2000:]
   assert (wd / "results.csv").read_text() == "precious\n"
+
+
+def test_workdir_that_is_a_file_is_one_line(tmp_path):
+  path = tmp_path / "notes.txt"
+  path.write_text("mine\n")
+  out = _cli(workdir=path)
+  assert out.returncode == 2 and "Traceback" not in out.stderr
+  assert out.stderr.strip().splitlines()[-1] == (
+      f"error: --workdir '{path}' is a file, not a folder; choose another --workdir")
+  assert path.read_text() == "mine\n"
+
+
+@pytest.mark.parametrize("config, field, values", [
+    ("configs/default.py", "model.init.preset", ["tf1"]),
+    ("configs/stateful.py", "model.initial_state.strategy", ["carried"])])
+def test_an_explicit_value_replaces_the_default_sweep_axis(tmp_path, config, field, values):
+  wd = tmp_path / "run"
+  extra = ["--config.task.windows_per_sequence=4"] if "stateful" in config else []
+  out = _cli(f"--config={config}", f"--config.{field}={values[0]}",
+             "--config.model.hidden_size=4", *extra, workdir=wd)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert (f"{field}={values[0]} given: the default sweep over {field} is replaced"
+          in out.stdout)
+  record = json.loads((wd / "config.json").read_text())
+  short = field.split(".")[-1]
+  assert [c["name"] for c in record["conditions"]] == [f"{short}={values[0]}"]
+  assert record["config"]["sweep"] == [] and len(record["notes"]) == 1
+  node = record["config"]
+  for part in field.split("."):
+    node = node[part]
+  assert node == values[0]
+  rows = (wd / "results.csv").read_text().splitlines()
+  assert len(rows) == 3 and all(r.startswith(f"{short}={values[0]},") for r in rows[1:])
+
+
+def test_config_json_records_swept_fields_as_the_values_that_ran(tmp_path):
+  wd = tmp_path / "run"
+  out = _cli("--sweep=model.init.preset=pytorch,tf1", "--config.model.hidden_size=4",
+             "--config.model.init.forget_bias=0.5", workdir=wd)
+  assert out.returncode == 0, out.stderr[-3000:]
+  record = json.loads((wd / "config.json").read_text())
+  assert record["config"]["model"]["init"]["preset"] == ["pytorch", "tf1"]
+  assert record["config"]["sweep"] == ["model.init.preset=pytorch,tf1"]
+  inits = [c["init"] for c in record["conditions"]]
+  assert [i["preset"] for i in inits] == ["pytorch", "tf1"]
+  assert [i["forget_bias"] for i in inits] == [0.5, 0.5]
+  assert inits[0]["bias"] == "pytorch_bias" and inits[1]["input_kernel"].startswith("tf1")
+
+
+def test_output_files_keep_the_users_umask(tmp_path):
+  wd = tmp_path / "run"
+  old = os.umask(0o022)
+  try:
+    out = _cli("--config.model.hidden_size=4", workdir=wd)
+  finally:
+    os.umask(old)
+  assert out.returncode == 0, out.stderr[-3000:]
+  for name in ("config.json", "environment.json", "results.csv", "summary.json", "curves.npz"):
+    assert stat.S_IMODE(os.stat(wd / name).st_mode) == 0o644, name
+
+
+def test_missing_values_in_a_series_file_are_refused_or_handled_as_asked(tmp_path):
+  values = np.sin(np.arange(400) / 7.0)
+  lines = ["value"] + [f"{v:.5f}" for v in values]
+  lines[51], lines[120] = "", "NA"  # file lines 52 and 121
+  path = tmp_path / "series.csv"
+  path.write_text("\n".join(lines) + "\n")
+  args = ["--config=configs/forecast.py", "--config.task.series=file",
+          f"--config.task.path={path}", "--config.task.window=8", "--config.model.hidden_size=4"]
+  out = _cli(*args, workdir=tmp_path / "refused")
+  assert out.returncode == 2 and "Traceback" not in out.stderr
+  assert out.stderr.strip().splitlines()[-1] == (
+      f"error: 2 missing value(s) of 400 in '{path}' (lines 52, 121); set task.missing to "
+      "'drop' (joins the series across each gap, shifting time) or 'interpolate' (linear, "
+      "edges held); valid choices: refuse, drop, interpolate")
+  for policy in ("drop", "interpolate"):
+    out = _cli(*args, f"--config.task.missing={policy}", workdir=tmp_path / policy)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert f"2 missing value(s) of 400 in '{path}' (lines 52, 121) " in out.stdout
+  from lstm_init.tasks.forecast import load_series
+  filled, _ = load_series(str(path), missing="interpolate")
+  dropped, _ = load_series(str(path), missing="drop")
+  assert filled.shape == (400,) and dropped.shape == (398,)
+  np.testing.assert_allclose(filled[50], (values[49] + values[51]) / 2, atol=1e-5)
+  np.testing.assert_allclose(dropped[50], values[51], atol=1e-5)
 
 
 def test_mistyped_config_field_fails_without_traceback(tmp_path):
