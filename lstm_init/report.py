@@ -56,7 +56,7 @@ def load_workdir(workdir: str) -> dict[str, Any]:
 def merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
   """Conditions of several workdirs side by side (names made unique)."""
   conditions, finals, tests, metrics, diverged, curves, per_t, steps = [], [], [], [], [], [], [], []
-  early, late = [], []
+  early, late, baselines = [], [], []
   multi = len(runs) > 1
   for run in runs:
     tag = os.path.basename(os.path.normpath(run["workdir"]))
@@ -73,12 +73,17 @@ def merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
       curves.append(run["curves"]["eval_loss"][ci])
       per_t.append(run["curves"]["per_timestep_loss"][ci])
       steps.append(run["curves"]["steps"][ci])
+      own = run["summary"]["conditions"].get(name, {})
+      baselines.append(float(own.get("baseline", run["summary"]["baseline"])))
   first = runs[0]["summary"]
+  shared = len(set(baselines)) == 1
   return {"conditions": conditions, "final": finals, "test": tests, "metric": metrics,
           "diverged": diverged, "curves": curves, "per_timestep": per_t, "steps": steps,
           "early": early, "late": late, "first_k": int(first.get("first_k", 1)),
-          "metric_name": first["metric"], "baseline": first["baseline"],
-          "baseline_note": first["baseline_note"], "task": first["task"],
+          "metric_name": first["metric"], "baselines": baselines,
+          "baseline": baselines[0] if shared else None,
+          "baseline_note": first["baseline_note"] if shared else "per condition",
+          "task": first["task"],
           "seed": int(runs[0]["config"]["config"].get("seed", 0))}
 
 
@@ -178,6 +183,18 @@ def _log_if_wide(ax, values):
     ax.set_yscale("log")
 
 
+def _draw_baselines(ax, m, vertical=False, label="no-learning baseline"):
+  """The no-learning baseline: one grey line, or one per condition in its colour
+  when the conditions' tasks differ."""
+  line = ax.axvline if vertical else ax.axhline
+  if m["baseline"] is not None:
+    line(m["baseline"], ls="--", color="grey", lw=1, label=label)
+    return
+  for i, (b, col) in enumerate(zip(m["baselines"], _colors(len(m["conditions"])))):
+    line(b, ls="--", color=col, lw=1, label=f"{label} (per condition)" if label and i == 0
+         else None)
+
+
 def fig_distribution(m, out_dir):
   plt = _plt()
   n = len(m["conditions"])
@@ -193,9 +210,9 @@ def fig_distribution(m, out_dir):
     if div.any():
       ax.scatter([i] * int(div.sum()), [ax.get_ylim()[1]] * int(div.sum()), marker="x",
                  color="r", label="diverged" if i == 0 else None)
-  ax.axhline(m["baseline"], ls="--", color="grey", lw=1, label="no-learning baseline")
+  _draw_baselines(ax, m)
   _log_if_wide(ax, np.concatenate([_ok(x, d) for x, d in zip(m["final"], m["diverged"])]
-                                  + [np.array([m["baseline"]])]))
+                                  + [np.array(m["baselines"])]))
   ax.set_xticks(range(n), m["conditions"], rotation=30, ha="right")
   ax.set_ylabel("final validation loss")
   ax.set_title("Final loss per seed (box: quartiles)")
@@ -211,7 +228,7 @@ def fig_ecdf(m, out_dir):
     ok = np.sort(_ok(x, div))
     if ok.size:
       ax.step(ok, np.arange(1, ok.size + 1) / len(x), where="post", label=name, color=col)
-  ax.axvline(m["baseline"], ls="--", color="grey", lw=1)
+  _draw_baselines(ax, m, vertical=True, label=None)
   ax.set_xlabel("final validation loss")
   ax.set_ylabel("fraction of seeds with loss <= x")
   ax.set_title("Performance profile (empirical CDF)")
@@ -238,7 +255,7 @@ def fig_curves(m, out_dir):
                               _colors(len(m["conditions"]))):
     e = int((st >= 0).sum())
     _band_plot(ax, st[:e], c[:, :e], name, col)
-  ax.axhline(m["baseline"], ls="--", color="grey", lw=1, label="baseline")
+  _draw_baselines(ax, m, label="baseline")
   ax.set_xlabel("training step")
   ax.set_ylabel("validation loss")
   ax.set_yscale("log")
@@ -256,7 +273,7 @@ def fig_per_timestep(m, out_dir):
   for name, p, col in zip(m["conditions"], m["per_timestep"], _colors(len(m["conditions"]))):
     if np.isfinite(p).sum(axis=-1).max(initial=0) > 1:
       _band_plot(ax, np.arange(p.shape[-1]), p, name, col)
-  ax.axhline(m["baseline"], ls="--", color="grey", lw=1, label="baseline")
+  _draw_baselines(ax, m, label="baseline")
   ax.set_xlabel("position within the window")
   ax.set_ylabel("validation loss at that position")
   ax.set_title("Loss per timestep (median and bands over seeds)")
@@ -375,7 +392,10 @@ def write_report(workdirs: Sequence[str], out_dir: str | None = None) -> dict[st
   blocks: list[tuple[str, Any]] = [
       ("h1", "lstm_init report"),
       ("p", f"Task: {m['task']}. Seeds per condition: {', '.join(str(len(x)) for x in m['final'])}."
-            f" No-learning baseline: {m['baseline']:.4g} ({m['baseline_note']})."),
+            + (f" No-learning baseline: {m['baseline']:.4g} ({m['baseline_note']})."
+               if m["baseline"] is not None else " No-learning baseline per condition: "
+               + ", ".join(f"{n} {b:.4g}" for n, b in zip(m["conditions"], m["baselines"]))
+               + ".")),
       ("p", f"Sources: {', '.join(workdirs)}. JAX {env.get('versions', {}).get('jax', '?')} on "
             f"{env.get('backend', '?')} ({env.get('device_count', '?')} device(s))."),
       ("h2", "Final validation loss"),

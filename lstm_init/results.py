@@ -31,13 +31,17 @@ def early_late(per_position: np.ndarray, k: int) -> tuple[float, float]:
 
 def describe_plan(plan: SweepPlan) -> str:
   c0 = plan.conditions[0].config
-  task = plan.tasks[0]
   seeds = len(plan.layouts[0]["seed"])
+  tasks = list(dict.fromkeys(t.description for t in plan.tasks))
   lines = [f"Sweep {c0.name!r}: {len(plan.conditions)} condition(s) x {seeds} seeds on "
-           f"{task.description}",
-           f"  baseline: {task.baseline:.4g} ({task.baseline_note})",
-           f"  {len(plan.groups)} program(s); conditions: "
-           + "; ".join(c.name for c in plan.conditions)]
+           + (tasks[0] if len(tasks) == 1 else f"{len(tasks)} tasks")]
+  if len(tasks) == 1:
+    lines.append(f"  baseline: {plan.tasks[0].baseline:.4g} ({plan.tasks[0].baseline_note})")
+  else:
+    lines += [f"  {c.name}: {t.description}; baseline {t.baseline:.4g}"
+              for c, t in zip(plan.conditions, plan.tasks)]
+  lines.append(f"  {len(plan.groups)} program(s); conditions: "
+               + "; ".join(c.name for c in plan.conditions))
   return "\n".join(lines)
 
 
@@ -95,10 +99,21 @@ def curve_arrays(plan: SweepPlan, per, steps) -> dict[str, np.ndarray]:
 
 
 def summarize(plan: SweepPlan, rows: list[dict]) -> dict[str, Any]:
-  """Per condition: statistics of the final evaluation loss over non-diverged seeds."""
-  task = plan.tasks[0]
-  out = {"metric": task.metric, "baseline": task.baseline, "baseline_note": task.baseline_note,
-         "task": task.description, "first_k": first_k(plan, 0), "conditions": {}}
+  """Per condition: statistics of the final evaluation loss over non-diverged seeds.
+
+  Each condition carries its own task's description, baseline and metric; the
+  top-level fields hold them when every condition shares one task, and None
+  (`"task": "per condition"`) when a sweep varies the task.
+  """
+  per_task = [{"task": t.description, "metric": t.metric, "baseline": t.baseline,
+               "baseline_note": t.baseline_note, "first_k": first_k(plan, ci)}
+              for ci, t in enumerate(plan.tasks)]
+  shared = all(p == per_task[0] for p in per_task)
+  out = dict(per_task[0]) if shared else {
+      "task": "per condition", "metric": per_task[0]["metric"] if all(
+          p["metric"] == per_task[0]["metric"] for p in per_task) else "metric",
+      "baseline": None, "baseline_note": "per condition", "first_k": per_task[0]["first_k"]}
+  out["conditions"] = {}
   for ci, c in enumerate(plan.conditions):
     mine = [r for r in rows if r["condition"] == c.name]
     ok = np.array([r["final_eval_loss"] for r in mine if not r["diverged"]])
@@ -116,7 +131,7 @@ def summarize(plan: SweepPlan, rows: list[dict]) -> dict[str, Any]:
         "metric_mean": float(metric.mean()) if metric.size else math.nan,
         "metric_median": float(np.median(metric)) if metric.size else math.nan,
         "early_median": _finite_median(early), "late_median": _finite_median(late),
-        "overrides": c.overrides}
+        "overrides": c.overrides, **per_task[ci]}
     if c.config.design == "crossed":
       out["conditions"][c.name]["variance_components"] = crossed_components(
           mine, int(plan.config.seed))
@@ -144,14 +159,17 @@ def crossed_components(rows: list[dict], seed: int) -> dict[str, float]:
 
 def summary_table(summary: dict[str, Any]) -> str:
   """A plain-text table of the summary, for the log."""
+  shared = summary["baseline"] is not None
   head = (f"{'condition':<32} {'n':>4} {'div':>4} {'mean':>9} {'95% CI':>21} {'median':>9} "
-          f"{'iqm':>9} {'std':>9} {'min':>9} {'max':>9} {summary['metric']:>9}")
-  lines = [f"Final validation loss per condition ({summary['task']}; baseline "
-           f"{summary['baseline']:.4g}, lower is better; {summary['metric']} = median over "
-           "seeds):", head, "-" * len(head)]
+          f"{'iqm':>9} {'std':>9} {'min':>9} {'max':>9} {summary['metric']:>9}"
+          + ("" if shared else f" {'baseline':>9}"))
+  about = (f"{summary['task']}; baseline {summary['baseline']:.4g}" if shared else
+           "each condition against its own task's baseline")
+  lines = [f"Final validation loss per condition ({about}, lower is better; "
+           f"{summary['metric']} = median over seeds):", head, "-" * len(head)]
   for name, s in summary["conditions"].items():
     lines.append(f"{name[:32]:<32} {s['n']:>4} {s['n_diverged']:>4} {s['mean']:>9.4g} "
                  f"[{s['ci95_low']:>9.4g},{s['ci95_high']:>9.4g}] {s['median']:>9.4g} "
                  f"{s['iqm']:>9.4g} {s['std']:>9.3g} {s['min']:>9.4g} {s['max']:>9.4g} "
-                 f"{s['metric_median']:>9.4g}")
+                 f"{s['metric_median']:>9.4g}" + ("" if shared else f" {s['baseline']:>9.4g}"))
   return "\n".join(lines)

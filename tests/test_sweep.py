@@ -221,3 +221,22 @@ def test_missing_config_file_is_one_line(tmp_path):
                        capture_output=True, text=True, cwd=ROOT, timeout=300)
   assert out.returncode == 2 and "Traceback" not in out.stderr
   assert "error: cannot load the config file" in out.stderr and "does_not_exist.py" in out.stderr
+
+
+def test_each_condition_is_reported_against_its_own_tasks_baseline(tmp_path):
+  # Copy memory: the memoryless predictor's cross-entropy is 10 log 8 / (T + 20),
+  # so conditions with different delays T have different baselines.
+  cfg = tiny_config(name="copy", delay=4)
+  cfg.num_seeds = 2
+  cfg.train.steps = 10
+  cfg.report = True
+  wd = str(tmp_path / "run")
+  res = sweep.run_sweep(cfg, wd, sweep=["task.delay=4,12"], log=lambda s: None)
+  conds = res.summary["conditions"]
+  for delay in (4, 12):
+    c = conds[f"delay={delay}"]
+    np.testing.assert_allclose(c["baseline"], 10 * np.log(8) / (delay + 20), rtol=1e-6)
+    assert f"T={delay}" in c["task"] or str(delay) in c["task"]
+  assert res.summary["baseline"] is None and res.summary["task"] == "per condition"
+  md = open(os.path.join(wd, "report.md")).read()
+  assert "No-learning baseline per condition" in md
