@@ -20,6 +20,6 @@ def get_config():
   config.model.hidden_size = 64
   config.model.init.t_max = 50.0
   config.train.steps = 2000
+  config.train.log_every = 200
   config.train.learning_rate = 3e-3
-  config.train.eval_every = 200
   return config

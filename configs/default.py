@@ -23,5 +23,4 @@ def get_config():
   config.train.steps = 400
   config.train.batch_size = 32
   config.train.learning_rate = 1e-2
-  config.train.eval_every = 100
   return config

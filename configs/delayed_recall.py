@@ -20,5 +20,4 @@ def get_config():
   config.task.windows_per_sequence = 10
   config.model.hidden_size = 32
   config.train.steps = 1000
-  config.train.eval_every = 100
   return config

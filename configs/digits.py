@@ -21,5 +21,4 @@ def get_config():
   config.model.hidden_size = 64
   config.train.steps = 1000
   config.train.batch_size = 64
-  config.train.eval_every = 100
   return config

@@ -25,5 +25,4 @@ def get_config():
   config.task.target = "last"
   config.model.hidden_size = 32
   config.train.steps = 1000
-  config.train.eval_every = 100
   return config

@@ -30,5 +30,4 @@ def get_config():
   config.model.initial_state.noise_std = 0.3
   config.train.steps = 1000
   config.train.learning_rate = 5e-3
-  config.train.eval_every = 100
   return config

@@ -29,5 +29,4 @@ def get_config():
   config.model.hidden_size = 32
   config.model.initial_state.noise_std = 0.3
   config.train.steps = 1000
-  config.train.eval_every = 100
   return config

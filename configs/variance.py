@@ -25,5 +25,4 @@ def get_config():
   config.model.hidden_size = 32
   config.train.steps = 400
   config.train.learning_rate = 1e-2
-  config.train.eval_every = 100
   return config

@@ -91,7 +91,11 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.decay_steps = 1000
   c.train.warmup_steps = 0
   c.train.clip_norm = 1.0       # global gradient norm clip (0 = off)
-  c.train.eval_every = 100      # steps per chunk: evaluate, log and record between chunks
+  c.train.eval_every = 0        # steps between validations, inside the compiled piece
+                                # (0 = auto: steps // 40, so 40 points per learning curve)
+  c.train.log_every = 100       # steps per piece: log, progress, metrics.jsonl, checkpoint
+  c.train.curve_rows = 64       # validation rows of the learning curves (0 = all); the final
+                                # validation loss always uses the whole set
   c.train.stateful = False      # carry the state from window to window (truncated BPTT);
                                 # resets use the initial-state strategy
   c.train.reset_every = 0       # stateful: also reset every n windows (0 = never)
@@ -145,8 +149,9 @@ _RANGES = {
     "train.decay_steps": (lambda v: v >= 1, ">= 1"),
     "train.warmup_steps": (lambda v: v >= 0, ">= 0"),
     "train.clip_norm": (lambda v: v >= 0, ">= 0 (0 = off)"),
-    "train.eval_every": (lambda v: v >= 1, ">= 1"),
+    "train.eval_every": (lambda v: v >= 0, ">= 0 (0 = auto: steps // 40)"),
     "train.log_every": (lambda v: v >= 1, ">= 1"),
+    "train.curve_rows": (lambda v: v >= 0, ">= 0 (0 = the whole validation set)"),
     "train.reset_every": (lambda v: v >= 0, ">= 0 (0 = never)"),
     "train.divergence_threshold": (lambda v: v > 0, "> 0"),
     "memory_budget_gb": (lambda v: v > 0, "> 0"),
@@ -155,6 +160,15 @@ _RANGES = {
     "seed_group": (lambda v: v >= -1, ">= -1 (-1 = auto, 0 = all)"),
     "checkpoint_every_s": (lambda v: v >= 0, ">= 0"),
 }
+
+
+EVAL_POINTS = 40  # validations per run when train.eval_every = 0
+
+
+def eval_every(tcfg) -> int:
+  """Steps between validations: `train.eval_every`, or steps // 40 when it is 0."""
+  every = int(tcfg.eval_every)
+  return every if every > 0 else max(1, int(tcfg.steps) // EVAL_POINTS)
 
 
 def _get(config, path: str):

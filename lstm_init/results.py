@@ -64,8 +64,8 @@ def result_rows(plan: SweepPlan, per: dict[int, dict[str, np.ndarray]]) -> list[
       row = {"condition": c.name, "seed": int(lay["seed"][r]),
              "init_seed": int(lay["init_seed"][r]), "data_seed": int(lay["data_seed"][r]),
              "final_train_loss": float(out["train_curve"][r, -1]),
-             "final_eval_loss": float(out["eval_loss"][r, -1]),
-             "final_eval_metric": float(out["eval_metric"][r, -1]),
+             "final_eval_loss": float(out["final_eval_loss"][r]),
+             "final_eval_metric": float(out["final_eval_metric"][r]),
              "final_test_loss": float(out["test_loss"][r]),
              "final_test_metric": float(out["test_metric"][r]),
              "early_eval_loss": early, "late_eval_loss": late,
@@ -77,24 +77,35 @@ def result_rows(plan: SweepPlan, per: dict[int, dict[str, np.ndarray]]) -> list[
 
 
 def curve_arrays(plan: SweepPlan, per, steps) -> dict[str, np.ndarray]:
-  """[condition, seed, eval step] arrays (NaN-padded where sizes differ)."""
+  """[condition, seed, validation] arrays at `steps` (NaN-padded where sizes
+  differ), and `train_loss_every_step` [condition, seed, step] (float32).
+
+  `train_loss` at a validation step is the mean training loss of the steps
+  since the previous validation; `eval_loss` and `eval_metric` are measured
+  on the first `train.curve_rows` rows of the validation set (`curve_rows`;
+  0: all), the final values in results.csv on all of it.
+  """
   n_c = len(plan.conditions)
   n_s = max(len(l["seed"]) for l in plan.layouts)
   n_e = max(len(s) for s in steps)
   n_w = max(per[ci]["per_position"].shape[1] for ci in range(n_c))
+  n_t = max(s[-1] for s in steps)
   out = {name: np.full((n_c, n_s, n_e), np.nan) for name in
          ("train_loss", "eval_loss", "eval_metric")}
+  out["train_loss_every_step"] = np.full((n_c, n_s, n_t), np.nan, np.float32)
   out["per_timestep_loss"] = np.full((n_c, n_s, n_w), np.nan)
   out["steps"] = np.full((n_c, n_e), -1)
   for ci in range(n_c):
     p, s = per[ci], len(plan.layouts[ci]["seed"])
     e = len(steps[ci])
     out["train_loss"][ci, :s, :e] = p["train_curve"]
+    out["train_loss_every_step"][ci, :s, :steps[ci][-1]] = p["train_steps"]
     out["eval_loss"][ci, :s, :e] = p["eval_loss"]
     out["eval_metric"][ci, :s, :e] = p["eval_metric"]
     out["per_timestep_loss"][ci, :s, :p["per_position"].shape[1]] = p["per_position"]
     out["steps"][ci, :e] = steps[ci]
   out["conditions"] = np.array([c.name for c in plan.conditions])
+  out["curve_rows"] = np.array([int(c.config.train.curve_rows) for c in plan.conditions])
   return out
 
 

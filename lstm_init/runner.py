@@ -8,6 +8,7 @@ pieces of `eval_every` steps with evaluation and logging in between.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -20,6 +21,7 @@ import ml_collections
 import numpy as np
 
 from lstm_init import checkpoint, distributed, records
+from lstm_init.config import eval_every
 from lstm_init.errors import ConfigError
 from lstm_init.results import (curve_arrays, describe_plan, result_columns, result_rows,
                                summarize, summary_table)
@@ -30,10 +32,54 @@ from lstm_init.train import run_values
 CHECKPOINT = "checkpoint.msgpack"
 
 
-def eval_steps(total: int, every: int) -> list[int]:
-  """The steps after which the sweep evaluates: 0 (at initialization), every
-  `every` steps, and the last."""
-  return list(range(0, total, every)) + [total]
+@dataclasses.dataclass(frozen=True)
+class Piece:
+  """Steps `[start, end)` trained by one compiled program, validating after each
+  segment (`segments = ((length, count), ...)`); `first_eval` indexes the
+  first of its validations in `Schedule.evals`."""
+
+  start: int
+  end: int
+  segments: tuple[tuple[int, int], ...]
+  first_eval: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+  """When a run validates (`evals`, step 0 first) and where the host loop
+  takes over (`pieces`: log, progress, metrics.jsonl, checkpoint, SIGINT)."""
+
+  evals: tuple[int, ...]
+  pieces: tuple[Piece, ...]
+
+  @property
+  def total(self) -> int:
+    return self.evals[-1]
+
+
+def make_schedule(total: int, every: int, log_every: int) -> Schedule:
+  """Validations every `every` steps and at each piece's end; pieces of
+  `log_every` steps (the last may be shorter)."""
+  bounds = sorted(set(range(log_every, total, log_every)) | {total})
+  evals = sorted({0} | set(range(every, total, every)) | set(bounds))
+  pieces, start = [], 0
+  for end in bounds:
+    points = [e for e in evals if start < e <= end]
+    lengths = np.diff([start] + points).tolist()
+    segments: list[list[int]] = []
+    for length in lengths:
+      if segments and segments[-1][0] == length:
+        segments[-1][1] += 1
+      else:
+        segments.append([length, 1])
+    pieces.append(Piece(start, end, tuple(map(tuple, segments)), evals.index(points[0])))
+    start = end
+  return Schedule(tuple(evals), tuple(pieces))
+
+
+def schedule_of(config) -> Schedule:
+  t = config.train
+  return make_schedule(int(t.steps), eval_every(t), int(t.log_every))
 
 
 def _concat(trees):
@@ -47,8 +93,9 @@ def _stack_values(values: dict[str, float], n: int) -> dict[str, jax.Array]:
 class GroupPrograms:
   """The jitted, vmapped functions of one group (compiled once, reused by chunks).
 
-  `chunk(state, data, n)` and `evaluate(state, data, split)` take the stacked
-  runs; each device runs its shard of them, `seed_group` at a time.
+  `piece(state, data, segments)` and `evaluate(state, data, split)` take the
+  stacked runs; each device runs its shard of them, `seed_group` at a time.
+  Each distinct program is traced and compiled once.
   """
 
   def __init__(self, plan: SweepPlan, group: list[int], mesh=None, seed_group: int = 0):
@@ -62,13 +109,15 @@ class GroupPrograms:
     key = (name, static)
     if key not in self._compiled:
       fn = functools.partial(getattr(self.trainer, name), **{
-          "run_chunk": {"num_steps": static}, "evaluate": {"split": static}}[name])
+          "run_piece": {"segments": static}, "evaluate": {"split": static}}[name])
+      if static == "curve":  # the learning curves' validation (see Trainer.run_piece)
+        fn = functools.partial(self.trainer.evaluate, split="val", rows=self.trainer.curve_rows)
       body = distributed.in_groups(jax.vmap(fn, in_axes=(0, None)), self.group)
       self._compiled[key] = jax.jit(distributed.per_device(body, self.mesh, 1))
     return self._compiled[key]
 
-  def chunk(self, state, data, num_steps: int):
-    return self._program("run_chunk", num_steps)(state, data)
+  def piece(self, state, data, segments: tuple[tuple[int, int], ...]):
+    return self._program("run_piece", segments)(state, data)
 
   def evaluate(self, state, data, split: str):
     return self._program("evaluate", split)(state, data)
@@ -120,10 +169,11 @@ def _is_oom(e: Exception) -> bool:
 
 
 def estimate_run_bytes(programs: GroupPrograms, plan: SweepPlan, group: list[int], data,
-                       steps: int) -> tuple[int, int]:
+                       segments: tuple[tuple[int, int], ...]) -> tuple[int, int]:
   """Memory of one run, from XLA's memory analysis of the compiled programs.
 
-  Compiles the training piece and the evaluation for a single run.
+  Compiles a training piece (with its validations) and the evaluation for a
+  single run.
 
   Returns:
     (held, working): bytes a run holds for the whole chunk (its arguments and
@@ -135,7 +185,7 @@ def estimate_run_bytes(programs: GroupPrograms, plan: SweepPlan, group: list[int
   state = init_runs(plan, programs, [(group[0], 0)])
   single = GroupPrograms(plan, group[:1])
   held = working = 0
-  for fn, args in ((single._program("run_chunk", steps), (state, data)),
+  for fn, args in ((single._program("run_piece", segments), (state, data)),
                    (single._program("evaluate", "val"), (state, data))):
     m = fn.lower(*args).compile().memory_analysis()
     if m is None:
@@ -145,10 +195,12 @@ def estimate_run_bytes(programs: GroupPrograms, plan: SweepPlan, group: list[int
   return int(held), int(working)
 
 
-def _fresh_records(n: int, e: int) -> dict[str, np.ndarray]:
-  return {"train_curve": np.full((n, e), np.nan), "eval_loss": np.full((n, e), np.nan),
+def _fresh_records(n: int, schedule: Schedule) -> dict[str, np.ndarray]:
+  e = len(schedule.evals)
+  return {"train_steps": np.full((n, schedule.total), np.nan, np.float32),
+          "train_curve": np.full((n, e), np.nan), "eval_loss": np.full((n, e), np.nan),
           "eval_metric": np.full((n, e), np.nan), "diverged_step": np.full((n,), -1),
-          "next_eval": 0}
+          "next_eval": 0, "next_piece": 0}
 
 
 class Execution:
@@ -164,8 +216,8 @@ class Execution:
     self.ckpt_every = float(cfg.checkpoint_every_s)
     self.last_ckpt = 0.0
     self.metrics_path = os.path.join(workdir, "metrics.jsonl")
-    self.steps = [eval_steps(int(c.config.train.steps), int(c.config.train.eval_every))
-                  for c in plan.conditions]
+    self.schedules = [schedule_of(c.config) for c in plan.conditions]
+    self.steps = [list(sc.evals) for sc in self.schedules]
     self.progress = {"chunks": {}, "done": [], "per_condition": {}, "current": None}
     self.sigint = None
 
@@ -201,7 +253,7 @@ class Execution:
     cfg = self.plan.config
     held, working = estimate_run_bytes(programs, self.plan, group,
                                        self.plan.tasks[group[0]].data,
-                                       int(self.plan.conditions[group[0]].config.train.eval_every))
+                                       self.schedules[group[0]].pieces[0].segments)
     per_run = held + working
     budget = distributed.memory_budget_bytes(cfg.memory_budget_gb, self.mesh)
     if programs.group > 0:  # only a group per device computes at a time
@@ -233,7 +285,7 @@ class Execution:
 
   def train_chunk(self, g, k, programs, chunk, data, prefix, progress_bar):
     """Trains one chunk of runs from the start or from its checkpoint."""
-    plan, steps = self.plan, self.steps[chunk[0][0]]
+    plan, sched = self.plan, self.schedules[chunk[0][0]]
     n = len(chunk)
     n_pad = distributed.padded(n, self.mesh, programs.group)
     padded_runs = chunk + [chunk[-1]] * (n_pad - n)
@@ -242,51 +294,62 @@ class Execution:
     if cur is not None and cur["g"] == g and cur["k"] == k and checkpoint.exists(self.ckpt_path):
       state, _ = checkpoint.load(self.ckpt_path, template=state)
       rec = cur["records"]
-      self.log(f"{prefix} resuming at step {steps[rec['next_eval'] - 1]}")
+      self.log(f"{prefix} resuming at step {sched.pieces[int(rec['next_piece']) - 1].end}")
     else:
-      rec = _fresh_records(n_pad, len(steps))
+      rec = _fresh_records(n_pad, sched)
     state = distributed.place(state, self.sharding)
     names = [plan.conditions[ci].name for ci, _ in chunk]
-    done = steps[rec["next_eval"] - 1] if rec["next_eval"] > 0 else 0
-    progress_bar.done += n * done
-    for e in range(int(rec["next_eval"]), len(steps)):
-      upto = steps[e]
-      if upto > 0:
-        state, losses = programs.chunk(state, data, upto - done)
-        losses = distributed.fetch(losses)  # the host sync: once per piece
-        first_nan = np.where(np.isnan(losses).any(axis=1), np.argmax(np.isnan(losses), axis=1),
-                             -1)
-        newly = (rec["diverged_step"] < 0) & (first_nan >= 0)
-        rec["diverged_step"][newly] = done + first_nan[newly] + 1
-        # The mean loss of the piece over the steps before a seed diverged.
-        finite = np.isfinite(losses)
+    if int(rec["next_eval"]) == 0:  # validation at initialization
+      ev = programs.evaluate(state, data, "curve")
+      rec["eval_loss"][:, 0] = distributed.fetch(ev["loss"])
+      rec["eval_metric"][:, 0] = distributed.fetch(ev["metric"])
+      rec["next_eval"] = 1
+    first = int(rec["next_piece"])
+    progress_bar.done += n * (sched.pieces[first - 1].end if first > 0 else 0)
+    for p in range(first, len(sched.pieces)):
+      piece = sched.pieces[p]
+      state, out = programs.piece(state, data, piece.segments)
+      out = {name: distributed.fetch(v) for name, v in out.items()}  # one host sync a piece
+      losses = out["train_loss"]
+      first_nan = np.where(np.isnan(losses).any(axis=1), np.argmax(np.isnan(losses), axis=1),
+                           -1)
+      newly = (rec["diverged_step"] < 0) & (first_nan >= 0)
+      rec["diverged_step"][newly] = piece.start + first_nan[newly] + 1
+      rec["train_steps"][:, piece.start:piece.end] = losses
+      evals = slice(piece.first_eval, piece.first_eval + out["eval_loss"].shape[1])
+      rec["eval_loss"][:, evals] = out["eval_loss"]
+      rec["eval_metric"][:, evals] = out["eval_metric"]
+      # The train curve at a validation: the mean loss of the steps since the last
+      # one, over the steps before a seed diverged.
+      for e in range(evals.start, evals.stop):
+        seg = rec["train_steps"][:, sched.evals[e - 1]:sched.evals[e]]
+        finite = np.isfinite(seg)
         rec["train_curve"][:, e] = np.where(
-            finite.any(axis=1), np.where(finite, losses, 0).sum(1) / np.maximum(finite.sum(1), 1),
+            finite.any(axis=1), np.where(finite, seg, 0).sum(1) / np.maximum(finite.sum(1), 1),
             np.nan)
-      ev = programs.evaluate(state, data, "val")
-      rec["eval_loss"][:, e] = distributed.fetch(ev["loss"])
-      rec["eval_metric"][:, e] = distributed.fetch(ev["metric"])
-      rec["next_eval"] = e + 1
-      if upto > 0:
-        progress_bar.update(n * (upto - done), f"{prefix} step {upto}/{steps[-1]}",
-                            rec["train_curve"][:n, e], rec["eval_loss"][:n, e])
-        if self.writer:
-          records.append_jsonl(self.metrics_path, {
-              "group": g, "chunk": k, "step": upto, "runs": n, "conditions": names,
-              "train_loss": rec["train_curve"][:n, e], "eval_loss": rec["eval_loss"][:n, e],
-              "eval_metric": rec["eval_metric"][:n, e]})
-      done = upto
+      e = evals.stop - 1
+      rec["next_eval"], rec["next_piece"] = e + 1, p + 1
+      progress_bar.update(n * (piece.end - piece.start), f"{prefix} step {piece.end}/"
+                          f"{sched.total}", rec["train_curve"][:n, e], rec["eval_loss"][:n, e])
+      if self.writer:
+        records.append_jsonl(self.metrics_path, {
+            "group": g, "chunk": k, "step": piece.end, "runs": n, "conditions": names,
+            "train_loss": rec["train_curve"][:n, e], "eval_loss": rec["eval_loss"][:n, e],
+            "eval_metric": rec["eval_metric"][:n, e]})
       self.progress["current"] = {"g": g, "k": k, "records": rec}
-      last = e == len(steps) - 1
+      last = p == len(sched.pieces) - 1
       if self.sigint is not None and self.sigint.hit and not last:
         self.save(state, force=True)
         raise Interrupted()
       if not last:
         self.save(state)
+    ev = programs.evaluate(state, data, "val")
     test = programs.evaluate(state, data, "test")
-    out = {k2: rec[k2][:n] for k2 in ("train_curve", "eval_loss", "eval_metric",
+    out = {k2: rec[k2][:n] for k2 in ("train_steps", "train_curve", "eval_loss", "eval_metric",
                                        "diverged_step")}
-    out.update({"per_position": distributed.fetch(ev["per_position"])[:n],
+    out.update({"final_eval_loss": distributed.fetch(ev["loss"])[:n],
+                "final_eval_metric": distributed.fetch(ev["metric"])[:n],
+                "per_position": distributed.fetch(ev["per_position"])[:n],
                 "test_loss": distributed.fetch(test["loss"])[:n],
                 "test_metric": distributed.fetch(test["metric"])[:n],
                 "diverged": distributed.fetch(state["diverged"])[:n]})

@@ -132,8 +132,6 @@ class Trainer:
     require(int(c.train.batch_size) >= 1, f"train.batch_size must be >= 1, got "
                                           f"{c.train.batch_size}")
     require(int(c.train.steps) >= 1, f"train.steps must be >= 1, got {c.train.steps}")
-    require(int(c.train.eval_every) >= 1, f"train.eval_every must be >= 1, got "
-                                          f"{c.train.eval_every}")
     if c.train.optimizer not in OPTIMIZERS:
       raise unknown("optimizer", c.train.optimizer, OPTIMIZERS)
     self.stateful = bool(c.train.stateful) or c.model.initial_state.strategy == "carried"
@@ -148,6 +146,7 @@ class Trainer:
     strategy = c.model.initial_state.strategy
     self.strategy = "zeros" if strategy == "carried" else strategy
     self.batch_size = int(c.train.batch_size)
+    self.curve_rows = int(c.train.curve_rows) or None
     self.num_layers, self.hidden = int(c.model.num_layers), int(c.model.hidden_size)
     # Carry the state at the stride: with overlapping windows the next window
     # starts `stride` steps after this one did.
@@ -244,8 +243,36 @@ class Trainer:
     """`num_steps` train steps under `lax.scan`; returns (state, losses [num_steps])."""
     return jax.lax.scan(lambda s, _: self.train_step(s, data), state, None, length=num_steps)
 
-  def evaluate(self, state: dict, data, split: str = "val") -> dict[str, jax.Array]:
-    """Deterministic evaluation on a fixed split (the same data for every run).
+  def run_piece(self, state: dict, data, segments: tuple[tuple[int, int], ...]
+                ) -> tuple[dict, dict[str, jax.Array]]:
+    """Training with validation between segments, all inside one program.
+
+    `segments` is `((length, count), ...)`: `count` times, `length` train
+    steps then a validation on the first `train.curve_rows` rows of the
+    validation set (0: all of it). Nothing talks to the host.
+
+    Returns:
+      (state, {"train_loss": [steps] every step's loss (NaN once diverged),
+      "eval_loss", "eval_metric": [evaluations]}).
+    """
+    out = {"train_loss": [], "eval_loss": [], "eval_metric": []}
+    rows = self.curve_rows
+    for length, count in segments:
+      def segment(s, _, length=length):
+        s, losses = self.run_chunk(s, data, length)
+        ev = self.evaluate(s, data, "val", rows=rows)
+        return s, (losses, ev["loss"], ev["metric"])
+
+      state, (losses, loss, metric) = jax.lax.scan(segment, state, None, length=count)
+      out["train_loss"].append(losses.reshape(-1))
+      out["eval_loss"].append(loss)
+      out["eval_metric"].append(metric)
+    return state, {k: jnp.concatenate(v) for k, v in out.items()}
+
+  def evaluate(self, state: dict, data, split: str = "val",
+               rows: int | None = None) -> dict[str, jax.Array]:
+    """Deterministic evaluation on a fixed split (the same data for every run),
+    or on its first `rows` rows.
 
     Windows of a row are evaluated in order; with stateful training the carry
     flows from one to the next, otherwise each starts from the initial state.
@@ -256,6 +283,8 @@ class Trainer:
     """
     params, values = state["params"], state["values"]
     windows = self.task.eval_set(data, split)
+    if rows is not None:
+      windows = jax.tree.map(lambda a: a[:, :rows], windows)
     rows = windows.xs.shape[1]
     start = self._fresh_carry(params, values, rows, None, False)
 

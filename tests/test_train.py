@@ -112,3 +112,37 @@ def test_sweep_program_shares_value_conditions():
                                 "model.hidden_size=8,12"])
   assert len(plan.conditions) == 8 and len(plan.groups) == 2
   assert all(len(g) == 4 for g in plan.groups)
+
+
+def test_curves_every_step_and_validation_cadence_change_no_result(tmp_path):
+  runs = {}
+  for every, log_every, rows in ((0, 100, 64), (5, 20, 64), (20, 20, 0), (7, 15, 16)):
+    cfg = tiny_config()
+    cfg.num_seeds = 3
+    cfg.train.steps = 40
+    cfg.train.eval_every, cfg.train.log_every, cfg.train.curve_rows = every, log_every, rows
+    res = sweep.run_sweep(cfg, str(tmp_path / f"{every}-{log_every}-{rows}"), log=lambda s: None)
+    runs[every, log_every, rows] = res
+  ref = runs[0, 100, 64]
+  # Default cadence: steps // 40 = 1 step between validations: 41 points.
+  assert ref.curves["steps"][0].tolist() == list(range(41))
+  assert runs[7, 15, 16].curves["steps"][0].tolist() == [0, 7, 14, 15, 21, 28, 30, 35, 40]
+  for res in runs.values():
+    for a, b in zip(res.rows, ref.rows):
+      assert a["final_eval_loss"] == b["final_eval_loss"]
+      assert a["final_train_loss"] == b["final_train_loss"]
+    np.testing.assert_array_equal(res.curves["train_loss_every_step"],
+                                  ref.curves["train_loss_every_step"])
+  # The every-step training loss is the loss of the pure make_train path, and the
+  # train curve at a validation is the mean of the steps since the previous one.
+  cfg = tiny_config()
+  cfg.train.steps = 40
+  train_fn = train.make_train(cfg)
+  out = jax.jit(train_fn)(jax.random.fold_in(keys.root_key(cfg.seed), 1))
+  np.testing.assert_allclose(ref.curves["train_loss_every_step"][0, 1], out["train_loss"],
+                             rtol=1e-5)
+  steps = runs[7, 15, 16].curves["steps"][0]
+  every_step = runs[7, 15, 16].curves["train_loss_every_step"][0, 2]
+  for e in range(1, len(steps)):
+    np.testing.assert_allclose(runs[7, 15, 16].curves["train_loss"][0, 2, e],
+                               every_step[steps[e - 1]:steps[e]].mean(), rtol=1e-5)
