@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from typing import Callable, Sequence
 
+import chex
 import jax
 import jax.numpy as jnp
 
@@ -147,9 +148,13 @@ def apply(params: Params, xs: jax.Array, carry: Sequence[Carry] | None = None,
     (ys, final_carry): ys [batch, time, H_last] and a list of per-layer (h, c).
     With `return_layers`, a third element: a list of [batch, time, H_l].
   """
+  chex.assert_rank(xs, 3)
   batch, time = xs.shape[0], xs.shape[1]
+  chex.assert_shape(params[0]["W_x"], (xs.shape[2], None))
   if carry is None:
     carry = zero_carry(params, batch, xs.dtype)
+  chex.assert_shape([c for layer in carry for c in layer],
+                    [(batch, p["W_h"].shape[0]) for p in params for _ in range(2)])
   training = not deterministic and (dropout > 0 or input_dropout > 0)
   if training and key is None:
     raise ValueError("dropout in training mode needs an explicit key")

@@ -29,6 +29,15 @@ def early_late(per_position: np.ndarray, k: int) -> tuple[float, float]:
     return float(np.nanmean(per_position[:k])), float(np.nanmean(per_position[k:]))
 
 
+def final_train_loss(every_step: np.ndarray) -> float:
+  """Mean training loss over the last max(1, steps // 40) steps before a run
+  diverged (NaN if it never trained); independent of the curves' cadence."""
+  finite = every_step[np.isfinite(every_step)]
+  if not finite.size:
+    return math.nan
+  return float(finite[-max(1, every_step.size // 40):].mean())
+
+
 def describe_plan(plan: SweepPlan) -> str:
   c0 = plan.conditions[0].config
   seeds = len(plan.layouts[0]["seed"])
@@ -63,7 +72,7 @@ def result_rows(plan: SweepPlan, per: dict[int, dict[str, np.ndarray]]) -> list[
       early, late = early_late(out["per_position"][r], k)
       row = {"condition": c.name, "seed": int(lay["seed"][r]),
              "init_seed": int(lay["init_seed"][r]), "data_seed": int(lay["data_seed"][r]),
-             "final_train_loss": float(out["train_curve"][r, -1]),
+             "final_train_loss": final_train_loss(out["train_steps"][r]),
              "final_eval_loss": float(out["final_eval_loss"][r]),
              "final_eval_metric": float(out["final_eval_metric"][r]),
              "final_test_loss": float(out["test_loss"][r]),

@@ -15,6 +15,7 @@ import os
 import time
 from typing import Any, Callable
 
+import chex
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -90,6 +91,18 @@ def _stack_values(values: dict[str, float], n: int) -> dict[str, jax.Array]:
   return {k: jnp.full((n,), v, jnp.float32) for k, v in values.items()}
 
 
+# Set to 1 (tests) to assert that each program of a group is traced once.
+MAX_TRACES: int | None = None
+
+
+def _as_function(fn, name: str):
+  """`fn` as a plain function named `name` (chex tells programs apart by name)."""
+  def program(*args):
+    return fn(*args)
+  program.__name__ = program.__qualname__ = name
+  return program
+
+
 class GroupPrograms:
   """The jitted, vmapped functions of one group (compiled once, reused by chunks).
 
@@ -108,10 +121,15 @@ class GroupPrograms:
   def _program(self, name, static):
     key = (name, static)
     if key not in self._compiled:
-      fn = functools.partial(getattr(self.trainer, name), **{
-          "run_piece": {"segments": static}, "evaluate": {"split": static}}[name])
-      if static == "curve":  # the learning curves' validation (see Trainer.run_piece)
+      if name == "run_piece":
+        fn = functools.partial(self.trainer.run_piece, segments=static)
+      elif static == "curve":  # the learning curves' validation (see Trainer.run_piece)
         fn = functools.partial(self.trainer.evaluate, split="val", rows=self.trainer.curve_rows)
+      else:
+        fn = functools.partial(self.trainer.evaluate, split=static)
+      if MAX_TRACES is not None:
+        fn = chex.assert_max_traces(_as_function(fn, f"{name}{static}@{id(self)}"),
+                                    n=MAX_TRACES)
       body = distributed.in_groups(jax.vmap(fn, in_axes=(0, None)), self.group)
       self._compiled[key] = jax.jit(distributed.per_device(body, self.mesh, 1))
     return self._compiled[key]

@@ -14,6 +14,7 @@ def tiny_config(**task):
   c.train.steps = 20
   c.train.batch_size = 8
   c.train.eval_every = 10
+  c.train.log_every = 10
   c.train.learning_rate = 1e-2
   c.report = False
   for k, v in task.items():

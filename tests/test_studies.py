@@ -1,6 +1,9 @@
 """The crossed variance design and the best-seed study."""
 
+import json
 import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -59,3 +62,49 @@ def test_crossed_sweep_reports_variance_components(tmp_path):
   assert vc["init"] + vc["data"] + vc["residual"] == pytest.approx(1.0)
   assert {r["init_seed"] for r in res.rows} == {0, 1, 2}
   assert "Where the variance comes from" in open(os.path.join(tmp_path, "report.md")).read()
+
+
+def _study(module, *args, cwd):
+  return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
+                        cwd=cwd, timeout=300)
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_best_seed_refuses_a_config_that_still_sweeps(tmp_path):
+  wd = tmp_path / "bs"
+  out = _study("experiments.best_seed", "--config=configs/default.py", f"--workdir={wd}",
+               cwd=ROOT)
+  assert out.returncode == 2 and "Traceback" not in out.stderr
+  assert out.stderr.strip().splitlines()[-1] == (
+      "error: the best-seed study trains one condition, but the config's sweep varies "
+      "model.init.preset (model.init.preset=keras,pytorch,flax_linen); give one value with "
+      "--config.model.init.preset=<v>")
+  assert not wd.exists()
+  # Given the value, the rule replaces the axis, and the study starts (refused
+  # later for a value out of range, so nothing trains here).
+  out = _study("experiments.best_seed", "--config=configs/default.py",
+               "--config.model.init.preset=tf1", "--config.num_seeds=0", f"--workdir={wd}",
+               cwd=ROOT)
+  assert out.returncode == 2
+  assert "model.init.preset=tf1 given: the default sweep over model.init.preset is replaced" \
+      in out.stdout
+  assert out.stderr.strip().splitlines()[-1] == "error: bad value 0 for num_seeds; valid: >= 1, " \
+      "a finite number"
+
+
+def test_signal_study_uses_the_preset_given_on_the_command_line(tmp_path):
+  wd = tmp_path / "signal"
+  small = ["--config.num_seeds=2", "--config.task.length=12", "--config.model.hidden_size=8",
+           "--config.signal.batch=4", "--cpu_devices=1"]
+  out = _study("experiments.signal_propagation", "--config.model.init.preset=tf1", *small,
+               f"--workdir={wd}", cwd=ROOT)
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert "model.init.preset=tf1 given: the default list of presets (signal.presets) is " \
+      "replaced" in out.stdout
+  assert json.loads((wd / "signal.json").read_text())["presets"] == ["tf1"]
+  out = _study("experiments.signal_propagation", "--config.model.init.preset=tf1",
+               "--config.signal.presets=keras", *small, f"--workdir={wd}", cwd=ROOT)
+  assert out.returncode == 2 and "Traceback" not in out.stderr
+  assert "model.init.preset and signal.presets are both given" in out.stderr

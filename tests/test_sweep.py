@@ -186,10 +186,9 @@ def test_missing_values_in_a_series_file_are_refused_or_handled_as_asked(tmp_pat
       f"error: 2 missing value(s) of 400 in '{path}' (lines 52, 121); set task.missing to "
       "'drop' (joins the series across each gap, shifting time) or 'interpolate' (linear, "
       "edges held); valid choices: refuse, drop, interpolate")
-  for policy in ("drop", "interpolate"):
-    out = _cli(*args, f"--config.task.missing={policy}", workdir=tmp_path / policy)
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert f"2 missing value(s) of 400 in '{path}' (lines 52, 121) " in out.stdout
+  out = _cli(*args, "--config.task.missing=interpolate", workdir=tmp_path / "filled")
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert f"2 missing value(s) of 400 in '{path}' (lines 52, 121) interpolated" in out.stdout
   from lstm_init.tasks.forecast import load_series
   filled, _ = load_series(str(path), missing="interpolate")
   dropped, _ = load_series(str(path), missing="drop")
@@ -240,3 +239,28 @@ def test_each_condition_is_reported_against_its_own_tasks_baseline(tmp_path):
   assert res.summary["baseline"] is None and res.summary["task"] == "per condition"
   md = open(os.path.join(wd, "report.md")).read()
   assert "No-learning baseline per condition" in md
+
+
+def test_a_sweep_traces_each_program_once(tmp_path, monkeypatch):
+  import chex
+  from lstm_init import runner
+  chex.clear_trace_counter()
+  monkeypatch.setattr(runner, "MAX_TRACES", 1)
+  cfg = tiny_config()
+  cfg.num_seeds = 2
+  cfg.train.steps, cfg.train.log_every, cfg.train.eval_every = 20, 5, 1
+  res = sweep.run_sweep(cfg, str(tmp_path / "run"), log=lambda s: None,
+                        sweep=["model.hidden_size=4,6", "model.init.preset=keras,pytorch"])
+  assert len(res.rows) == 8 and np.isfinite([r["final_eval_loss"] for r in res.rows]).all()
+  # The check is live: a second trace of one program (here, new shapes) is refused.
+  cfg.num_seeds = 4
+  plan = sweep.plan_sweep(cfg, ["model.hidden_size=4"])
+  programs = runner.GroupPrograms(plan, plan.groups[0])
+  data = plan.tasks[0].data
+  for n in (2, 4):
+    state = runner.init_runs(plan, programs, [(0, r) for r in range(n)])
+    if n == 2:
+      programs.piece(state, data, ((1, 5),))
+    else:
+      with pytest.raises(AssertionError, match="traced"):
+        programs.piece(state, data, ((1, 5),))
