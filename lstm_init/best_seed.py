@@ -153,8 +153,9 @@ def run_best_seed(config, workdir: str, log: Callable[[str], None] = print,
   with pop_cfg.ignore_type():
     pop_cfg.sweep = ()
   log("Population sweep")
+  own = {p: v for p, v in (given or {}).items() if p != "retrain_data_seeds"}
   pop = run_sweep(pop_cfg, os.path.join(workdir, "population"), sweep=[], log=log,
-                  overwrite=overwrite)
+                  overwrite=overwrite, given=own)
   ok = [r for r in pop.rows if not r["diverged"]]
   require(len(ok) >= 3, "fewer than 3 seeds trained without diverging; nothing to select")
   best = min(ok, key=lambda r: r["final_eval_loss"])

@@ -194,3 +194,86 @@ def check_config(config) -> None:
     if not ok:
       raise ConfigError(f"bad value {value!r} for {path}; valid: {valid}"
                         + ("" if valid == _FINITE else f", {_FINITE}"))
+
+
+# --------------------------------------------------------------------------
+# Fields that a run uses only in some settings. A value given for a field
+# that no condition uses would be silently ignored, so it is refused.
+
+TASK_FIELDS = {
+    "adding": ("length", "eval_size", "eval_seed"),
+    "copy": ("delay", "eval_size", "eval_seed"),
+    "delayed_recall": ("window", "delay", "windows_per_sequence", "symbols", "overlap",
+                       "eval_rows", "eval_seed"),
+    "digits": ("mode", "permuted", "permutation_seed", "split_seed", "eval_size"),
+    "forecast": ("series", "series_length", "series_seed", "path", "column", "missing",
+                 "target", "stream", "split", "window", "windows_per_sequence", "overlap",
+                 "eval_rows"),
+    "char_lm": ("path", "max_chars", "window", "windows_per_sequence", "overlap", "eval_rows"),
+}
+# Fields read only by the studies (experiments.best_seed, signal_propagation).
+STUDY_FIELDS = ("retrain_data_seeds", "signal.")
+
+
+def _stateful(c) -> bool:
+  return bool(c.train.stateful) or c.model.initial_state.strategy == "carried"
+
+
+def _chrono_bias(c) -> bool:
+  bias = c.model.init.bias or ("chrono" if c.model.init.preset == "chrono" else "")
+  return str(bias).partition(":")[0] == "chrono"
+
+
+# path: (is it used in config c, when it is used)
+_USED_WHEN = {
+    "train.momentum": (lambda c: c.train.optimizer == "sgd", "train.optimizer=sgd"),
+    "train.decay_rate": (lambda c: c.train.schedule == "exponential",
+                         "train.schedule=exponential"),
+    "train.decay_steps": (lambda c: c.train.schedule == "exponential",
+                          "train.schedule=exponential"),
+    "train.reset_every": (_stateful, "stateful training (train.stateful=True or "
+                          "model.initial_state.strategy=carried)"),
+    "model.init.t_max": (_chrono_bias, "a chrono bias (model.init.preset=chrono or "
+                         "model.init.bias=chrono)"),
+    "model.initial_state.noise_std": (
+        lambda c: c.model.initial_state.strategy in ("noisy", "learned_noisy"),
+        "model.initial_state.strategy=noisy or learned_noisy"),
+    "model.initial_state.value": (
+        lambda c: c.model.initial_state.strategy in ("constant", "learned", "learned_noisy"),
+        "model.initial_state.strategy=constant, learned or learned_noisy"),
+    "model.dropout": (lambda c: int(c.model.num_layers) > 1,
+                      "model.num_layers > 1 (it acts between layers)"),
+    "model.residual": (lambda c: int(c.model.num_layers) > 1, "model.num_layers > 1"),
+    "model.residual_scale": (lambda c: bool(c.model.residual) and int(c.model.num_layers) > 1,
+                             "model.residual=True with model.num_layers > 1"),
+    "num_seeds": (lambda c: c.design == "seeds", "design=seeds"),
+    "num_init_seeds": (lambda c: c.design == "crossed", "design=crossed"),
+    "num_data_seeds": (lambda c: c.design == "crossed", "design=crossed"),
+    "init_seed_offset": (lambda c: c.design == "crossed", "design=crossed"),
+    "data_seed_offset": (lambda c: c.design == "crossed", "design=crossed"),
+    "task.series_length": (lambda c: c.task.series != "file", "a generated series "
+                           "(task.series=mackey_glass or noisy_sines)"),
+    "task.series_seed": (lambda c: c.task.series == "noisy_sines", "task.series=noisy_sines"),
+    "task.column": (lambda c: c.task.series == "file", "task.series=file"),
+    "task.missing": (lambda c: c.task.series == "file", "task.series=file"),
+    "task.permutation_seed": (lambda c: bool(c.task.permuted), "task.permuted=True"),
+}
+
+
+def unused_reason(config, path: str) -> str | None:
+  """Why `path` has no effect on a run of `config`, or None when it is used."""
+  if path.startswith(STUDY_FIELDS):
+    return "it is read only by the studies (experiments.best_seed, signal_propagation)"
+  if path.startswith("task.") and path != "task.name":
+    field = path[len("task."):]
+    name = config.task.name
+    if name in TASK_FIELDS and field not in TASK_FIELDS[name]:
+      users = [t for t, fields in TASK_FIELDS.items() if field in fields]
+      return f"task {name!r} does not use it (used by: {', '.join(users)})"
+    if name == "forecast" and field == "path" and config.task.series != "file":
+      return "task.series is not 'file'"
+  if path in _USED_WHEN:
+    used, when = _USED_WHEN[path]
+    if not used(config):
+      return f"it is used only with {when}"
+  return None

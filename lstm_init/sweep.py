@@ -30,7 +30,7 @@ import ml_collections
 import numpy as np
 
 from lstm_init import keys as keys_lib
-from lstm_init.config import check_config
+from lstm_init.config import check_config, unused_reason
 from lstm_init.errors import ConfigError
 from lstm_init.initializers import resolve_layer
 from lstm_init.model import init_overrides
@@ -270,6 +270,21 @@ def resolve_axes(config, sweep: Sequence[str] | None,
   return axes, notes
 
 
+def refuse_unused(conditions: Sequence[Condition], given: Mapping[str, Any],
+                  axes: Sequence[str]) -> None:
+  """Refuses a given value or a swept field that no condition uses.
+
+  Raises:
+    ConfigError: naming the field, the value and when it is used.
+  """
+  asked = [(p, f"--config.{p}={v}") for p, v in given.items() if p != "sweep"]
+  asked += [(a.partition("=")[0].strip(), f"--sweep={a}") for a in axes]
+  for path, how in asked:
+    reasons = [unused_reason(c.config, path) for c in conditions]
+    if all(r is not None for r in reasons):
+      raise ConfigError(f"{how} would have no effect: {reasons[0]}")
+
+
 @dataclasses.dataclass
 class SweepPlan:
   """Everything decided before anything is trained or written."""
@@ -300,6 +315,7 @@ def plan_sweep(config, sweep: Sequence[str] | None = None,
   replaced = [p for p in (given or {}) if any(a.partition("=")[0].strip() == p
                                               for a in config.sweep)] if not sweep else []
   conditions = expand_conditions(config, axes, replaced)
+  refuse_unused(conditions, given or {}, axes)
   groups = group_conditions(conditions)
   tasks, trainers, layouts = [], [], []
   task_cache: dict[str, Task] = {}

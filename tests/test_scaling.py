@@ -74,7 +74,7 @@ def test_memory_budget_splits_into_chunks_with_equal_results(tmp_path):
                _losses(tmp_path / "whole" / "results.csv"))
 
 
-SLOW = ["--config.task.length=8", "--config.model.hidden_size=8", "--config.num_seeds=4",
+SLOW = ["--config.task.length=8", "--config.num_seeds=4",
         "--config.train.steps=150", "--config.train.log_every=10", "--config.report=False",
         "--config.checkpoint_every_s=0", "--config.task.eval_size=64",
         "--sweep=model.hidden_size=8,12"]
