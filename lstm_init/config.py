@@ -92,7 +92,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.train.warmup_steps = 0
   c.train.clip_norm = 1.0       # global gradient norm clip (0 = off)
   c.train.eval_every = 0        # steps between validations, inside the compiled piece
-                                # (0 = auto: steps // 40, so 40 points per learning curve)
+                                # (0 = auto: about steps // 40, so >= 40 points per curve)
   c.train.log_every = 100       # steps per piece: log, progress, metrics.jsonl, checkpoint
   c.train.curve_rows = 64       # validation rows of the learning curves (0 = all); the final
                                 # validation loss always uses the whole set
@@ -166,9 +166,15 @@ EVAL_POINTS = 40  # validations per run when train.eval_every = 0
 
 
 def eval_every(tcfg) -> int:
-  """Steps between validations: `train.eval_every`, or steps // 40 when it is 0."""
+  """Steps between validations: `train.eval_every`, or when it is 0 the largest
+  divisor of `train.log_every` not above steps // 40 (so at least 40 points,
+  and every piece of the host loop has the same shape)."""
   every = int(tcfg.eval_every)
-  return every if every > 0 else max(1, int(tcfg.steps) // EVAL_POINTS)
+  if every > 0:
+    return every
+  most = max(1, int(tcfg.steps) // EVAL_POINTS)
+  log_every = int(tcfg.log_every)
+  return max(d for d in range(1, min(most, log_every) + 1) if log_every % d == 0)
 
 
 def _get(config, path: str):

@@ -59,13 +59,17 @@ class Schedule:
 
 
 def make_schedule(total: int, every: int, log_every: int) -> Schedule:
-  """Validations every `every` steps and at each piece's end; pieces of
-  `log_every` steps (the last may be shorter)."""
-  bounds = sorted(set(range(log_every, total, log_every)) | {total})
-  evals = sorted({0} | set(range(every, total, every)) | set(bounds))
-  pieces, start = [], 0
-  for end in bounds:
-    points = [e for e in evals if start < e <= end]
+  """Pieces of `log_every` steps (the last may be shorter), each validating
+  every `every` steps from its start and at its end.
+
+  Every full piece has the same segments, so it is one compiled program;
+  when `every` divides `log_every` the validations are the multiples of
+  `every`.
+  """
+  evals, pieces = [0], []
+  for start in range(0, total, log_every):
+    end = min(start + log_every, total)
+    points = sorted(set(range(start + every, end, every)) | {end})
     lengths = np.diff([start] + points).tolist()
     segments: list[list[int]] = []
     for length in lengths:
@@ -73,8 +77,8 @@ def make_schedule(total: int, every: int, log_every: int) -> Schedule:
         segments[-1][1] += 1
       else:
         segments.append([length, 1])
-    pieces.append(Piece(start, end, tuple(map(tuple, segments)), evals.index(points[0])))
-    start = end
+    pieces.append(Piece(start, end, tuple(map(tuple, segments)), len(evals)))
+    evals += points
   return Schedule(tuple(evals), tuple(pieces))
 
 

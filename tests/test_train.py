@@ -126,7 +126,8 @@ def test_curves_every_step_and_validation_cadence_change_no_result(tmp_path):
   ref = runs[0, 100, 0]
   # Default cadence: steps // 40 = 1 step between validations: 41 points.
   assert ref.curves["steps"][0].tolist() == list(range(41))
-  assert runs[7, 15, 16].curves["steps"][0].tolist() == [0, 7, 14, 15, 21, 28, 30, 35, 40]
+  # Validation every 7 steps from the start of each 15-step piece, and at its end.
+  assert runs[7, 15, 16].curves["steps"][0].tolist() == [0, 7, 14, 15, 22, 29, 30, 37, 40]
   for res in runs.values():
     for a, b in zip(res.rows, ref.rows):
       assert a["final_eval_loss"] == b["final_eval_loss"]
