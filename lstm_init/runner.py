@@ -129,6 +129,9 @@ class GroupPrograms:
         fn = functools.partial(self.trainer.run_piece, segments=static)
       elif static == "curve":  # the learning curves' validation (see Trainer.run_piece)
         fn = functools.partial(self.trainer.evaluate, split="val", rows=self.trainer.curve_rows)
+      elif static == "final":  # validation and test in one program
+        fn = lambda state, data: {split: self.trainer.evaluate(state, data, split)
+                                  for split in ("val", "test")}
       else:
         fn = functools.partial(self.trainer.evaluate, split=static)
       if MAX_TRACES is not None:
@@ -208,7 +211,7 @@ def estimate_run_bytes(programs: GroupPrograms, plan: SweepPlan, group: list[int
   single = GroupPrograms(plan, group[:1])
   held = working = 0
   for fn, args in ((single._program("run_piece", segments), (state, data)),
-                   (single._program("evaluate", "val"), (state, data))):
+                   (single._program("evaluate", "final"), (state, data))):
     m = fn.lower(*args).compile().memory_analysis()
     if m is None:
       continue
@@ -365,8 +368,8 @@ class Execution:
         raise Interrupted()
       if not last:
         self.save(state)
-    ev = programs.evaluate(state, data, "val")
-    test = programs.evaluate(state, data, "test")
+    final = programs.evaluate(state, data, "final")
+    ev, test = final["val"], final["test"]
     out = {k2: rec[k2][:n] for k2 in ("train_steps", "train_curve", "eval_loss", "eval_metric",
                                        "diverged_step")}
     out.update({"final_eval_loss": distributed.fetch(ev["loss"])[:n],
