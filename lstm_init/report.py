@@ -84,7 +84,9 @@ def merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
           "baseline": baselines[0] if shared else None,
           "baseline_note": first["baseline_note"] if shared else "per condition",
           "task": first["task"],
-          "seed": int(runs[0]["config"]["config"].get("seed", 0))}
+          "seed": int(runs[0]["config"]["config"].get("seed", 0)),
+          "curve_rows": sorted({int(r) for run in runs
+                                for r in run["curves"].get("curve_rows", [0])})}
 
 
 def _ok(x, div):
@@ -256,8 +258,10 @@ def fig_curves(m, out_dir):
     e = int((st >= 0).sum())
     _band_plot(ax, st[:e], c[:, :e], name, col)
   _draw_baselines(ax, m, label="baseline")
+  rows = m.get("curve_rows", [0])
   ax.set_xlabel("training step")
-  ax.set_ylabel("validation loss")
+  ax.set_ylabel("validation loss" + (f" (first {rows[0]} validation rows)"
+                                     if len(rows) == 1 and rows[0] > 0 else ""))
   ax.set_yscale("log")
   ax.set_title("Learning curves: median, 25-75% and 10-90% of seeds")
   ax.legend(fontsize=8)
