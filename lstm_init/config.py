@@ -266,6 +266,12 @@ _USED_WHEN = {
 }
 
 
+def conditional_fields() -> list[str]:
+  """Every field that a run uses only in some settings (see `unused_reason`)."""
+  tasks = sorted({f"task.{f}" for fields in TASK_FIELDS.values() for f in fields})
+  return sorted(set(tasks) | set(_USED_WHEN))
+
+
 def unused_reason(config, path: str) -> str | None:
   """Why `path` has no effect on a run of `config`, or None when it is used."""
   if path.startswith(STUDY_FIELDS):

@@ -22,7 +22,7 @@ import ml_collections
 import numpy as np
 
 from lstm_init import checkpoint, distributed, records
-from lstm_init.config import eval_every
+from lstm_init.config import conditional_fields, eval_every, unused_reason
 from lstm_init.errors import ConfigError
 from lstm_init.results import (curve_arrays, describe_plan, result_columns, result_rows,
                                summarize, summary_table)
@@ -442,15 +442,19 @@ def config_record(plan: SweepPlan) -> dict[str, Any]:
   `config` is the config every condition shares; a field that conditions vary
   holds the list of its values instead (no value that no run used). `sweep`
   is the axes that ran, `notes` says which default axes a `--config` value
-  replaced, and each condition lists its own values and its initializer as
-  resolved (the preset's parts with the overrides applied).
+  replaced, `unused` the fields that no condition reads (their values in
+  `config` are defaults that did not act), and each condition lists its own
+  values and its initializer as resolved (the preset's parts with the
+  overrides applied).
   """
   config = plan.config.to_dict()
   for path in swept_paths(plan):
     parent, name = _parent(config, path)
     parent[name] = list(dict.fromkeys(c.overrides[path] for c in plan.conditions))
   config["sweep"] = list(plan.axes)
-  return {"config": config, "notes": list(plan.notes),
+  unused = [p for p in conditional_fields()
+            if all(unused_reason(c.config, p) is not None for c in plan.conditions)]
+  return {"config": config, "notes": list(plan.notes), "unused": unused,
           "conditions": [{"name": c.name, "overrides": c.overrides,
                           "init": resolved_init(c.config, task.input_size)}
                          for c, task in zip(plan.conditions, plan.tasks)],

@@ -160,6 +160,9 @@ def test_config_json_records_swept_fields_as_the_values_that_ran(tmp_path):
   assert [i["preset"] for i in inits] == ["pytorch", "tf1"]
   assert [i["forget_bias"] for i in inits] == [0.5, 0.5]
   assert inits[0]["bias"] == "pytorch_bias" and inits[1]["input_kernel"].startswith("tf1")
+  # Fields no condition read are listed: Adam has no momentum, adding no delay.
+  assert {"train.momentum", "task.delay", "model.dropout"} <= set(record["unused"])
+  assert "task.length" not in record["unused"] and "train.learning_rate" not in record["unused"]
 
 
 def test_output_files_keep_the_users_umask(tmp_path):
