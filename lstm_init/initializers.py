@@ -315,8 +315,8 @@ def _pytorch(i, h):
 
 def _flax_linen(i, h):
   return Preset("lecun_normal", "orthogonal_per_gate", "zeros", 0.0,
-                "flax.linen LSTMCell: lecun_normal per gate (I, H); orthogonal per "
-                "gate (H, H); zero bias")
+                "flax.linen LSTMCell (and flax.nnx.LSTMCell): lecun_normal per gate "
+                "(I, H); orthogonal per gate (H, H); zero bias")
 
 
 def _flax_nnx(i, h):
