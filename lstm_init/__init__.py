@@ -10,8 +10,17 @@ from lstm_init import initializers, interop, lstm, states, stats
 from lstm_init.errors import ConfigError
 from lstm_init.initializers import PRESETS, get_initializer, init_params
 from lstm_init.lstm import apply
-from lstm_init.sweep import run_sweep
-from lstm_init.train import make_train
+
+# The sweep stack (tasks, training, records) loads on first use, so that
+# `import lstm_init.stats` or `lstm_init.lstm` stays light.
+_LAZY = {"run_sweep": "lstm_init.sweep", "make_train": "lstm_init.train"}
+
+
+def __getattr__(name):
+  if name in _LAZY:
+    import importlib
+    return getattr(importlib.import_module(_LAZY[name]), name)
+  raise AttributeError(f"module 'lstm_init' has no attribute {name!r}")
 
 __all__ = ["ConfigError", "PRESETS", "apply", "get_initializer", "init_params",
            "initializers", "interop", "lstm", "make_train", "run_sweep", "states", "stats"]

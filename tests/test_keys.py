@@ -49,3 +49,14 @@ def test_rbg_generators_are_refused():
   out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        timeout=120)
   assert out.stdout.startswith("ConfigError PRNG implementation 'rbg' breaks vmap"), out.stderr
+
+
+def test_core_imports_do_not_load_the_sweep_stack():
+  import subprocess
+  import sys
+  code = ("import sys, lstm_init.stats, lstm_init.lstm\n"
+          "heavy = [m for m in sys.modules if m.startswith(('lstm_init.sweep', 'lstm_init.tasks',"
+          " 'lstm_init.train', 'lstm_init.runner', 'matplotlib'))]\n"
+          "print(heavy)")
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+  assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr[-1000:]
