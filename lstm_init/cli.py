@@ -111,8 +111,11 @@ def log_devices(log: Callable[[str], None] = print) -> None:
   import logging
 
   import jax
+
+  from lstm_init import distributed
   # Backends that are not there (TPU, GPU plugins) are not news on a CPU machine.
   logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
+  distributed.initialize()  # before anything touches the backend
   devs = jax.devices()
   log(f"JAX {jax.__version__} on {jax.default_backend()}: {len(devs)} device(s) "
       f"({', '.join(sorted({d.device_kind for d in devs}))}), "

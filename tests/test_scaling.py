@@ -147,3 +147,41 @@ def test_workdir_with_another_config_is_refused(tmp_path):
   assert open(tmp_path / "results.csv").read() == before
   sweep.run_sweep(other, str(tmp_path), log=lambda s: None, overwrite=True)
   assert open(tmp_path / "results.csv").read() != before
+
+
+def _free_port() -> int:
+  import socket
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def test_two_processes_on_localhost_equal_one_process(tmp_path):
+  # The multi-host launch: one host device per process, cross-process collectives
+  # on the CPU. jax.distributed must start before anything touches the backend.
+  args = ["-m", "experiments.seed_sweep", "--config.num_seeds=2", "--config.train.steps=20",
+          "--config.task.length=8", "--config.model.hidden_size=8", "--config.report=False"]
+  port = _free_port()
+  procs = [subprocess.Popen(
+      [sys.executable, *args, f"--workdir={tmp_path / 'two'}", "--cpu_devices=1"], cwd=ROOT,
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+      env=dict(os.environ, LSTM_INIT_COORDINATOR=f"127.0.0.1:{port}",
+               LSTM_INIT_NUM_PROCESSES="2", LSTM_INIT_PROCESS_ID=str(i)))
+      for i in (0, 1)]
+  outs = []
+  for p in procs:
+    try:
+      outs.append(p.communicate(timeout=240))
+    except subprocess.TimeoutExpired:
+      for q in procs:
+        q.kill()
+      raise
+  assert [p.returncode for p in procs] == [0, 0], outs[0][1][-2000:] + outs[1][1][-2000:]
+  assert "2 process(es)" in outs[0][0] and "Final validation loss" in outs[0][0]
+  assert "Final validation loss" not in outs[1][0]  # only process 0 reports and writes
+  one = subprocess.run([sys.executable, *args, f"--workdir={tmp_path / 'one'}",
+                        "--cpu_devices=2"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=240)
+  assert one.returncode == 0, one.stderr[-2000:]
+  _assert_same(_losses(tmp_path / "two" / "results.csv"),
+               _losses(tmp_path / "one" / "results.csv"))
