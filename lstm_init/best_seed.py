@@ -25,7 +25,8 @@ import numpy as np
 
 from lstm_init import records, stats
 from lstm_init.errors import ConfigError, require
-from lstm_init.sweep import resolve_axes, run_sweep
+from lstm_init.plan import resolve_axes
+from lstm_init.sweep import run_sweep
 
 NEW_DATA_OFFSET = 1_000_000  # data seeds no population seed uses
 

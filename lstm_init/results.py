@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from lstm_init import stats
-from lstm_init.sweep import SweepPlan
+from lstm_init.plan import SweepPlan
 
 RESULT_COLUMNS = ["condition", "seed", "init_seed", "data_seed", "final_train_loss",
                   "final_eval_loss", "final_eval_metric", "final_test_loss",

@@ -26,9 +26,44 @@ from lstm_init.config import conditional_fields, eval_every, unused_reason
 from lstm_init.errors import ConfigError
 from lstm_init.results import (curve_arrays, describe_plan, result_columns, result_rows,
                                summarize, summary_table)
-from lstm_init.sweep import Progress, SweepPlan, SweepResult, condition_keys
+from lstm_init.plan import SweepPlan, condition_keys
 from lstm_init.model import resolved_init
 from lstm_init.train import run_values
+
+@dataclasses.dataclass
+class SweepResult:
+  workdir: str
+  rows: list[dict[str, Any]]
+  summary: dict[str, Any]
+  curves: dict[str, np.ndarray]
+
+
+
+
+class Progress:
+  """Progress lines with rate and ETA at every chunk boundary."""
+
+  def __init__(self, total_seed_steps: int, log: Callable[[str], None]):
+    self.total, self.done, self.log = total_seed_steps, 0, log
+    self.start = time.time()
+
+  def update(self, seed_steps: int, prefix: str, losses: np.ndarray, evals: np.ndarray):
+    self.done += seed_steps
+    elapsed = time.time() - self.start
+    rate = self.done / max(elapsed, 1e-9)
+    eta = (self.total - self.done) / max(rate, 1e-9)
+    finite = losses[np.isfinite(losses)]
+    ev = evals[np.isfinite(evals)]
+    desc = lambda a: (f"{np.median(a):.4g} [{np.quantile(a, 0.1):.4g}, "
+                      f"{np.quantile(a, 0.9):.4g}]") if a.size else "n/a"
+    self.log(f"{prefix} | {rate:,.0f} seed-steps/s | ETA {_fmt_time(eta)} | train loss "
+             f"median {desc(finite)} | val loss median {desc(ev)} (q10, q90)")
+
+
+def _fmt_time(s: float) -> str:
+  s = int(round(s))
+  return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
 
 CHECKPOINT = "checkpoint.msgpack"
 

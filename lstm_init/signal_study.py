@@ -26,7 +26,7 @@ from lstm_init.errors import ConfigError
 from lstm_init.initializers import FRAMEWORK_PRESETS, PRESETS, init_params
 from lstm_init.model import init_model
 from lstm_init.runner import config_from_record
-from lstm_init.sweep import condition_keys, seed_layout
+from lstm_init.plan import condition_keys, seed_layout
 from lstm_init.tasks import make_task
 
 DEFAULT_PRESETS = (*FRAMEWORK_PRESETS, "chrono", "irnn")

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from lstm_init import sweep
+from lstm_init import plan as plan_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = sorted(p for p in glob.glob(os.path.join(ROOT, "configs", "*.py"))
@@ -20,5 +20,5 @@ def test_config_plans_and_documents_its_command(path):
   spec.loader.exec_module(mod)
   assert "python -m experiments." in (mod.__doc__ or "")
   config = mod.get_config()
-  plan = sweep.plan_sweep(config)
+  plan = plan_lib.plan_sweep(config)
   assert len(plan.conditions) >= 1 and plan.tasks[0].baseline > 0

@@ -2,7 +2,6 @@
 
 import jax
 import numpy as np
-import pytest
 
 from lstm_init import init_params, interop, lstm
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from lstm_init import best_seed, keys, sweep
+from lstm_init import plan as plan_lib
 from tests.helpers import tiny_config
 
 
@@ -19,10 +20,10 @@ def test_crossed_layout_reuses_plain_seed_streams():
   cfg.design = "crossed"
   cfg.num_init_seeds, cfg.num_data_seeds = 3, 2
   cfg.data_seed_offset = 10
-  lay = sweep.seed_layout(cfg)
+  lay = plan_lib.seed_layout(cfg)
   assert lay["init_seed"].tolist() == [0, 0, 1, 1, 2, 2]
   assert lay["data_seed"].tolist() == [10, 11, 10, 11, 10, 11]
-  k = sweep.condition_keys(cfg, lay, np.arange(6))
+  k = plan_lib.condition_keys(cfg, lay, np.arange(6))
   plain = keys.run_keys(keys.root_key(cfg.seed), jnp.arange(12))
   data = lambda a: np.asarray(jax.random.key_data(a))
   np.testing.assert_array_equal(data(k["init"])[2], data(plain["init"])[1])

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from lstm_init import ConfigError, sweep
+from lstm_init import plan as plan_lib
 from tests.helpers import tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -210,13 +211,13 @@ def test_mistyped_config_field_fails_without_traceback(tmp_path):
 
 def test_sweep_parsing_types_and_product():
   cfg = tiny_config()
-  conds = sweep.expand_conditions(cfg, ["model.init.preset=keras,pytorch",
+  conds = plan_lib.expand_conditions(cfg, ["model.init.preset=keras,pytorch",
                                         "model.init.forget_bias=0,1", "train.stateful=false"])
   assert len(conds) == 4
   assert conds[1].config.model.init.forget_bias == 1.0
   assert conds[1].name == "preset=keras,forget_bias=1.0,stateful=False"
   with pytest.raises(ConfigError, match="bad value 'x' for model.hidden_size"):
-    sweep.expand_conditions(cfg, ["model.hidden_size=x"])
+    plan_lib.expand_conditions(cfg, ["model.hidden_size=x"])
 
 
 def test_missing_config_file_is_one_line(tmp_path):
@@ -261,7 +262,7 @@ def test_a_sweep_traces_each_program_once(tmp_path, monkeypatch):
   assert len(res.rows) == 4 and np.isfinite([r["final_eval_loss"] for r in res.rows]).all()
   # The check is live: a second trace of one program (here, new shapes) is refused.
   cfg.num_seeds = 4
-  plan = sweep.plan_sweep(cfg, ["model.hidden_size=4"])
+  plan = plan_lib.plan_sweep(cfg, ["model.hidden_size=4"])
   programs = runner.GroupPrograms(plan, plan.groups[0])
   data = plan.tasks[0].data
   for n in (2, 4):
@@ -294,16 +295,16 @@ def test_a_value_no_run_would_use_is_refused(args, message):
       sweep_axes.append(rest)
     else:
       path = flag[len("--config."):]
-      value = sweep._coerce(cfg, path, rest)
-      parent, name = sweep._field(cfg, path)
+      value = plan_lib._coerce(cfg, path, rest)
+      parent, name = plan_lib._field(cfg, path)
       parent[name] = value
       given[path] = value
   with pytest.raises(ConfigError) as e:
-    sweep.plan_sweep(cfg, sweep_axes, given)
+    plan_lib.plan_sweep(cfg, sweep_axes, given)
   assert message in str(e.value)
   # Where a condition uses it, it is accepted.
   cfg.model.num_layers = 2
   cfg.train.optimizer = "sgd"
   cfg.task.name = "copy"
-  sweep.plan_sweep(cfg, ["model.initial_state.strategy=zeros,noisy"],
+  plan_lib.plan_sweep(cfg, ["model.initial_state.strategy=zeros,noisy"],
                    {k: v for k, v in given.items()})

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lstm_init import keys, sweep, train
+from lstm_init import plan as plan_lib
 from tests.helpers import tiny_config
 
 # On the CPU a vmapped LSTM matches each seed run alone to float32 rounding
@@ -108,7 +109,7 @@ def test_make_train_is_a_pure_function_of_the_key():
 
 def test_sweep_program_shares_value_conditions():
   cfg = tiny_config()
-  plan = sweep.plan_sweep(cfg, ["train.learning_rate=0.01,0.02", "model.init.preset=keras,tf1",
+  plan = plan_lib.plan_sweep(cfg, ["train.learning_rate=0.01,0.02", "model.init.preset=keras,tf1",
                                 "model.hidden_size=8,12"])
   assert len(plan.conditions) == 8 and len(plan.groups) == 2
   assert all(len(g) == 4 for g in plan.groups)

@@ -1,0 +1,298 @@
+"""The plan of a sweep: conditions, groups, seed layout, keys, validation.
+
+  plan = plan_sweep(config, sweep=["model.init.preset=keras,pytorch"], given={})
+
+Nothing here trains or writes. Conditions are the cartesian product of the sweep axes (`path=v1,v2,...`).
+Conditions that differ only in values (initial parameters, learning rate,
+noise std; `train.VALUE_FIELDS`) share one program: their runs are stacked on
+one axis and trained by one jitted, vmapped chunk function. Conditions that
+change the program (task, sizes, optimizer, strategy, stateful) form groups
+that run one after the other.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import itertools
+import json
+from typing import Any, Mapping, Sequence
+
+import ml_collections
+import numpy as np
+
+from lstm_init import keys as keys_lib
+from lstm_init.config import check_config, unused_reason
+from lstm_init.errors import ConfigError
+from lstm_init.initializers import resolve_layer
+from lstm_init.model import init_overrides
+from lstm_init.tasks import Task, make_task
+from lstm_init.train import VALUE_FIELDS, VALUE_PREFIXES, Trainer
+
+DESIGNS = ("seeds", "crossed")
+
+
+# ---------------------------------------------------------------------------
+# Conditions.
+
+
+@dataclasses.dataclass
+class Condition:
+  name: str
+  overrides: dict[str, Any]
+  config: ml_collections.ConfigDict
+
+
+def _field(config, path: str):
+  """(parent ConfigDict, field name) of a dotted path, or a one-line error."""
+  parts = path.split(".")
+  node = config
+  for i, p in enumerate(parts):
+    if not isinstance(node, ml_collections.ConfigDict) or p not in node:
+      where = ".".join(parts[:i]) or "the config"
+      choices = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
+      raise ConfigError(f"unknown config field {path!r}; valid fields under {where}: "
+                        f"{', '.join(choices)}")
+    if i < len(parts) - 1:
+      node = node[p]
+  return node, parts[-1]
+
+
+def _coerce(config, path: str, text: str):
+  parent, name = _field(config, path)
+  kind = parent.get_type(name)
+  text = text.strip()
+  try:
+    if kind is bool:
+      if text.lower() not in ("true", "false", "1", "0"):
+        raise ValueError
+      return text.lower() in ("true", "1")
+    if kind is int:
+      return int(text)
+    if kind is float:
+      return float(text)
+    if kind in (tuple, list):
+      return tuple(v for v in text.split(";") if v)
+  except ValueError:
+    raise ConfigError(f"bad value {text!r} for {path} in --sweep; expected "
+                      f"{kind.__name__}") from None
+  return text
+
+
+def parse_sweep(spec: str, config) -> tuple[str, list[Any]]:
+  """Parses `path=v1,v2,...` into (path, typed values)."""
+  path, eq, values = spec.partition("=")
+  path = path.strip()
+  if not eq or not path or not values.strip():
+    raise ConfigError(f"malformed --sweep {spec!r}; expected <config path>=<v1>,<v2>,... "
+                      "e.g. model.init.preset=keras,pytorch")
+  vals = [v for v in values.split(",") if v.strip()]
+  if not vals:
+    raise ConfigError(f"malformed --sweep {spec!r}: no values")
+  return path, [_coerce(config, path, v) for v in vals]
+
+
+def _short(path: str) -> str:
+  return path.split(".")[-1]
+
+
+def expand_conditions(config, sweep: Sequence[str],
+                      named: Sequence[str] = ()) -> list[Condition]:
+  """The cartesian product of the sweep axes, each a resolved config.
+
+  A condition is named by its axis values, after the fields in `named` (the
+  fields a user fixed in place of a default axis).
+  """
+  axes = [parse_sweep(s, config) for s in sweep]
+  paths = [p for p, _ in axes]
+  if len(set(paths)) != len(paths):
+    raise ConfigError(f"a config field appears twice in --sweep: {paths}")
+  out = []
+  for combo in itertools.product(*[v for _, v in axes]):
+    cfg = copy.deepcopy(config)
+    overrides = dict(zip(paths, combo))
+    for path, value in overrides.items():
+      parent, name = _field(cfg, path)
+      with parent.ignore_type():
+        parent[name] = value
+    fixed = [f"{_short(p)}={_field(cfg, p)[0][_short(p)]}" for p in named]
+    name = ",".join(fixed + [f"{_short(p)}={v}" for p, v in overrides.items()]) or config.name
+    out.append(Condition(name, overrides, cfg))
+  return out
+
+
+def structure_key(config) -> str:
+  """What decides the compiled program: the config without value fields."""
+  flat = _flatten(config.to_dict())
+  keep = {k: v for k, v in flat.items()
+          if k not in VALUE_FIELDS and not k.startswith(VALUE_PREFIXES)
+          and k not in ("seed", "num_seeds", "name", "sweep", "report")}
+  return json.dumps(keep, sort_keys=True, default=str)
+
+
+def _flatten(d, prefix=""):
+  out = {}
+  for k, v in d.items():
+    if isinstance(v, dict):
+      out.update(_flatten(v, f"{prefix}{k}."))
+    else:
+      out[f"{prefix}{k}"] = v
+  return out
+
+
+def group_conditions(conditions: list[Condition]) -> list[list[int]]:
+  """Indices of conditions grouped by `structure_key`, in first-seen order."""
+  groups: dict[str, list[int]] = {}
+  for i, c in enumerate(conditions):
+    groups.setdefault(structure_key(c.config), []).append(i)
+  return list(groups.values())
+
+
+# ---------------------------------------------------------------------------
+# Seeds.
+
+
+def seed_layout(config) -> dict[str, np.ndarray]:
+  """Per-run seed indices of one condition: {"seed", "init_seed", "data_seed"}.
+
+  With `design="seeds"` run i uses seed i for every stream. With
+  `design="crossed"` run i * M + j uses init seed `init_seed_offset + i` for
+  the `init` stream and data seed `data_seed_offset + j` for `data`,
+  `dropout` and `noise`: an N x M grid of initializations and data orders. In
+  both designs a stream's key depends only on its own seed index, so init seed
+  i here is the same initialization as seed i of a plain sweep.
+  """
+  if config.design not in DESIGNS:
+    raise ConfigError(f"unknown design {config.design!r}; valid choices: {', '.join(DESIGNS)}")
+  if config.design == "crossed":
+    n_i, n_j = int(config.num_init_seeds), int(config.num_data_seeds)
+    if n_i < 1 or n_j < 1:
+      raise ConfigError(f"num_init_seeds and num_data_seeds must be >= 1, got {n_i}, {n_j}")
+    seed = np.arange(n_i * n_j)
+    return {"seed": seed, "init_seed": int(config.init_seed_offset) + seed // n_j,
+            "data_seed": int(config.data_seed_offset) + seed % n_j}
+  n = int(config.num_seeds)
+  if n < 1:
+    raise ConfigError(f"num_seeds must be >= 1, got {n}")
+  seed = np.arange(n)
+  return {"seed": seed, "init_seed": seed, "data_seed": seed}
+
+
+def condition_keys(config, layout: dict[str, np.ndarray], rows: np.ndarray):
+  """Stream keys of the runs `rows` of a condition's seed layout."""
+  root = keys_lib.root_key(config.seed)
+  fixed = keys_lib.parse_streams(config.fixed_streams)
+  stream_index = None
+  if config.design == "crossed":
+    # init follows the init seed; data order, dropout and noise the data seed.
+    stream_index = {"init": layout["init_seed"][rows], "data": layout["data_seed"][rows],
+                    "dropout": layout["data_seed"][rows], "noise": layout["data_seed"][rows]}
+  return keys_lib.run_keys(root, layout["seed"][rows], fixed, stream_index=stream_index)
+
+
+# ---------------------------------------------------------------------------
+# The plan.
+
+
+def resolve_axes(config, sweep: Sequence[str] | None,
+                 given: Mapping[str, Any] | None = None) -> tuple[list[str], list[str]]:
+  """The sweep axes that run, and a line for each default axis a user replaced.
+
+  The rule, the same for every field and config: `--sweep` axes replace the
+  config's default `sweep` as a whole; a value given with `--config.<path>=v`
+  for a field that the default `sweep` varies replaces that axis (the run
+  uses v); a field given both with `--config.<path>` and in `--sweep` is
+  refused, since one of the two would be ignored.
+
+  Args:
+    config: the experiment config.
+    sweep: the `--sweep` axes (empty or None: the config's own `sweep`).
+    given: the `--config.<path>` values from the command line, by path.
+
+  Returns:
+    (axes, notes).
+  """
+  given = dict(given or {})
+  given.pop("sweep", None)  # --config.sweep=... is the default sweep itself
+  if sweep:
+    for spec in sweep:
+      path = spec.partition("=")[0].strip()
+      if path in given:
+        raise ConfigError(
+            f"{path} is given twice, as --config.{path}={given[path]} and as "
+            f"--sweep={spec}; give one value with --config.{path}=<v> or several with "
+            f"--sweep={path}=<v1>,<v2>")
+    return list(sweep), []
+  axes, notes = [], []
+  for spec in config.sweep:
+    path = spec.partition("=")[0].strip()
+    if path in given:
+      notes.append(f"{path}={given[path]} given: the default sweep over {path} is replaced")
+    else:
+      axes.append(spec)
+  return axes, notes
+
+
+def refuse_unused(conditions: Sequence[Condition], given: Mapping[str, Any],
+                  axes: Sequence[str]) -> None:
+  """Refuses a given value or a swept field that no condition uses.
+
+  Raises:
+    ConfigError: naming the field, the value and when it is used.
+  """
+  asked = [(p, f"--config.{p}={v}") for p, v in given.items() if p != "sweep"]
+  asked += [(a.partition("=")[0].strip(), f"--sweep={a}") for a in axes]
+  for path, how in asked:
+    reasons = [unused_reason(c.config, path) for c in conditions]
+    if all(r is not None for r in reasons):
+      raise ConfigError(f"{how} would have no effect: {reasons[0]}")
+
+
+@dataclasses.dataclass
+class SweepPlan:
+  """Everything decided before anything is trained or written."""
+
+  config: ml_collections.ConfigDict
+  conditions: list[Condition]
+  groups: list[list[int]]
+  layouts: list[dict[str, np.ndarray]]
+  tasks: list[Task]
+  trainers: list[Trainer]
+  axes: list[str] = dataclasses.field(default_factory=list)
+  notes: list[str] = dataclasses.field(default_factory=list)
+
+
+def plan_sweep(config, sweep: Sequence[str] | None = None,
+               given: Mapping[str, Any] | None = None) -> SweepPlan:
+  """Validates the config and every condition; raises ConfigError on bad input.
+
+  Args:
+    config: the experiment config.
+    sweep: `--sweep` axes; None or empty: the config's own `sweep`.
+    given: `--config.<path>` values given on the command line (see
+      `resolve_axes` for how they meet the default sweep).
+  """
+  keys_lib.check_prng_impl()
+  keys_lib.parse_streams(config.fixed_streams)
+  axes, notes = resolve_axes(config, sweep, given)
+  replaced = [p for p in (given or {}) if any(a.partition("=")[0].strip() == p
+                                              for a in config.sweep)] if not sweep else []
+  conditions = expand_conditions(config, axes, replaced)
+  refuse_unused(conditions, given or {}, axes)
+  groups = group_conditions(conditions)
+  tasks, trainers, layouts = [], [], []
+  task_cache: dict[str, Task] = {}
+  for c in conditions:
+    check_config(c.config)
+    tkey = json.dumps(c.config.task.to_dict(), sort_keys=True)
+    if tkey not in task_cache:
+      task_cache[tkey] = make_task(c.config.task)
+    task = task_cache[tkey]
+    trainer = Trainer(c.config, task)
+    # Resolve the initializer specs now, so bad initializer names fail here.
+    resolve_layer(c.config.model.init.preset, task.input_size, int(c.config.model.hidden_size),
+                  init_overrides(c.config.model.init))
+    tasks.append(task)
+    trainers.append(trainer)
+    layouts.append(seed_layout(c.config))
+  return SweepPlan(config, conditions, groups, layouts, tasks, trainers, axes, notes)
