@@ -8,7 +8,8 @@
 On the CPU the seeds are sharded over one host device per core
 (`--cpu_devices=1` turns that off; see `lstm_init.devices`).
 
-This file only parses flags; the logic is in `lstm_init.sweep`.
+This file only parses flags, runs the sweep (`lstm_init.sweep`) and then, with
+`config.report` (default True), its report (`lstm_init.report`).
 """
 
 import os
@@ -20,7 +21,7 @@ devices.configure_cpu_devices(sys.argv)  # before JAX starts its backend
 
 from absl import app, flags  # noqa: E402
 
-from lstm_init import cli, sweep  # noqa: E402
+from lstm_init import cli, distributed, report, sweep  # noqa: E402
 
 _DEFAULT = os.path.join(os.path.dirname(__file__), "..", "configs", "default.py")
 _CONFIG = cli.define_config(os.path.normpath(_DEFAULT))
@@ -37,8 +38,12 @@ cli.define_cpu_devices()
 def _run():
   config = cli.config_value(_CONFIG)
   cli.log_devices()
-  sweep.run_sweep(config, _WORKDIR.value, _SWEEP.value, overwrite=_OVERWRITE.value,
-                  given=cli.given_values(_CONFIG))
+  result = sweep.run_sweep(config, _WORKDIR.value, _SWEEP.value, overwrite=_OVERWRITE.value,
+                           given=cli.given_values(_CONFIG))
+  if config.report and distributed.is_writer():
+    paths = report.write_report([result.workdir])
+    print(f"report: {paths['report_md']} (figures in "
+          f"{os.path.join(result.workdir, 'figures')})")
 
 
 def main(argv):

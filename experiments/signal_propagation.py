@@ -38,8 +38,6 @@ def _run():
   given = cli.given_values(_CONFIG)
   sweep_dir = _SWEEP.value
   if sweep_dir:
-    if not os.path.isfile(os.path.join(sweep_dir, "results.csv")):
-      raise ConfigError(f"{sweep_dir!r} is not a finished sweep workdir (no results.csv)")
     other = sorted(p for p in given if not p.startswith("signal."))
     if other:
       raise ConfigError(f"--config.{other[0]} cannot be given with --sweep_workdir: the sweep's "

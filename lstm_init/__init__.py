@@ -13,7 +13,8 @@ from lstm_init.lstm import apply
 
 # The sweep stack (tasks, training, records) loads on first use, so that
 # `import lstm_init.stats` or `lstm_init.lstm` stays light.
-_LAZY = {"run_sweep": "lstm_init.sweep", "make_train": "lstm_init.train"}
+_LAZY = {"run_sweep": "lstm_init.sweep", "make_train": "lstm_init.experiment",
+         "load_results": "lstm_init.results"}
 
 
 def __getattr__(name):

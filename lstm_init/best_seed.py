@@ -26,6 +26,8 @@ import numpy as np
 from lstm_init import records, stats
 from lstm_init.errors import ConfigError, require
 from lstm_init.plan import resolve_axes
+from lstm_init.figures import pyplot, save
+from lstm_init.report import write_report
 from lstm_init.sweep import run_sweep
 
 NEW_DATA_OFFSET = 1_000_000  # data seeds no population seed uses
@@ -104,8 +106,7 @@ def markdown(a: dict[str, Any]) -> str:
 
 
 def figure(pop_rows, retrain_rows, a, out_dir) -> None:
-  from lstm_init.report import _plt, _save
-  plt = _plt()
+  plt = pyplot()
   ok = [r for r in pop_rows if not r["diverged"]]
   val = np.array([r["final_eval_loss"] for r in ok])
   test = np.array([r["final_test_loss"] for r in ok])
@@ -131,7 +132,7 @@ def figure(pop_rows, retrain_rows, a, out_dir) -> None:
       ax.set_xscale("log")
   if val.min() > 0 and val.max() / val.min() > 20:
     ax1.set_yscale("log")
-  _save(fig, out_dir, "best_seed")
+  save(fig, out_dir, "best_seed")
 
 
 def run_best_seed(config, workdir: str, log: Callable[[str], None] = print,
@@ -170,6 +171,9 @@ def run_best_seed(config, workdir: str, log: Callable[[str], None] = print,
       f"{re_cfg.num_data_seeds} new data orders")
   re = run_sweep(re_cfg, os.path.join(workdir, "retrain"), sweep=[], log=log,
                  overwrite=overwrite)
+  if config.report:
+    for result in (pop, re):
+      write_report([result.workdir])
   a = analyse(pop.rows, re.rows)
   records.write_json(os.path.join(workdir, "best_seed.json"), a)
   figure(pop.rows, re.rows, a, workdir)

@@ -28,6 +28,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.retrain_data_seeds = 16     # best-seed study: retrains of the chosen seed, new data orders
   c.sweep = ()                  # default sweep axes, e.g. ("model.init.preset=keras,pytorch",)
   c.name = "sweep"              # a label for reports
+  c.experiment = "supervised"   # what trains: "supervised" (the LSTM on c.task) or
+                                # "module:factory" of your own (lstm_init.experiment)
 
   c.task = ml_collections.ConfigDict()
   c.task.name = "adding"        # adding, copy, delayed_recall, digits, forecast, char_lm

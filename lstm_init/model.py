@@ -12,6 +12,8 @@ in the LSTM only.
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 
@@ -79,13 +81,36 @@ def init_model(key: jax.Array, task: Task, mcfg, state_value=0.0) -> dict:
           "state": state}
 
 
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+  """What `forward` reads from `config.model`, read once outside any trace."""
+
+  hidden_size: int
+  num_layers: int
+  residual: bool
+  residual_scale: str | float
+  dropout: float
+  input_dropout: float
+  impl: str
+
+  @classmethod
+  def of(cls, mcfg) -> "ModelSpec":
+    if isinstance(mcfg, cls):
+      return mcfg
+    return cls(int(mcfg.hidden_size), int(mcfg.num_layers), bool(mcfg.residual),
+               mcfg.residual_scale, float(mcfg.dropout), float(mcfg.input_dropout), mcfg.impl)
+
+
 def forward(params: dict, xs: jax.Array, carry, mcfg, *, key: jax.Array | None = None,
             training: bool = False, carry_at: jax.Array | None = None):
-  """Outputs [batch, time, O] and the final carry, from xs [batch, time, I]."""
+  """Outputs [batch, time, O] and the final carry, from xs [batch, time, I].
+
+  `mcfg` is a `ModelSpec` or the config's `model`."""
+  m = ModelSpec.of(mcfg)
   ys, final = lstm.apply(params["lstm"], xs, carry, carry_at=carry_at,
-                         residual=bool(mcfg.residual), residual_scale=mcfg.residual_scale,
-                         dropout=float(mcfg.dropout), input_dropout=float(mcfg.input_dropout),
-                         deterministic=not training, key=key, impl=mcfg.impl)
+                         residual=m.residual, residual_scale=m.residual_scale,
+                         dropout=m.dropout, input_dropout=m.input_dropout,
+                         deterministic=not training, key=key, impl=m.impl)
   out = ys @ params["readout"]["W"] + params["readout"]["b"]
   return out, final
 

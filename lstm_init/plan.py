@@ -4,7 +4,7 @@
 
 Nothing here trains or writes. Conditions are the cartesian product of the sweep axes (`path=v1,v2,...`).
 Conditions that differ only in values (initial parameters, learning rate,
-noise std; `train.VALUE_FIELDS`) share one program: their runs are stacked on
+noise std: the experiment's `value_fields`) share one program: their runs are stacked on
 one axis and trained by one jitted, vmapped chunk function. Conditions that
 change the program (task, sizes, optimizer, strategy, stateful) form groups
 that run one after the other.
@@ -24,10 +24,7 @@ import numpy as np
 from lstm_init import keys as keys_lib
 from lstm_init.config import check_config, unused_reason
 from lstm_init.errors import ConfigError
-from lstm_init.initializers import resolve_layer
-from lstm_init.model import init_overrides
-from lstm_init.tasks import Task, make_task
-from lstm_init.train import VALUE_FIELDS, VALUE_PREFIXES, Trainer
+from lstm_init.experiment import Experiment, build
 
 DESIGNS = ("seeds", "crossed")
 
@@ -121,11 +118,11 @@ def expand_conditions(config, sweep: Sequence[str],
   return out
 
 
-def structure_key(config) -> str:
+def structure_key(config, exp: Experiment) -> str:
   """What decides the compiled program: the config without value fields."""
   flat = _flatten(config.to_dict())
   keep = {k: v for k, v in flat.items()
-          if k not in VALUE_FIELDS and not k.startswith(VALUE_PREFIXES)
+          if k not in exp.value_fields and not k.startswith(exp.value_prefixes or ("\0",))
           and k not in ("seed", "num_seeds", "name", "sweep", "report")}
   return json.dumps(keep, sort_keys=True, default=str)
 
@@ -140,11 +137,12 @@ def _flatten(d, prefix=""):
   return out
 
 
-def group_conditions(conditions: list[Condition]) -> list[list[int]]:
+def group_conditions(conditions: list[Condition],
+                     experiments: list[Experiment]) -> list[list[int]]:
   """Indices of conditions grouped by `structure_key`, in first-seen order."""
   groups: dict[str, list[int]] = {}
-  for i, c in enumerate(conditions):
-    groups.setdefault(structure_key(c.config), []).append(i)
+  for i, (c, exp) in enumerate(zip(conditions, experiments)):
+    groups.setdefault(structure_key(c.config, exp), []).append(i)
   return list(groups.values())
 
 
@@ -256,8 +254,7 @@ class SweepPlan:
   conditions: list[Condition]
   groups: list[list[int]]
   layouts: list[dict[str, np.ndarray]]
-  tasks: list[Task]
-  trainers: list[Trainer]
+  experiments: list[Experiment]
   axes: list[str] = dataclasses.field(default_factory=list)
   notes: list[str] = dataclasses.field(default_factory=list)
 
@@ -279,20 +276,9 @@ def plan_sweep(config, sweep: Sequence[str] | None = None,
                                               for a in config.sweep)] if not sweep else []
   conditions = expand_conditions(config, axes, replaced)
   refuse_unused(conditions, given or {}, axes)
-  groups = group_conditions(conditions)
-  tasks, trainers, layouts = [], [], []
-  task_cache: dict[str, Task] = {}
   for c in conditions:
     check_config(c.config)
-    tkey = json.dumps(c.config.task.to_dict(), sort_keys=True)
-    if tkey not in task_cache:
-      task_cache[tkey] = make_task(c.config.task)
-    task = task_cache[tkey]
-    trainer = Trainer(c.config, task)
-    # Resolve the initializer specs now, so bad initializer names fail here.
-    resolve_layer(c.config.model.init.preset, task.input_size, int(c.config.model.hidden_size),
-                  init_overrides(c.config.model.init))
-    tasks.append(task)
-    trainers.append(trainer)
-    layouts.append(seed_layout(c.config))
-  return SweepPlan(config, conditions, groups, layouts, tasks, trainers, axes, notes)
+  experiments = [build(c.config) for c in conditions]
+  layouts = [seed_layout(c.config) for c in conditions]
+  groups = group_conditions(conditions, experiments)
+  return SweepPlan(config, conditions, groups, layouts, experiments, axes, notes)

@@ -49,7 +49,7 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
     raise
 
 
-def _default(o):
+def json_default(o):
   if isinstance(o, (np.floating, np.integer)):
     return o.item()
   if isinstance(o, np.ndarray):
@@ -60,7 +60,7 @@ def _default(o):
 
 
 def write_json(path: str, obj: Any) -> None:
-  atomic_write_bytes(path, (json.dumps(obj, indent=2, default=_default, allow_nan=True)
+  atomic_write_bytes(path, (json.dumps(obj, indent=2, default=json_default, allow_nan=True)
                             + "\n").encode())
 
 
@@ -87,7 +87,7 @@ def write_npz(path: str, **arrays) -> None:
 def append_jsonl(path: str, record: Mapping[str, Any]) -> None:
   """Appends one JSON line (metrics as the sweep goes; a crash loses at most one)."""
   with open(path, "a") as f:
-    f.write(json.dumps(record, default=_default) + "\n")
+    f.write(json.dumps(record, default=json_default) + "\n")
     f.flush()
 
 

@@ -1,19 +1,24 @@
-"""Results of a finished sweep: rows, curves, summary and the printed table.
+"""Results of a sweep, owned here: computed once, written once, read back typed.
 
-`runner` collects per-condition arrays while it trains; this module turns them
-into `results.csv` rows, `curves.npz` arrays, `summary.json` and the summary
-table printed at the end.
+The loop collects per-condition arrays while it trains; this module turns them
+into `results.csv` rows, `curves.npz` arrays and `summary.json` (`write`),
+prints the summary table, and reads a finished workdir back (`load_results`)
+for the report and the studies.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
+import os
 import warnings
 from typing import Any
 
 import numpy as np
 
-from lstm_init import stats
+from lstm_init import records, stats
+from lstm_init.errors import ConfigError
 from lstm_init.plan import SweepPlan
 
 RESULT_COLUMNS = ["condition", "seed", "init_seed", "data_seed", "final_train_loss",
@@ -41,14 +46,16 @@ def final_train_loss(every_step: np.ndarray) -> float:
 def describe_plan(plan: SweepPlan) -> str:
   c0 = plan.conditions[0].config
   seeds = len(plan.layouts[0]["seed"])
-  tasks = list(dict.fromkeys(t.description for t in plan.tasks))
+  exps = plan.experiments
+  tasks = list(dict.fromkeys(e.description for e in exps))
   lines = [f"Sweep {c0.name!r}: {len(plan.conditions)} condition(s) x {seeds} seeds on "
            + (tasks[0] if len(tasks) == 1 else f"{len(tasks)} tasks")]
   if len(tasks) == 1:
-    lines.append(f"  baseline: {plan.tasks[0].baseline:.4g} ({plan.tasks[0].baseline_note})")
+    if exps[0].baseline is not None:
+      lines.append(f"  baseline: {exps[0].baseline:.4g} ({exps[0].baseline_note})")
   else:
-    lines += [f"  {c.name}: {t.description}; baseline {t.baseline:.4g}"
-              for c, t in zip(plan.conditions, plan.tasks)]
+    lines += [f"  {c.name}: {e.description}; baseline {_g(e.baseline)}"
+              for c, e in zip(plan.conditions, exps)]
   lines.append(f"  {len(plan.groups)} program(s); conditions: "
                + "; ".join(c.name for c in plan.conditions))
   return "\n".join(lines)
@@ -59,15 +66,15 @@ def result_columns(plan: SweepPlan) -> list[str]:
   return RESULT_COLUMNS + axes
 
 
-def first_k(plan: SweepPlan, ci: int) -> int:
-  return int(plan.conditions[ci].config.report_first_k) or plan.tasks[ci].first_k
+def _g(v) -> str:
+  return "n/a" if v is None else f"{v:.4g}"
 
 
 def result_rows(plan: SweepPlan, per: dict[int, dict[str, np.ndarray]]) -> list[dict]:
   rows = []
   for ci, c in enumerate(plan.conditions):
     out, lay = per[ci], plan.layouts[ci]
-    k = first_k(plan, ci)
+    k = plan.experiments[ci].first_k
     for r in range(len(lay["seed"])):
       early, late = early_late(out["per_position"][r], k)
       row = {"condition": c.name, "seed": int(lay["seed"][r]),
@@ -125,14 +132,15 @@ def summarize(plan: SweepPlan, rows: list[dict]) -> dict[str, Any]:
   top-level fields hold them when every condition shares one task, and None
   (`"task": "per condition"`) when a sweep varies the task.
   """
-  per_task = [{"task": t.description, "metric": t.metric, "baseline": t.baseline,
-               "baseline_note": t.baseline_note, "first_k": first_k(plan, ci)}
-              for ci, t in enumerate(plan.tasks)]
+  per_task = [{"task": e.description, "metric": e.metric, "baseline": e.baseline,
+               "baseline_note": e.baseline_note, "first_k": e.first_k,
+               "lower_is_better": e.lower_is_better} for e in plan.experiments]
   shared = all(p == per_task[0] for p in per_task)
   out = dict(per_task[0]) if shared else {
       "task": "per condition", "metric": per_task[0]["metric"] if all(
           p["metric"] == per_task[0]["metric"] for p in per_task) else "metric",
-      "baseline": None, "baseline_note": "per condition", "first_k": per_task[0]["first_k"]}
+      "baseline": None, "baseline_note": "per condition", "first_k": per_task[0]["first_k"],
+      "lower_is_better": per_task[0]["lower_is_better"]}
   out["conditions"] = {}
   for ci, c in enumerate(plan.conditions):
     mine = [r for r in rows if r["condition"] == c.name]
@@ -144,8 +152,10 @@ def summarize(plan: SweepPlan, rows: list[dict]) -> dict[str, Any]:
     early = np.array([r["early_eval_loss"] for r in mine if not r["diverged"]])
     late = np.array([r["late_eval_loss"] for r in mine if not r["diverged"]])
     n_div = sum(r["diverged"] for r in mine)
+    fail = stats.failure_rate(int(n_div), len(mine))
     out["conditions"][c.name] = {
         "n": len(mine), "n_diverged": int(n_div),
+        "diverged_rate_low": fail["low"], "diverged_rate_high": fail["high"],
         **{k: d.get(k, math.nan) for k in ("mean", "std", "median", "iqm", "min", "max")},
         "ci95_low": low, "ci95_high": high,
         "metric_mean": float(metric.mean()) if metric.size else math.nan,
@@ -193,3 +203,73 @@ def summary_table(summary: dict[str, Any]) -> str:
                  f"{s['iqm']:>9.4g} {s['std']:>9.3g} {s['min']:>9.4g} {s['max']:>9.4g} "
                  f"{s['metric_median']:>9.4g}" + ("" if shared else f" {s['baseline']:>9.4g}"))
   return "\n".join(lines)
+
+
+def write(workdir: str, plan: SweepPlan, rows: list[dict], curves: dict[str, np.ndarray],
+          summary: dict[str, Any]) -> None:
+  """Writes results.csv, curves.npz and summary.json (and drops a partial table)."""
+  records.write_csv(os.path.join(workdir, "results.csv"), rows, result_columns(plan))
+  records.write_npz(os.path.join(workdir, "curves.npz"), **curves)
+  records.write_json(os.path.join(workdir, "summary.json"), summary)
+  partial = os.path.join(workdir, "results.partial.csv")
+  if os.path.exists(partial):
+    os.remove(partial)
+
+
+_INT_COLUMNS = ("seed", "init_seed", "data_seed", "diverged_step")
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepResults:
+  """A finished sweep as written: typed rows, summary, curves and records."""
+
+  workdir: str
+  rows: list[dict[str, Any]]      # results.csv, with numbers, bools and typed axis values
+  summary: dict[str, Any]         # summary.json
+  curves: dict[str, np.ndarray]   # curves.npz
+  record: dict[str, Any]          # config.json
+  environment: dict[str, Any]     # environment.json ({} if absent)
+
+  @property
+  def conditions(self) -> list[str]:
+    return [str(n) for n in self.curves["conditions"]]
+
+  def column(self, condition: str, name: str) -> np.ndarray:
+    """One column of results.csv over a condition's seeds."""
+    return np.array([r[name] for r in self.rows if r["condition"] == condition])
+
+
+def _typed_row(row: dict[str, str], overrides: dict[str, dict[str, Any]]) -> dict[str, Any]:
+  out: dict[str, Any] = {"condition": row["condition"]}
+  for name in RESULT_COLUMNS[1:]:
+    text = row.get(name, "nan")
+    if name == "diverged":
+      out[name] = text == "True"
+    elif name in _INT_COLUMNS:
+      out[name] = int(text)
+    else:
+      out[name] = float(text)
+  out.update(overrides.get(row["condition"], {}))
+  return out
+
+
+def load_results(workdir: str) -> SweepResults:
+  """Reads a finished sweep's workdir; a one-line error if it is not one."""
+  path = os.path.join(workdir, "results.csv")
+  if not os.path.isfile(path):
+    raise ConfigError(f"{workdir!r} is not a finished sweep workdir (no results.csv)")
+
+  def read_json(name, default=None):
+    p = os.path.join(workdir, name)
+    if not os.path.exists(p) and default is not None:
+      return default
+    with open(p) as f:
+      return json.load(f)
+
+  record = read_json("config.json")
+  overrides = {c["name"]: c["overrides"] for c in record.get("conditions", [])}
+  rows = [_typed_row(r, overrides) for r in records.read_csv(path)]
+  with np.load(os.path.join(workdir, "curves.npz")) as z:
+    curves = {k: z[k] for k in z.files}
+  return SweepResults(workdir, rows, read_json("summary.json"), curves, record,
+                      read_json("environment.json", {}))

@@ -12,7 +12,6 @@ config, and its diagnostics can be set against its final loss.
 from __future__ import annotations
 
 import copy
-import json
 import os
 from typing import Any, Callable
 
@@ -25,7 +24,9 @@ from lstm_init.config import check_config
 from lstm_init.errors import ConfigError
 from lstm_init.initializers import FRAMEWORK_PRESETS, PRESETS, init_params
 from lstm_init.model import init_model
-from lstm_init.runner import config_from_record
+from lstm_init.figures import band, colors, pyplot, save
+from lstm_init.results import load_results
+from lstm_init.workdir import config_from_record
 from lstm_init.plan import condition_keys, seed_layout
 from lstm_init.tasks import make_task
 
@@ -110,19 +111,18 @@ def summarize(presets, diags, fraction) -> dict[str, Any]:
 
 
 def figures(presets, diags, out_dir) -> None:
-  from lstm_init.report import _band_plot, _colors, _plt, _save
-  plt = _plt()
-  cols = _colors(len(presets))
+  plt = pyplot()
+  cols = colors(len(presets))
   fig, ax = plt.subplots(figsize=(7, 4.5))
   for name, d, c in zip(presets, diags, cols):
     g = d["grad_norm"][:, -1]
-    _band_plot(ax, np.arange(g.shape[-1]), g / np.median(g[:, :1]), name, c)
+    band(ax, np.arange(g.shape[-1]), g / np.median(g[:, :1]), name, c)
   ax.set_yscale("log")
   ax.set_xlabel("distance from the last step")
   ax.set_ylabel("|dL/d(h_t, c_t)| relative to distance 0")
   ax.set_title("How far back the gradient reaches at initialization")
   ax.legend(fontsize=7, ncol=2)
-  _save(fig, out_dir, "grad_norm_vs_distance")
+  save(fig, out_dir, "grad_norm_vs_distance")
   fig, ax = plt.subplots(figsize=(8, 4))
   width = 0.8 / len(presets)
   for j, (name, d, c) in enumerate(zip(presets, diags, cols)):
@@ -133,7 +133,7 @@ def figures(presets, diags, out_dir) -> None:
                 f"{1 - diagnostics.SATURATION}")
   ax.set_title("Gate saturation at initialization")
   ax.legend(fontsize=7, ncol=3)
-  _save(fig, out_dir, "saturation")
+  save(fig, out_dir, "saturation")
   fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
   for name, d, c in zip(presets, diags, cols):
     sv = np.sort(d["jacobian_sv"].ravel())
@@ -146,7 +146,7 @@ def figures(presets, diags, out_dir) -> None:
   ax2.set_xlabel("singular value of a gate block of W_h")
   ax2.set_title("Recurrent weight spectra per gate block")
   ax1.legend(fontsize=7)
-  _save(fig, out_dir, "jacobian_spectra")
+  save(fig, out_dir, "jacobian_spectra")
   fig, ax = plt.subplots(figsize=(7, 4))
   for name, d, c in zip(presets, diags, cols):
     for key, ls in (("depth_var_plain", ":"), ("depth_var_residual_none", "--"),
@@ -158,18 +158,18 @@ def figures(presets, diags, out_dir) -> None:
   ax.set_ylabel("output variance")
   ax.set_title("Variance with depth: plain (dotted), residual (dashed), residual / sqrt 2")
   ax.legend(fontsize=7)
-  _save(fig, out_dir, "depth_variance")
+  save(fig, out_dir, "depth_variance")
 
 
 def join_with_sweep(config, presets, diags, sweep_workdir: str, fraction) -> dict[str, Any]:
   """Rank correlations of per-seed diagnostics with the sweep's final losses."""
-  rows = records.read_csv(os.path.join(sweep_workdir, "results.csv"))
+  rows = load_results(sweep_workdir).rows
   col = "model.init.preset"
   preds, losses, names = [], [], []
   out = {"within_preset": {}, "across_presets": {}, "pooled": {}}
   for name, d in zip(presets, diags):
-    mine = {int(r["seed"]): float(r["final_eval_loss"]) for r in rows
-            if r.get(col, config.model.init.preset) == name and r["diverged"] == "False"}
+    mine = {r["seed"]: r["final_eval_loss"] for r in rows
+            if r.get(col, config.model.init.preset) == name and not r["diverged"]}
     if not mine:
       continue
     p = per_seed_predictors(d, fraction)
@@ -263,5 +263,4 @@ def markdown(s: dict[str, Any]) -> str:
 
 def config_from_workdir(workdir: str) -> ml_collections.ConfigDict:
   """The config a sweep ran with (from its config.json)."""
-  with open(os.path.join(workdir, "config.json")) as f:
-    return config_from_record(json.load(f))
+  return config_from_record(load_results(workdir).record)

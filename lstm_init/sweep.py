@@ -1,27 +1,38 @@
 """A seed sweep: conditions x seeds, trained vmapped, recorded as it goes.
 
-Usage:
-
   result = run_sweep(config, workdir, sweep=["model.init.preset=keras,pytorch"])
 
-The plan (`lstm_init.plan`: conditions, groups, seeds, validation) comes
-first; `lstm_init.runner` then trains each group's runs in jitted pieces of
-`train.log_every` steps (validating inside them) and writes the records.
-Conditions that differ only in values (initial parameters, learning rate,
-noise std; `train.VALUE_FIELDS`) share one program; conditions that change
-the program (task, sizes, optimizer, strategy, stateful) form groups that run
-one after the other.
+One direction: the plan (`lstm_init.plan`: conditions, groups, seeds,
+experiments, validation), then the programs and the host loop
+(`lstm_init.loop` over `lstm_init.programs`), then the outputs, written once
+(`lstm_init.results`). Conditions that differ only in values (initial
+parameters, learning rate, noise std) share one program; conditions that
+change the program (task, sizes, optimizer, strategy, stateful) form groups
+that run one after the other. The report is the entry point's next step.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from typing import Any, Callable, Mapping, Sequence
 
-from lstm_init import runner
+import numpy as np
+
+from lstm_init import distributed, records, results
+from lstm_init.errors import ConfigError
+from lstm_init.loop import Interrupted, Loop
 from lstm_init.plan import SweepPlan, plan_sweep
-from lstm_init.runner import SweepResult
+from lstm_init.workdir import config_record, prepare_workdir, write_partial
+
+
+@dataclasses.dataclass
+class SweepResult:
+  workdir: str
+  rows: list[dict[str, Any]]
+  summary: dict[str, Any]
+  curves: dict[str, np.ndarray]
 
 
 def default_workdir(config) -> str:
@@ -45,6 +56,31 @@ def run_sweep(config, workdir: str | None = None, sweep: Sequence[str] | None = 
   Returns:
     The rows of results.csv, the summary and the curves.
   """
+  distributed.initialize()
   plan = plan or plan_sweep(config, sweep, given)
   workdir = workdir or default_workdir(config)
-  return runner.execute(plan, workdir, log=log, overwrite=overwrite)
+  writer = distributed.is_writer()
+  for note in plan.notes:
+    log(note)
+  if writer:
+    record = config_record(plan)
+    prepare_workdir(workdir, record, overwrite)
+    records.write_json(os.path.join(workdir, "config.json"), record)
+    records.write_json(os.path.join(workdir, "environment.json"), records.environment())
+  else:
+    log = lambda s: None
+  log(results.describe_plan(plan))
+  loop = Loop(plan, workdir, log)
+  try:
+    outputs = loop.run()
+  except Interrupted:
+    path = write_partial(workdir, plan, loop.state) if writer else ""
+    raise ConfigError(f"interrupted: checkpoint written to {loop.ckpt_path} and partial "
+                      f"results to {path}; run the same command again to resume") from None
+  rows = results.result_rows(plan, outputs)
+  curves = results.curve_arrays(plan, outputs, [s.evals for s in loop.schedules])
+  summary = results.summarize(plan, rows)
+  if writer:
+    results.write(workdir, plan, rows, curves, summary)
+  log(results.summary_table(summary))
+  return SweepResult(workdir, rows, summary, curves)

@@ -56,7 +56,7 @@ def test_core_imports_do_not_load_the_sweep_stack():
   import sys
   code = ("import sys, lstm_init.stats, lstm_init.lstm\n"
           "heavy = [m for m in sys.modules if m.startswith(('lstm_init.sweep', 'lstm_init.tasks',"
-          " 'lstm_init.train', 'lstm_init.runner', 'matplotlib'))]\n"
+          " 'lstm_init.supervised', 'lstm_init.loop', 'lstm_init.tasks', 'matplotlib'))]\n"
           "print(heavy)")
   out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
   assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr[-1000:]

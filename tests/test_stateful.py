@@ -1,11 +1,13 @@
 """Stateful training: exact continuation, truncated gradients, resets, initial states."""
 
+from unittest import mock
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lstm_init import keys, model as model_lib, train
+from lstm_init import keys, model as model_lib, supervised
 from tests.helpers import tiny_config
 
 
@@ -19,18 +21,18 @@ def recall_config(strategy="carried", overlap=0.0, **train_kw):
 
 
 def one_run(cfg, n=1):
-  trainer = train.make_trainer(cfg)
+  trainer = supervised.make_supervised(cfg)
   k = keys.run_keys(keys.root_key(0), jnp.arange(n))
-  values = {name: jnp.full((n,), v) for name, v in train.run_values(cfg).items()}
-  state = jax.vmap(trainer.init_run)(k, values)
+  values = {name: jnp.full((n,), v) for name, v in supervised.run_values(cfg).items()}
+  state = jax.vmap(trainer.init)(k, values)
   return trainer, jax.tree.map(lambda a: a[0], state) if n == 1 else state
 
 
 @pytest.mark.parametrize("overlap", [0.0, 0.5])
 def test_stateful_windows_reproduce_one_pass_over_the_sequence(overlap):
   trainer, state = one_run(recall_config(overlap=overlap))
-  params, values = state["params"], state["values"]
-  windows = [trainer.task.train_batch(trainer.task.data, state["keys"]["data"], s, 3)
+  params, values = state.params, state.values
+  windows = [trainer.task.train_batch(trainer.task.data, state.keys["data"], s, 3)
              for s in range(4)]
   stride = trainer.task.stride
   carry, outs = None, []
@@ -40,7 +42,7 @@ def test_stateful_windows_reproduce_one_pass_over_the_sequence(overlap):
     outs.append(out if not outs else out[:, 8 - stride:])
   pieces = np.concatenate(outs, axis=1)
   full_xs = jnp.concatenate([windows[0].xs] + [w.xs[:, 8 - stride:] for w in windows[1:]], 1)
-  ref, _ = model_lib.forward(params, full_xs, None, trainer.config.model)
+  ref, _ = model_lib.forward(params, full_xs, None, trainer.model)
   np.testing.assert_allclose(pieces, ref, atol=2e-6)
   if overlap == 0.0:  # a stateless window differs from the continued one
     out1, _ = trainer.window_forward(params, values, windows[1]._replace(
@@ -50,9 +52,9 @@ def test_stateful_windows_reproduce_one_pass_over_the_sequence(overlap):
 
 def test_no_gradient_crosses_a_window_boundary():
   trainer, state = one_run(recall_config())
-  params, values = state["params"], state["values"]
-  w0 = trainer.task.train_batch(trainer.task.data, state["keys"]["data"], 0, 3)
-  w1 = trainer.task.train_batch(trainer.task.data, state["keys"]["data"], 1, 3)
+  params, values = state.params, state.values
+  w0 = trainer.task.train_batch(trainer.task.data, state.keys["data"], 0, 3)
+  w1 = trainer.task.train_batch(trainer.task.data, state.keys["data"], 1, 3)
 
   def second_window_loss(xs0):
     _, carry = trainer.window_forward(params, values, w0._replace(xs=xs0), None, None, None,
@@ -69,7 +71,7 @@ def test_no_gradient_crosses_a_window_boundary():
 def test_reset_at_sequence_start_and_by_mask():
   fresh = [(jnp.zeros((3, 2)), jnp.zeros((3, 2)))]
   prev = [(jnp.ones((3, 2)), 2 * jnp.ones((3, 2)))]
-  out = train.carry_forward(fresh, prev, jnp.array([True, False, True]))
+  out = supervised.carry_forward(fresh, prev, jnp.array([True, False, True]))
   np.testing.assert_array_equal(out[0][0][:, 0], [0, 1, 0])
   np.testing.assert_array_equal(out[0][1][:, 0], [0, 2, 0])
   # In training: the task marks the first window of each sequence; reset_every adds more.
@@ -77,16 +79,16 @@ def test_reset_at_sequence_start_and_by_mask():
                         (2, [True, False, True, False, True])):
     trainer, state = one_run(recall_config(reset_every=every))
     seen = []
-    orig = trainer.window_loss
+    orig = supervised.Supervised.window_loss
 
-    def spy(params, values, batch, *a, **k):
+    def spy(self, params, values, batch, *a, **k):
       seen.append(batch.reset)
-      return orig(params, values, batch, *a, **k)
+      return orig(self, params, values, batch, *a, **k)
 
-    trainer.window_loss = spy
     s = state
-    for _ in range(5):
-      s, _ = trainer.train_step(s, trainer.task.data)
+    with mock.patch.object(supervised.Supervised, "window_loss", spy):
+      for _ in range(5):
+        s, _ = trainer.train_step(s, trainer.task.data)
     assert [bool(r[0]) for r in seen] == expect
 
 
@@ -95,14 +97,14 @@ def test_reset_at_sequence_start_and_by_mask():
     ("learned", True, True)])
 def test_previous_state_is_continued_only_in_stateful_mode(strategy, stateful, continues):
   trainer, state = one_run(recall_config(strategy, stateful=stateful))
-  params, values = state["params"], state["values"]
+  params, values = state.params, state.values
   params = dict(params, state=jax.tree.map(lambda a: a + 0.3, params["state"]))
-  w0, w1 = (trainer.task.train_batch(trainer.task.data, state["keys"]["data"], s, 3)
+  w0, w1 = (trainer.task.train_batch(trainer.task.data, state.keys["data"], s, 3)
             for s in (0, 1))
   _, carry = trainer.window_forward(params, values, w0, None, None, None, False)
   fresh = trainer._fresh_carry(params, values, 3, None, False)
-  from_fresh, _ = model_lib.forward(params, w1.xs, fresh, trainer.config.model)
-  from_carry, _ = model_lib.forward(params, w1.xs, carry, trainer.config.model)
+  from_fresh, _ = model_lib.forward(params, w1.xs, fresh, trainer.model)
+  from_carry, _ = model_lib.forward(params, w1.xs, carry, trainer.model)
   assert float(jnp.abs(from_fresh - from_carry).max()) > 1e-3
   # Row 0 starts a sequence (reset); rows 1 and 2 continue the previous window.
   out, _ = trainer.window_forward(params, values, w1._replace(
@@ -118,11 +120,11 @@ def test_noise_per_seed_differs_and_repeats():
   carries = []
   for run in range(2):
     s = jax.tree.map(lambda a: a[run], state)
-    key = jax.random.fold_in(s["keys"]["noise"], 0)
-    carries.append(trainer._fresh_carry(s["params"], s["values"], 4, key, True)[0][0])
-  again = trainer._fresh_carry(jax.tree.map(lambda a: a[0], state)["params"],
-                               jax.tree.map(lambda a: a[0], state)["values"], 4,
-                               jax.random.fold_in(jax.tree.map(lambda a: a[0], state)["keys"]["noise"], 0),
+    key = jax.random.fold_in(s.keys["noise"], 0)
+    carries.append(trainer._fresh_carry(s.params, s.values, 4, key, True)[0][0])
+  again = trainer._fresh_carry(jax.tree.map(lambda a: a[0], state).params,
+                               jax.tree.map(lambda a: a[0], state).values, 4,
+                               jax.random.fold_in(jax.tree.map(lambda a: a[0], state).keys["noise"], 0),
                                True)[0][0]
   np.testing.assert_array_equal(carries[0], again)
   assert not np.allclose(carries[0], carries[1])
@@ -131,26 +133,26 @@ def test_noise_per_seed_differs_and_repeats():
 
 def test_learned_initial_state_receives_gradients():
   trainer, state = one_run(recall_config("learned"))
-  batch = trainer.task.train_batch(trainer.task.data, state["keys"]["data"], 0, 3)
+  batch = trainer.task.train_batch(trainer.task.data, state.keys["data"], 0, 3)
 
   def loss(params):
-    return trainer.window_loss(params, state["values"], batch, None, None, None, True)[0]
+    return trainer.window_loss(params, state.values, batch, None, None, None, True)[0]
 
-  g = jax.grad(loss)(state["params"])
+  g = jax.grad(loss)(state.params)
   assert float(jnp.abs(g["state"][0]["h0"]).max()) > 0
   assert float(jnp.abs(g["state"][0]["c0"]).max()) > 0
   # In stateful mode a window that continues the previous one does not train h0.
   trainer_s, state_s = one_run(recall_config("learned", stateful=True))
   cont = batch._replace(reset=jnp.zeros(3, bool))
-  prev = trainer_s._fresh_carry(state_s["params"], state_s["values"], 3, None, False)
-  g = jax.grad(lambda p: trainer_s.window_loss(p, state_s["values"], cont, prev, None, None,
-                                               True)[0])(state_s["params"])
+  prev = trainer_s._fresh_carry(state_s.params, state_s.values, 3, None, False)
+  g = jax.grad(lambda p: trainer_s.window_loss(p, state_s.values, cont, prev, None, None,
+                                               True)[0])(state_s.params)
   np.testing.assert_array_equal(g["state"][0]["h0"], 0.0)
 
 
 def test_per_timestep_loss_is_recorded_per_position():
   trainer, state = one_run(recall_config("zeros"))
-  params = state["params"]
+  params = state.params
   ev = trainer.evaluate(state, trainer.task.data, "val")
   pp = np.asarray(ev["per_position"])
   # Independently: every evaluation window from zeros, log-softmax in NumPy,
@@ -158,7 +160,7 @@ def test_per_timestep_loss_is_recorded_per_position():
   windows = trainer.task.eval_set(trainer.task.data, "val")
   nll, count = np.zeros(8), np.zeros(8)
   for w in range(windows.xs.shape[0]):
-    out, _ = model_lib.forward(params, windows.xs[w], None, trainer.config.model)
+    out, _ = model_lib.forward(params, windows.xs[w], None, trainer.model)
     out = np.asarray(out, np.float64)
     logp = out - out.max(-1, keepdims=True)
     logp = logp - np.log(np.exp(logp).sum(-1, keepdims=True))
@@ -169,6 +171,6 @@ def test_per_timestep_loss_is_recorded_per_position():
   np.testing.assert_allclose(pp, nll / count, rtol=1e-5)
   # With a zero readout every logit is 0: the loss is log 5 at every position.
   zero = dict(params, readout=jax.tree.map(jnp.zeros_like, params["readout"]))
-  pz = np.asarray(trainer.evaluate(dict(state, params=zero), trainer.task.data,
+  pz = np.asarray(trainer.evaluate(state.replace(params=zero), trainer.task.data,
                                    "val")["per_position"])
   np.testing.assert_allclose(pz, np.log(5), rtol=1e-6)

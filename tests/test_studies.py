@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lstm_init import best_seed, keys, sweep
+from lstm_init import best_seed, keys, report, sweep
 from lstm_init import plan as plan_lib
 from tests.helpers import tiny_config
 
@@ -57,8 +57,8 @@ def test_crossed_sweep_reports_variance_components(tmp_path):
   cfg = tiny_config()
   cfg.design = "crossed"
   cfg.num_init_seeds, cfg.num_data_seeds = 3, 3
-  cfg.report = True
   res = sweep.run_sweep(cfg, str(tmp_path), log=lambda s: None)
+  report.write_report([str(tmp_path)])
   vc = res.summary["conditions"]["tiny"]["variance_components"]
   assert vc["init"] + vc["data"] + vc["residual"] == pytest.approx(1.0)
   assert {r["init_seed"] for r in res.rows} == {0, 1, 2}

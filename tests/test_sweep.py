@@ -10,8 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-from lstm_init import ConfigError, sweep
+from lstm_init import ConfigError, report, results, sweep
 from lstm_init import plan as plan_lib
+from lstm_init import programs as programs_lib
 from tests.helpers import tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -22,6 +23,7 @@ def test_tiny_sweep_writes_every_file(tmp_path):
   cfg.report = True
   wd = str(tmp_path / "run")
   sweep.run_sweep(cfg, wd, sweep=["model.init.preset=keras,pytorch"], log=lambda s: None)
+  report.write_report([wd])
   for name in ("config.json", "environment.json", "results.csv", "curves.npz", "summary.json",
                "metrics.jsonl", "report.md", "report.html", "table.tex",
                "figures/distribution.png", "figures/curves.png", "figures/ecdf.pdf"):
@@ -242,8 +244,7 @@ def test_each_condition_is_reported_against_its_own_tasks_baseline(tmp_path):
     np.testing.assert_allclose(c["baseline"], 10 * np.log(8) / (delay + 20), rtol=1e-6)
     assert f"T={delay}" in c["task"] or str(delay) in c["task"]
   assert res.summary["baseline"] is None and res.summary["task"] == "per condition"
-  from lstm_init import report
-  m = report.merge([report.load_workdir(wd)])
+  m = report.merge([results.load_results(wd)])
   assert m["baseline"] is None
   np.testing.assert_allclose(m["baselines"], [10 * np.log(8) / 24, 10 * np.log(8) / 32],
                              rtol=1e-6)
@@ -251,9 +252,8 @@ def test_each_condition_is_reported_against_its_own_tasks_baseline(tmp_path):
 
 def test_a_sweep_traces_each_program_once(tmp_path, monkeypatch):
   import chex
-  from lstm_init import runner
   chex.clear_trace_counter()
-  monkeypatch.setattr(runner, "MAX_TRACES", 1)
+  monkeypatch.setattr(programs_lib, "MAX_TRACES", 1)
   cfg = tiny_config()
   cfg.num_seeds = 2
   cfg.train.steps, cfg.train.log_every, cfg.train.eval_every = 20, 5, 1
@@ -263,10 +263,10 @@ def test_a_sweep_traces_each_program_once(tmp_path, monkeypatch):
   # The check is live: a second trace of one program (here, new shapes) is refused.
   cfg.num_seeds = 4
   plan = plan_lib.plan_sweep(cfg, ["model.hidden_size=4"])
-  programs = runner.GroupPrograms(plan, plan.groups[0])
-  data = plan.tasks[0].data
+  programs = programs_lib.GroupPrograms(plan, plan.groups[0])
+  data = plan.experiments[0].data
   for n in (2, 4):
-    state = runner.init_runs(plan, programs, [(0, r) for r in range(n)])
+    state = programs.init_runs([(0, r) for r in range(n)])
     if n == 2:
       programs.piece(state, data, ((1, 5),))
     else:

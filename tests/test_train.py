@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lstm_init import keys, sweep, train
+from lstm_init import experiment, keys, supervised, sweep
 from lstm_init import plan as plan_lib
 from tests.helpers import tiny_config
 
@@ -35,14 +35,14 @@ def test_seed_result_does_not_depend_on_neighbours_or_chunking(tmp_path):
 
 def test_fixed_data_stream_gives_identical_batches_and_different_init():
   cfg = tiny_config()
-  trainer = train.make_trainer(cfg)
+  trainer = supervised.make_supervised(cfg)
   k = keys.run_keys(keys.root_key(0), jnp.arange(2), fixed=("data",))
   b0 = trainer.task.train_batch(trainer.task.data, k["data"][0], 5, 8)
   b1 = trainer.task.train_batch(trainer.task.data, k["data"][1], 5, 8)
   np.testing.assert_array_equal(b0.xs, b1.xs)
-  values = {n: jnp.full((2,), v) for n, v in train.run_values(cfg).items()}
-  state = jax.vmap(trainer.init_run)(k, values)
-  w = state["params"]["lstm"][0]["W_x"]
+  values = {n: jnp.full((2,), v) for n, v in supervised.run_values(cfg).items()}
+  state = jax.vmap(trainer.init)(k, values)
+  w = state.params["lstm"][0]["W_x"]
   assert not np.allclose(w[0], w[1])
 
 
@@ -68,16 +68,17 @@ def test_nan_loss_marks_diverged_and_freezes_parameters():
   cfg = tiny_config()
   cfg.train.learning_rate = 1e9
   cfg.train.clip_norm = 0.0
-  trainer = train.make_trainer(cfg)
+  trainer = supervised.make_supervised(cfg)
   k = keys.run_keys(keys.root_key(0), jnp.arange(2))
-  values = {n: jnp.full((2,), v) for n, v in train.run_values(cfg).items()}
-  values["lr"] = jnp.array([1e-3, 1e30])
-  state = jax.vmap(trainer.init_run)(k, values)
-  state, losses = jax.jit(jax.vmap(trainer.run_chunk, in_axes=(0, None, None)),
-                          static_argnums=2)(state, trainer.task.data, 30)
-  assert not bool(state["diverged"][0]) and bool(state["diverged"][1])
+  values = {n: jnp.full((2,), v) for n, v in supervised.run_values(cfg).items()}
+  values["learning_rate"] = jnp.array([1e-3, 1e30])
+  state = jax.vmap(trainer.init)(k, values)
+  state, per_step = jax.jit(jax.vmap(trainer.train_chunk, in_axes=(0, None, None)),
+                            static_argnums=2)(state, trainer.task.data, 30)
+  losses = per_step["loss"]
+  assert not bool(state.diverged[0]) and bool(state.diverged[1])
   assert np.isfinite(np.asarray(losses[0])).all() and np.isnan(np.asarray(losses[1, -1]))
-  for leaf in jax.tree.leaves(state["params"]):
+  for leaf in jax.tree.leaves(state.params):
     assert np.isfinite(np.asarray(leaf)).all()
 
 
@@ -85,25 +86,25 @@ def test_one_step_changes_every_parameter():
   cfg = tiny_config()
   cfg.model.num_layers = 2
   cfg.model.initial_state.strategy = "learned"
-  trainer = train.make_trainer(cfg)
+  trainer = supervised.make_supervised(cfg)
   k = keys.run_keys(keys.root_key(0), jnp.arange(1))
-  values = {n: jnp.full((1,), v) for n, v in train.run_values(cfg).items()}
-  state = jax.vmap(trainer.init_run)(k, values)
-  new, _ = jax.jit(jax.vmap(trainer.run_chunk, in_axes=(0, None, None)), static_argnums=2)(
+  values = {n: jnp.full((1,), v) for n, v in supervised.run_values(cfg).items()}
+  state = jax.vmap(trainer.init)(k, values)
+  new, _ = jax.jit(jax.vmap(trainer.train_chunk, in_axes=(0, None, None)), static_argnums=2)(
       state, trainer.task.data, 1)
-  for a, b in zip(jax.tree.leaves(state["params"]), jax.tree.leaves(new["params"])):
+  for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(new.params)):
     assert float(jnp.abs(a - b).max()) > 0
 
 
 def test_make_train_is_a_pure_function_of_the_key():
   cfg = tiny_config()
-  f = jax.jit(jax.vmap(train.make_train(cfg)))
+  f = jax.jit(jax.vmap(experiment.make_train(cfg)))
   ks = jax.random.split(jax.random.key(0), 3)
   a, b = f(ks), f(ks)
   np.testing.assert_array_equal(a["eval"]["loss"], b["eval"]["loss"])
   assert len(set(np.asarray(a["eval"]["loss"]).round(7).tolist())) == 3
   # one key alone gives what it gives beside two others
-  one = jax.jit(train.make_train(cfg))(jax.random.split(jax.random.key(0), 3)[0])
+  one = jax.jit(experiment.make_train(cfg))(jax.random.split(jax.random.key(0), 3)[0])
   np.testing.assert_allclose(one["eval"]["loss"], a["eval"]["loss"][0], rtol=1e-5)
 
 
@@ -139,7 +140,7 @@ def test_curves_every_step_and_validation_cadence_change_no_result(tmp_path):
   # train curve at a validation is the mean of the steps since the previous one.
   cfg = tiny_config()
   cfg.train.steps = 40
-  train_fn = train.make_train(cfg)
+  train_fn = experiment.make_train(cfg)
   out = jax.jit(train_fn)(jax.random.fold_in(keys.root_key(cfg.seed), 1))
   np.testing.assert_allclose(ref.curves["train_loss_every_step"][0, 1], out["train_loss"],
                              rtol=1e-5)

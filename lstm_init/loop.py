@@ -1,0 +1,348 @@
+"""The host loop of a sweep: chunks of runs, pieces of steps, checkpoints.
+
+  outputs = Loop(plan, workdir, log).run()   # per condition: arrays over seeds
+
+Groups run one after another; a group's runs are cut into chunks that fit in
+memory; a chunk trains piece by piece (`lstm_init.programs`). Between pieces
+the loop logs progress, appends to metrics.jsonl, checks for Ctrl-C and
+checkpoints. The whole position of the sweep is one typed `SweepState`, which
+is also what the checkpoint holds beside the chunk's run states.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import threading
+import time
+from typing import Callable
+
+import flax.struct
+import jax
+import numpy as np
+
+from lstm_init import checkpoint, distributed, records
+from lstm_init.plan import SweepPlan
+from lstm_init.programs import GroupPrograms, Schedule, schedule_of
+
+CHECKPOINT = "checkpoint.msgpack"
+# Per condition, [seeds, ...] arrays: results.py turns them into rows and curves.
+OUTPUTS = ("train_steps", "train_curve", "eval_loss", "eval_metric", "diverged_step",
+           "final_eval_loss", "final_eval_metric", "per_position", "test_loss", "test_metric",
+           "diverged")
+
+
+@flax.struct.dataclass
+class ChunkRecords:
+  """Host records of the chunk in training (runs on the first axis)."""
+
+  train_steps: np.ndarray    # [runs, steps] float32: every step's loss, NaN once diverged
+  train_curve: np.ndarray    # [runs, evals]: mean train loss since the previous validation
+  eval_loss: np.ndarray      # [runs, evals]
+  eval_metric: np.ndarray    # [runs, evals]
+  diverged_step: np.ndarray  # [runs]: first step with a NaN loss, -1 if none
+  next_eval: np.ndarray      # validations recorded
+  next_piece: np.ndarray     # pieces trained
+
+  @classmethod
+  def fresh(cls, n: int, schedule: Schedule) -> "ChunkRecords":
+    e = len(schedule.evals)
+    nan = lambda *shape: np.full(shape, np.nan)
+    return cls(np.full((n, schedule.total), np.nan, np.float32), nan(n, e), nan(n, e),
+               nan(n, e), np.full((n,), -1), np.array(0), np.array(0))
+
+  def record_start(self, ev: dict[str, np.ndarray]) -> None:
+    """The validation at initialization (step 0)."""
+    self.eval_loss[:, 0], self.eval_metric[:, 0] = ev["loss"], ev["metric"]
+    self.next_eval[...] = 1
+
+  def record_piece(self, schedule: Schedule, p: int, out: dict[str, np.ndarray]) -> int:
+    """Stores piece p's outputs; returns the index of its last validation."""
+    piece = schedule.pieces[p]
+    losses = out["train_loss"]
+    nan = np.isnan(losses)
+    first_nan = np.where(nan.any(axis=1), np.argmax(nan, axis=1), -1)
+    newly = (self.diverged_step < 0) & (first_nan >= 0)
+    self.diverged_step[newly] = piece.start + first_nan[newly] + 1
+    self.train_steps[:, piece.start:piece.end] = losses
+    evals = range(piece.first_eval, piece.first_eval + out["eval_loss"].shape[1])
+    self.eval_loss[:, evals.start:evals.stop] = out["eval_loss"]
+    self.eval_metric[:, evals.start:evals.stop] = out["eval_metric"]
+    # The train curve at a validation: the mean loss of the steps since the
+    # last one, over the steps before a run diverged.
+    for e in evals:
+      seg = self.train_steps[:, schedule.evals[e - 1]:schedule.evals[e]]
+      finite = np.isfinite(seg)
+      mean = np.where(finite, seg, 0).sum(1) / np.maximum(finite.sum(1), 1)
+      self.train_curve[:, e] = np.where(finite.any(axis=1), mean, np.nan)
+    self.next_eval[...], self.next_piece[...] = evals.stop, p + 1
+    return evals.stop - 1
+
+
+@flax.struct.dataclass
+class SweepState:
+  """Where a sweep stands. Groups, and chunks within a group, finish in order."""
+
+  bounds: dict[str, np.ndarray]   # per group: chunk boundaries in its run list (empty: unplanned)
+  done: np.ndarray                # [groups]: chunks finished
+  outputs: dict[str, dict[str, np.ndarray]]  # per condition: OUTPUTS over its seeds
+  current: ChunkRecords           # the chunk in training, valid when `in_chunk`
+  in_chunk: np.ndarray            # whether the checkpoint holds that chunk's run states
+
+  @classmethod
+  def fresh(cls, plan: SweepPlan) -> "SweepState":
+    empty = lambda: np.zeros((0,))
+    return cls({str(g): np.zeros((0,), int) for g in range(len(plan.groups))},
+               np.zeros(len(plan.groups), int),
+               {str(ci): {name: empty() for name in OUTPUTS}
+                for ci in range(len(plan.conditions))},
+               ChunkRecords(*(empty() for _ in range(5)), np.array(0), np.array(0)),
+               np.array(False))
+
+  def chunks(self, plan: SweepPlan, g: int) -> list[list[tuple[int, int]]]:
+    runs = group_runs(plan, g)
+    b = self.bounds[str(g)].tolist()
+    return [runs[i:j] for i, j in zip(b[:-1], b[1:])]
+
+  def store(self, plan: SweepPlan, chunk, out: dict[str, np.ndarray]) -> None:
+    """Files a finished chunk's per-run outputs under each condition's seeds."""
+    for ci in dict.fromkeys(c for c, _ in chunk):
+      sel = np.array([i for i, (c, _) in enumerate(chunk) if c == ci])
+      rows = np.array([r for c, r in chunk if c == ci])
+      dest = self.outputs[str(ci)]
+      for name, arr in out.items():
+        arr = np.asarray(arr)
+        if dest[name].shape[:1] != (len(plan.layouts[ci]["seed"]),):
+          dest[name] = np.full((len(plan.layouts[ci]["seed"]),) + arr.shape[1:], np.nan)
+        dest[name][rows] = arr[sel]
+
+
+def group_runs(plan: SweepPlan, g: int) -> list[tuple[int, int]]:
+  """A group's runs as (condition, seed row) pairs, in chunk order."""
+  return [(ci, r) for ci in plan.groups[g] for r in range(len(plan.layouts[ci]["seed"]))]
+
+
+def boundaries(n: int, size: int, start: int = 0) -> list[int]:
+  return list(range(start, n, max(1, size))) + [n]
+
+
+class Progress:
+  """Progress lines with rate and ETA at every piece."""
+
+  def __init__(self, total_seed_steps: int, log: Callable[[str], None]):
+    self.total, self.done, self.log = total_seed_steps, 0, log
+    self.start = time.time()
+
+  def update(self, seed_steps: int, prefix: str, losses: np.ndarray, evals: np.ndarray):
+    self.done += seed_steps
+    rate = self.done / max(time.time() - self.start, 1e-9)
+    eta = (self.total - self.done) / max(rate, 1e-9)
+    desc = lambda a: (f"{np.median(a):.4g} [{np.quantile(a, 0.1):.4g}, "
+                      f"{np.quantile(a, 0.9):.4g}]") if a.size else "n/a"
+    self.log(f"{prefix} | {rate:,.0f} seed-steps/s | ETA {_fmt_time(eta)} | train loss "
+             f"median {desc(losses[np.isfinite(losses)])} | val loss median "
+             f"{desc(evals[np.isfinite(evals)])} (q10, q90)")
+
+
+def _fmt_time(s: float) -> str:
+  s = int(round(s))
+  return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+class Interrupted(Exception):
+  """SIGINT during a sweep: the current piece finished and a checkpoint was written."""
+
+
+class Sigint:
+  """Turns the first SIGINT into a flag the loop checks between pieces."""
+
+  def __init__(self):
+    self.hit, self.old = False, None
+
+  def __enter__(self):
+    if threading.current_thread() is threading.main_thread():
+      self.old = signal.signal(signal.SIGINT, self._handle)
+    return self
+
+  def _handle(self, signum, frame):
+    if self.hit:  # a second Ctrl-C stops at once
+      raise KeyboardInterrupt
+    self.hit = True
+
+  def __exit__(self, *exc):
+    if self.old is not None:
+      signal.signal(signal.SIGINT, self.old)
+
+
+def _is_oom(e: Exception) -> bool:
+  msg = str(e)
+  return "RESOURCE_EXHAUSTED" in msg or "Out of memory" in msg or "out of memory" in msg
+
+
+class Loop:
+  """One sweep's execution: chunk sizes, programs, checkpoints, records."""
+
+  def __init__(self, plan: SweepPlan, workdir: str, log: Callable[[str], None]):
+    self.plan, self.workdir, self.log = plan, workdir, log
+    cfg = plan.config
+    self.mesh = distributed.run_mesh(int(cfg.devices))
+    self.sharding = distributed.runs_sharding(self.mesh)
+    self.writer = distributed.is_writer()
+    self.ckpt_path = os.path.join(workdir, CHECKPOINT)
+    self.ckpt_every = float(cfg.checkpoint_every_s)
+    self.last_ckpt = -math.inf
+    self.metrics_path = os.path.join(workdir, "metrics.jsonl")
+    self.schedules = [schedule_of(c.config) for c in plan.conditions]
+    self.state = SweepState.fresh(plan)
+    self.sigint: Sigint | None = None
+
+  # -- checkpoints -----------------------------------------------------------
+
+  def resume(self) -> bool:
+    if not os.path.isfile(self.ckpt_path):
+      return False
+    self.state = checkpoint.load_sweep(self.ckpt_path, self.state)
+    self.log(f"resuming from {self.ckpt_path}: {int(self.state.done.sum())} chunk(s) of runs "
+             "complete")
+    return True
+
+  def save(self, runs=None, force: bool = False) -> None:
+    if not self.writer:
+      if runs is not None:
+        checkpoint.gather(runs)  # every process joins the gather
+      return
+    if force or time.time() - self.last_ckpt >= self.ckpt_every:
+      checkpoint.save(self.ckpt_path, self.state, runs)
+      self.last_ckpt = time.time()
+
+  # -- chunks ----------------------------------------------------------------
+
+  def plan_chunks(self, g: int, programs: GroupPrograms, data) -> None:
+    """Chunk sizes from the compiled programs' own memory analysis."""
+    if self.state.bounds[str(g)].size:
+      return
+    runs = group_runs(self.plan, g)
+    cfg, d = self.plan.config, self.mesh.size
+
+    def rounded(size: int) -> int:
+      if int(cfg.max_chunk_seeds) > 0:
+        size = min(size, int(cfg.max_chunk_seeds))
+      return min(size // d * d if size >= d else size, len(runs))
+
+    # Analyse the programs of the largest chunk allowed; they are the ones
+    # that run unless memory asks for smaller chunks.
+    size = rounded(len(runs))
+    n_pad = distributed.padded(size, self.mesh, programs.group)
+    shapes = programs.abstract_runs(runs[:1] * n_pad, self.sharding)
+    segments = self.schedules[runs[0][0]].pieces[0].segments
+    held, working = programs.run_bytes(shapes, data, segments)
+    budget = distributed.memory_budget_bytes(cfg.memory_budget_gb, self.mesh)
+    if programs.group > 0:  # only a group per device computes at a time
+      fits = int((budget - programs.group * d * working) // max(held, 1))
+    else:
+      fits = int(budget // max(held + working, 1))
+    size = min(size, rounded(max(1, fits)))
+    bounds = boundaries(len(runs), size)
+    self.log(f"memory: {(held + working) / 2**20:.2f} MiB per run computing ({held / 2**20:.2f}"
+             f" MiB held while waiting; XLA's analysis of the compiled programs), budget "
+             f"{budget / 2**30:.2f} GiB over {d} device(s), {programs.group or 'all'} run(s) "
+             f"at a time per device -> {size} runs per chunk, {len(bounds) - 1} chunk(s)")
+    self.state.bounds[str(g)] = np.array(bounds)
+
+  def split_after_oom(self, g: int, k: int) -> None:
+    b = self.state.bounds[str(g)].tolist()
+    size = max(1, (b[k + 1] - b[k]) // 2)
+    self.log(f"out of memory with {b[k + 1] - b[k]} runs per chunk; retrying with {size}")
+    self.state.bounds[str(g)] = np.array(b[:k] + boundaries(b[-1], size, b[k]))
+
+  # -- training --------------------------------------------------------------
+
+  def train_chunk(self, g: int, k: int, programs: GroupPrograms, chunk, data, prefix,
+                  progress: Progress) -> dict[str, np.ndarray]:
+    """Trains one chunk of runs from the start or from the checkpoint."""
+    sched = self.schedules[chunk[0][0]]
+    n = len(chunk)
+    n_pad = distributed.padded(n, self.mesh, programs.group)
+    runs = programs.init_runs(chunk + [chunk[-1]] * (n_pad - n))
+    if bool(self.state.in_chunk):
+      runs = checkpoint.load_runs(self.ckpt_path, runs)
+      rec = self.state.current
+      self.log(f"{prefix} resuming at step {sched.pieces[int(rec.next_piece) - 1].end}")
+    else:
+      rec = ChunkRecords.fresh(n_pad, sched)
+    runs = distributed.place(runs, self.sharding)
+    if int(rec.next_eval) == 0:
+      rec.record_start(jax_fetch(programs.evaluate(runs, data, "curve")))
+    first = int(rec.next_piece)
+    progress.done += n * (sched.pieces[first - 1].end if first > 0 else 0)
+    names = [self.plan.conditions[ci].name for ci, _ in chunk]
+    for p in range(first, len(sched.pieces)):
+      piece = sched.pieces[p]
+      runs, out = programs.piece(runs, data, piece.segments)
+      e = rec.record_piece(sched, p, jax_fetch(out))  # one host sync a piece
+      progress.update(n * (piece.end - piece.start), f"{prefix} step {piece.end}/{sched.total}",
+                      rec.train_curve[:n, e], rec.eval_loss[:n, e])
+      if self.writer:
+        records.append_jsonl(self.metrics_path, {
+            "group": g, "chunk": k, "step": piece.end, "runs": n, "conditions": names,
+            "train_loss": rec.train_curve[:n, e], "eval_loss": rec.eval_loss[:n, e],
+            "eval_metric": rec.eval_metric[:n, e]})
+      self.state = self.state.replace(current=rec, in_chunk=np.array(True))
+      if p < len(sched.pieces) - 1:
+        if self.sigint is not None and self.sigint.hit:
+          self.save(runs, force=True)
+          raise Interrupted()
+        self.save(runs)
+    final = jax_fetch(programs.evaluate(runs, data, "final"))
+    ev, test = final["val"], final["test"]
+    out = {name: getattr(rec, name)[:n] for name in
+           ("train_steps", "train_curve", "eval_loss", "eval_metric", "diverged_step")}
+    out.update(final_eval_loss=ev["loss"][:n], final_eval_metric=ev["metric"][:n],
+               per_position=ev.get("per_position", np.zeros((n_pad, 0)))[:n],
+               test_loss=test["loss"][:n], test_metric=test["metric"][:n],
+               diverged=rec.diverged_step[:n] >= 0)
+    return out
+
+  def run(self) -> dict[int, dict[str, np.ndarray]]:
+    """Trains every chunk not finished yet; returns the outputs per condition."""
+    plan, cfg = self.plan, self.plan.config
+    if not self.resume() and self.writer and os.path.exists(self.metrics_path):
+      os.remove(self.metrics_path)
+    total = sum(len(plan.layouts[i]["seed"]) * s.total for i, s in enumerate(self.schedules))
+    progress = Progress(total, self.log)
+    with Sigint() as self.sigint:
+      for g, group in enumerate(plan.groups):
+        programs = GroupPrograms(plan, group, self.mesh,
+                                 distributed.seed_group(int(cfg.seed_group)))
+        data = distributed.place(plan.experiments[group[0]].data,
+                                 distributed.replicated(self.mesh))
+        self.plan_chunks(g, programs, data)
+        k = 0
+        while k < len(self.state.chunks(plan, g)):
+          chunk = self.state.chunks(plan, g)[k]
+          if k < int(self.state.done[g]):
+            progress.done += sum(self.schedules[ci].total for ci, _ in chunk)
+            k += 1
+            continue
+          prefix = (f"[group {g + 1}/{len(plan.groups)} chunk {k + 1}/"
+                    f"{len(self.state.chunks(plan, g))} {len(chunk)} runs]")
+          try:
+            out = self.train_chunk(g, k, programs, chunk, data, prefix, progress)
+          except Exception as e:  # noqa: BLE001 - only out-of-memory is retried
+            if not _is_oom(e) or len(chunk) == 1:
+              raise
+            self.split_after_oom(g, k)
+            self.state = self.state.replace(in_chunk=np.array(False))
+            continue
+          self.state.store(plan, chunk, out)
+          self.state.done[g] += 1
+          self.state = self.state.replace(in_chunk=np.array(False))
+          self.save(force=True)
+          k += 1
+    return {ci: self.state.outputs[str(ci)] for ci in range(len(plan.conditions))}
+
+
+def jax_fetch(tree):
+  """A tree of (sharded) device arrays as NumPy arrays on every process."""
+  return jax.tree.map(distributed.fetch, tree)

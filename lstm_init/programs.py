@@ -1,0 +1,204 @@
+"""The compiled programs of a sweep: one set per group of conditions.
+
+A group's runs are stacked on one axis and sharded over devices; each device
+runs its shard `seed_group` runs at a time. The host loop (`lstm_init.loop`)
+calls two kinds of program:
+
+  piece(state, data, segments)   training steps with the learning-curve
+                                 validations between them, no host sync
+  evaluate(state, data, split)   "curve" (at step 0) or "final" (val and test)
+
+Each distinct program is traced and compiled once, and its own compiled
+memory analysis gives the memory a run needs (`run_bytes`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lstm_init import distributed
+from lstm_init.config import eval_every
+from lstm_init.experiment import Experiment, stacked_values
+from lstm_init.plan import SweepPlan, condition_keys
+
+
+@dataclasses.dataclass(frozen=True)
+class Piece:
+  """Steps `[start, end)` trained by one compiled program, validating after each
+  segment (`segments = ((length, count), ...)`); `first_eval` indexes the
+  first of its validations in `Schedule.evals`."""
+
+  start: int
+  end: int
+  segments: tuple[tuple[int, int], ...]
+  first_eval: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+  """When a run validates (`evals`, step 0 first) and where the host loop
+  takes over (`pieces`: log, progress, metrics.jsonl, checkpoint, SIGINT)."""
+
+  evals: tuple[int, ...]
+  pieces: tuple[Piece, ...]
+
+  @property
+  def total(self) -> int:
+    return self.evals[-1]
+
+
+def make_schedule(total: int, every: int, log_every: int) -> Schedule:
+  """Pieces of `log_every` steps (the last may be shorter), each validating
+  every `every` steps from its start and at its end.
+
+  Every full piece has the same segments, so it is one compiled program;
+  when `every` divides `log_every` the validations are the multiples of
+  `every`.
+  """
+  evals, pieces = [0], []
+  for start in range(0, total, log_every):
+    end = min(start + log_every, total)
+    points = sorted(set(range(start + every, end, every)) | {end})
+    lengths = np.diff([start] + points).tolist()
+    segments: list[list[int]] = []
+    for length in lengths:
+      if segments and segments[-1][0] == length:
+        segments[-1][1] += 1
+      else:
+        segments.append([length, 1])
+    pieces.append(Piece(start, end, tuple(map(tuple, segments)), len(evals)))
+    evals += points
+  return Schedule(tuple(evals), tuple(pieces))
+
+
+def schedule_of(config) -> Schedule:
+  t = config.train
+  return make_schedule(int(t.steps), eval_every(t), int(t.log_every))
+
+
+def run_piece(exp: Experiment, state, data, segments: tuple[tuple[int, int], ...]):
+  """One run's training with validation between segments, in one program.
+
+  `segments` is `((length, count), ...)`: `count` times, `length` steps of
+  `exp.train_chunk` then `exp.evaluate(..., "curve")`.
+
+  Returns:
+    (state, {"train_loss": [steps] every step's loss (NaN once diverged),
+    "eval_loss", "eval_metric": [evaluations]}).
+  """
+  out = {"train_loss": [], "eval_loss": [], "eval_metric": []}
+  for length, count in segments:
+    def segment(s, _, length=length):
+      s, per_step = exp.train_chunk(s, data, length)
+      ev = exp.evaluate(s, data, "curve")
+      return s, (per_step["loss"], ev["loss"], ev["metric"])
+
+    state, (losses, loss, metric) = jax.lax.scan(segment, state, None, length=count)
+    out["train_loss"].append(losses.reshape(-1))
+    out["eval_loss"].append(loss)
+    out["eval_metric"].append(metric)
+  return state, {k: jnp.concatenate(v) for k, v in out.items()}
+
+
+def final_scores(exp: Experiment, state, data) -> dict[str, Any]:
+  """The final validation and test scores in one program."""
+  return {split: exp.evaluate(state, data, split) for split in ("val", "test")}
+
+
+# Set to 1 (tests) to assert that each program of a group is traced once.
+MAX_TRACES: int | None = None
+
+
+def _as_function(fn, name: str):
+  """`fn` as a plain function named `name` (chex tells programs apart by name)."""
+  def program(*args):
+    return fn(*args)
+  program.__name__ = program.__qualname__ = name
+  return program
+
+
+class GroupPrograms:
+  """The jitted, vmapped programs of one group, compiled once, reused by chunks."""
+
+  def __init__(self, plan: SweepPlan, group: list[int], mesh=None, seed_group: int = 0):
+    self.plan = plan
+    self.exp = plan.experiments[group[0]]
+    self.init = {ci: jax.jit(jax.vmap(plan.experiments[ci].init)) for ci in group}
+    self.mesh = mesh if mesh is not None else distributed.run_mesh(1)
+    self.group = seed_group
+    self._jitted: dict[Any, Any] = {}
+    self._compiled: dict[Any, Any] = {}
+
+  def _jit(self, key):
+    if key not in self._jitted:
+      name, static = key
+      if name == "piece":
+        fn = lambda state, data: run_piece(self.exp, state, data, static)
+      elif static == "final":
+        fn = lambda state, data: final_scores(self.exp, state, data)
+      else:
+        fn = lambda state, data: self.exp.evaluate(state, data, static)
+      if MAX_TRACES is not None:
+        fn = chex.assert_max_traces(_as_function(fn, f"{name}{static}@{id(self)}"),
+                                    n=MAX_TRACES)
+      body = distributed.in_groups(jax.vmap(fn, in_axes=(0, None)), self.group)
+      self._jitted[key] = jax.jit(distributed.per_device(body, self.mesh, 1))
+    return self._jitted[key]
+
+  def compiled(self, key, state, data):
+    """The compiled program for `state`'s shapes (compiling it if needed)."""
+    leaves, treedef = jax.tree.flatten(state)
+    shapes = (key, treedef, tuple((a.shape, str(a.dtype)) for a in leaves))
+    if shapes not in self._compiled:
+      self._compiled[shapes] = self._jit(key).lower(state, data).compile()
+    return self._compiled[shapes]
+
+  def piece(self, state, data, segments: tuple[tuple[int, int], ...]):
+    return self.compiled(("piece", segments), state, data)(state, data)
+
+  def evaluate(self, state, data, split: str):
+    return self.compiled(("evaluate", split), state, data)(state, data)
+
+  def init_runs(self, runs: list[tuple[int, int]]):
+    """The stacked initial state of `runs` ((condition, seed row) pairs)."""
+    states = []
+    for ci in dict.fromkeys(c for c, _ in runs):
+      rows = np.array([r for c, r in runs if c == ci])
+      cfg = self.plan.conditions[ci].config
+      keys = condition_keys(cfg, self.plan.layouts[ci], rows)
+      states.append(self.init[ci](keys, stacked_values(self.plan.experiments[ci], len(rows))))
+    return jax.tree.map(lambda *a: jnp.concatenate(a, axis=0), *states)
+
+  def abstract_runs(self, runs: list[tuple[int, int]], sharding):
+    """The shapes of `init_runs(runs)`, placed by `sharding`, allocating nothing."""
+    shapes = jax.eval_shape(lambda: self.init_runs(runs))
+    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding),
+                        shapes)
+
+  def run_bytes(self, state, data, segments) -> tuple[int, int]:
+    """Memory per run from XLA's analysis of the programs compiled for `state`
+    (stacked runs, or their shapes from `abstract_runs`): the very programs a
+    chunk of that size then runs, so nothing is compiled twice.
+
+    Returns:
+      (held, working): bytes a run holds on its device for the whole chunk
+      (arguments and outputs: parameters, optimizer state, records; the shared
+      data is counted in full, so this is an upper bound) and the extra bytes
+      per run computing at once (XLA's temporaries: activations).
+    """
+    per_device = jax.tree.leaves(state)[0].shape[0] // self.mesh.size
+    computing = per_device if self.group <= 0 else min(per_device, self.group)
+    held = working = 0
+    for key in (("piece", segments), ("evaluate", "final")):
+      m = self.compiled(key, state, data).memory_analysis()
+      if m is None:
+        continue
+      held = max(held, (m.argument_size_in_bytes + m.output_size_in_bytes) / per_device)
+      working = max(working, m.temp_size_in_bytes / computing)
+    return int(held), int(working)

@@ -1,0 +1,102 @@
+"""The report's tables: the summary as rendered, pairwise comparisons, formats.
+
+The summary's statistics are computed once, by `lstm_init.results.summarize`
+when a sweep finishes; here they are only laid out (Markdown, HTML, LaTeX).
+Pairwise comparisons across conditions (and across workdirs) are computed
+here, where the conditions meet.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import Any
+
+import numpy as np
+
+from lstm_init import stats
+from lstm_init.figures import finite_ok
+
+
+def summary_rows(m: dict[str, Any]) -> list[dict[str, Any]]:
+  """One row per condition from the summaries the sweeps wrote."""
+  rows = []
+  for name, s in zip(m["conditions"], m["summaries"]):
+    rows.append({"condition": name, "n": s["n"], "diverged": s["n_diverged"],
+                 "fail_low": s["diverged_rate_low"], "fail_high": s["diverged_rate_high"],
+                 "mean": s["mean"], "ci_low": s["ci95_low"], "ci_high": s["ci95_high"],
+                 "median": s["median"], "iqm": s["iqm"], "std": s["std"], "min": s["min"],
+                 "max": s["max"], "metric": s["metric_median"]})
+  return rows
+
+
+SUMMARY_HEAD = ["condition", "n", "diverged (95% CI of rate)", "mean [95% CI]", "median", "IQM",
+                "std", "min", "max"]
+
+
+def fmt(v, digits=4):
+  return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{digits}g}"
+
+
+def summary_cells(r):
+  return [r["condition"], str(r["n"]),
+          f"{r['diverged']} [{r['fail_low']:.2f}, {r['fail_high']:.2f}]",
+          f"{fmt(r['mean'])} [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]", fmt(r["median"]),
+          fmt(r["iqm"]), fmt(r["std"], 3), fmt(r["min"]), fmt(r["max"]), fmt(r["metric"])]
+
+
+def latex_table(rows, metric_name: str) -> str:
+  """A booktabs table of the summary (needs \\usepackage{booktabs})."""
+  esc = lambda s: str(s).replace("_", r"\_").replace("%", r"\%").replace("&", r"\&")
+  head = ["Condition", "$n$", "Diverged", "Mean [95\\% CI]", "Median", "IQM", "Std",
+          f"Median {esc(metric_name)}"]
+  lines = [r"\begin{tabular}{l" + "r" * (len(head) - 1) + "}", r"\toprule",
+           " & ".join(head) + r" \\", r"\midrule"]
+  for r in rows:
+    lines.append(" & ".join([esc(r["condition"]), str(r["n"]), str(r["diverged"]),
+                             f"{fmt(r['mean'])} [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]",
+                             fmt(r["median"]), fmt(r["iqm"]), fmt(r["std"], 3),
+                             fmt(r["metric"])]) + r" \\")
+  lines += [r"\bottomrule", r"\end{tabular}"]
+  return "\n".join(lines) + "\n"
+
+
+def pairwise(m: dict[str, Any]) -> list[dict[str, Any]]:
+  """Every pair of conditions compared on the final validation loss."""
+  out = []
+  n = len(m["conditions"])
+  for i in range(n):
+    for j in range(i + 1, n):
+      a, b = finite_ok(m["final"][i], m["diverged"][i]), finite_ok(m["final"][j], m["diverged"][j])
+      if a.size < 2 or b.size < 2:
+        continue
+      c = stats.compare(a, b, key_or_seed=m["seed"])
+      c["p_low"], c["p_high"] = stats.probability_of_improvement_ci(a, b, key_or_seed=m["seed"])
+      out.append({"a": m["conditions"][i], "b": m["conditions"][j], **c})
+  return out
+
+
+def improvement_matrix(m):
+  n = len(m["conditions"])
+  mat, lo, hi = (np.full((n, n), np.nan) for _ in range(3))
+  for i in range(n):
+    for j in range(n):
+      a, b = finite_ok(m["final"][i], m["diverged"][i]), finite_ok(m["final"][j], m["diverged"][j])
+      if i != j and a.size and b.size:
+        mat[i, j] = stats.probability_of_improvement(a, b)
+        lo[i, j], hi[i, j] = stats.probability_of_improvement_ci(a, b, key_or_seed=m["seed"],
+                                                                 n_resamples=500)
+  return mat, lo, hi
+
+
+def md_table(head, rows):
+  lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+  lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+  return "\n".join(lines)
+
+
+def html_table(head, rows):
+  h = "".join(f"<th>{html.escape(str(c))}</th>" for c in head)
+  body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>"
+                 for r in rows)
+  return f"<table><thead><tr>{h}</tr></thead><tbody>{body}</tbody></table>"

@@ -1,0 +1,126 @@
+"""The workdir's records of what ran: config.json, resumption, partial results.
+
+`config_record(plan)` is exactly what ran; `prepare_workdir` refuses a folder
+that holds another config's results (the same config resumes);
+`config_from_record` reads a recorded config back for the studies.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import ml_collections
+import numpy as np
+
+from lstm_init import records
+from lstm_init.config import conditional_fields, unused_reason
+from lstm_init.errors import ConfigError
+from lstm_init.plan import SweepPlan
+
+# Files of a run that `--overwrite` discards before training again.
+RUN_STATE_FILES = ("checkpoint.msgpack", "metrics.jsonl")
+
+
+def swept_paths(plan: SweepPlan) -> list[str]:
+  return list(dict.fromkeys(p for c in plan.conditions for p in c.overrides))
+
+
+def _parent(d: dict, path: str):
+  *head, name = path.split(".")
+  for p in head:
+    d = d[p]
+  return d, name
+
+
+def config_record(plan: SweepPlan) -> dict[str, Any]:
+  """What config.json records: exactly what ran.
+
+  `config` is the config every condition shares; a field that conditions vary
+  holds the list of its values instead (no value that no run used). `sweep`
+  is the axes that ran, `notes` says which default axes a `--config` value
+  replaced, `unused` the fields that no condition reads (their values in
+  `config` are defaults that did not act), and each condition lists its own
+  values and what its experiment records (for the LSTM: the initializer as
+  resolved, the preset's parts with the overrides applied).
+  """
+  config = plan.config.to_dict()
+  for path in swept_paths(plan):
+    parent, name = _parent(config, path)
+    parent[name] = list(dict.fromkeys(c.overrides[path] for c in plan.conditions))
+  config["sweep"] = list(plan.axes)
+  unused = [p for p in conditional_fields()
+            if all(unused_reason(c.config, p) is not None for c in plan.conditions)]
+  return {"config": config, "notes": list(plan.notes), "unused": unused,
+          "conditions": [{"name": c.name, "overrides": c.overrides, **exp.record}
+                         for c, exp in zip(plan.conditions, plan.experiments)],
+          "groups": plan.groups}
+
+
+def config_from_record(record: dict[str, Any]):
+  """The config of a recorded sweep's first condition, as a ConfigDict."""
+  config = json.loads(json.dumps(record["config"]))
+  first = record["conditions"][0]["overrides"] if record.get("conditions") else {}
+  for path, value in first.items():
+    parent, name = _parent(config, path)
+    parent[name] = value
+  return ml_collections.ConfigDict(config)
+
+
+# Fields that may change between a run and its resumption without changing results.
+RESUMABLE_FIELDS = ("report", "checkpoint_every_s", "memory_budget_gb", "max_chunk_seeds",
+                    "devices")
+
+
+def _comparable(record: dict[str, Any]) -> dict[str, Any]:
+  rec = json.loads(json.dumps(record, default=records.json_default))
+  for f in RESUMABLE_FIELDS:
+    rec["config"].pop(f, None)
+  return rec
+
+
+def prepare_workdir(workdir: str, record: dict[str, Any], overwrite: bool) -> None:
+  """Creates the workdir; refuses one that holds another config's results.
+
+  The same config in the same workdir resumes (or rewrites finished outputs);
+  with `overwrite` an old checkpoint and results are discarded.
+  """
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise ConfigError(f"--workdir {workdir!r} is a file, not a folder; choose another --workdir")
+  path = os.path.join(workdir, "config.json")
+  if os.path.exists(path):
+    with open(path) as f:
+      old = json.load(f)
+    if overwrite:
+      for name in RUN_STATE_FILES:
+        if os.path.exists(os.path.join(workdir, name)):
+          os.remove(os.path.join(workdir, name))
+    elif _comparable(old) != _comparable(record):
+      raise ConfigError(f"workdir {workdir!r} holds results of a different config; choose "
+                        "another --workdir or pass --overwrite")
+  os.makedirs(workdir, exist_ok=True)
+
+
+def write_partial(workdir: str, plan: SweepPlan, state) -> str:
+  """results.partial.csv: the latest validation of every run trained so far
+  (`state`: the loop's `SweepState` at an interruption)."""
+  rows = []
+  for ci, out in state.outputs.items():
+    ev = out["eval_loss"]
+    for r in range(len(ev) if ev.ndim == 2 else 0):
+      finite = ev[r][np.isfinite(ev[r])]
+      if finite.size:
+        rows.append({"condition": plan.conditions[int(ci)].name, "seed": r,
+                     "last_eval_loss": float(finite[-1])})
+  if bool(state.in_chunk):
+    g = next(i for i in range(len(plan.groups))
+             if int(state.done[i]) < len(state.bounds[str(i)]) - 1)
+    chunk = state.chunks(plan, g)[int(state.done[g])]
+    e = int(state.current.next_eval) - 1
+    for i, (ci, r) in enumerate(chunk):
+      rows.append({"condition": plan.conditions[ci].name, "seed": int(r),
+                   "last_eval_loss": float(state.current.eval_loss[i, e])})
+  path = os.path.join(workdir, "results.partial.csv")
+  records.write_csv(path, rows, ["condition", "seed", "last_eval_loss"])
+  return path
