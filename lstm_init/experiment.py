@@ -48,6 +48,9 @@ from lstm_init import keys as keys_lib
 from lstm_init.errors import ConfigError
 
 BUILT_IN = {"supervised": "lstm_init.supervised:make_experiment"}
+# Fields the engine reads for every experiment, beside the top-level ones
+# (seed, num_seeds, design, devices, ...).
+ENGINE_FIELDS = ("train.steps", "train.eval_every", "train.log_every", "train.curve_rows")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -70,6 +73,10 @@ class Experiment:
     first_k: early positions of a window the report sets apart.
     record: what config.json records about the condition (e.g. the resolved
       initializer).
+    reads: the config fields the experiment reads (a field, or a prefix
+      ending in "."); None: every field (the built-in experiment, which says
+      itself which fields a setting leaves unused). A given value outside
+      them and `ENGINE_FIELDS` is refused, never silently ignored.
   """
 
   data: Any
@@ -86,6 +93,16 @@ class Experiment:
   baseline_note: str = ""
   first_k: int = 1
   record: dict[str, Any] = dataclasses.field(default_factory=dict)
+  reads: tuple[str, ...] | None = None
+
+
+def unread_reason(exp: Experiment, path: str) -> str | None:
+  """Why `exp` ignores config field `path`, or None when something reads it."""
+  if exp.reads is None or "." not in path or path in ENGINE_FIELDS:
+    return None
+  if any(path == r or (r.endswith(".") and path.startswith(r)) for r in exp.reads):
+    return None
+  return f"this experiment does not read it (it reads: {', '.join(exp.reads)})"
 
 
 def factory_of(name: str) -> Callable[[Any], Experiment]:

@@ -24,7 +24,7 @@ import numpy as np
 from lstm_init import keys as keys_lib
 from lstm_init.config import check_config, unused_reason
 from lstm_init.errors import ConfigError
-from lstm_init.experiment import Experiment, build
+from lstm_init.experiment import Experiment, build, unread_reason
 
 DESIGNS = ("seeds", "crossed")
 
@@ -231,8 +231,13 @@ def resolve_axes(config, sweep: Sequence[str] | None,
   return axes, notes
 
 
-def refuse_unused(conditions: Sequence[Condition], given: Mapping[str, Any],
-                  axes: Sequence[str]) -> None:
+def unused_by(condition: Condition, exp: Experiment, path: str) -> str | None:
+  """Why a condition's run does not use config field `path` (None: it does)."""
+  return unread_reason(exp, path) or unused_reason(condition.config, path)
+
+
+def refuse_unused(conditions: Sequence[Condition], experiments: Sequence[Experiment],
+                  given: Mapping[str, Any], axes: Sequence[str]) -> None:
   """Refuses a given value or a swept field that no condition uses.
 
   Raises:
@@ -241,7 +246,7 @@ def refuse_unused(conditions: Sequence[Condition], given: Mapping[str, Any],
   asked = [(p, f"--config.{p}={v}") for p, v in given.items() if p != "sweep"]
   asked += [(a.partition("=")[0].strip(), f"--sweep={a}") for a in axes]
   for path, how in asked:
-    reasons = [unused_reason(c.config, path) for c in conditions]
+    reasons = [unused_by(c, e, path) for c, e in zip(conditions, experiments)]
     if all(r is not None for r in reasons):
       raise ConfigError(f"{how} would have no effect: {reasons[0]}")
 
@@ -275,10 +280,10 @@ def plan_sweep(config, sweep: Sequence[str] | None = None,
   replaced = [p for p in (given or {}) if any(a.partition("=")[0].strip() == p
                                               for a in config.sweep)] if not sweep else []
   conditions = expand_conditions(config, axes, replaced)
-  refuse_unused(conditions, given or {}, axes)
   for c in conditions:
     check_config(c.config)
   experiments = [build(c.config) for c in conditions]
+  refuse_unused(conditions, experiments, given or {}, axes)
   layouts = [seed_layout(c.config) for c in conditions]
   groups = group_conditions(conditions, experiments)
   return SweepPlan(config, conditions, groups, layouts, experiments, axes, notes)

@@ -15,9 +15,9 @@ import ml_collections
 import numpy as np
 
 from lstm_init import records
-from lstm_init.config import conditional_fields, unused_reason
+from lstm_init.config import conditional_fields
 from lstm_init.errors import ConfigError
-from lstm_init.plan import SweepPlan
+from lstm_init.plan import SweepPlan, unused_by
 
 # Files of a run that `--overwrite` discards before training again.
 RUN_STATE_FILES = ("checkpoint.msgpack", "metrics.jsonl")
@@ -50,12 +50,37 @@ def config_record(plan: SweepPlan) -> dict[str, Any]:
     parent, name = _parent(config, path)
     parent[name] = list(dict.fromkeys(c.overrides[path] for c in plan.conditions))
   config["sweep"] = list(plan.axes)
-  unused = [p for p in conditional_fields()
-            if all(unused_reason(c.config, p) is not None for c in plan.conditions)]
+  unused = unused_fields(plan)
   return {"config": config, "notes": list(plan.notes), "unused": unused,
           "conditions": [{"name": c.name, "overrides": c.overrides, **exp.record}
                          for c, exp in zip(plan.conditions, plan.experiments)],
           "groups": plan.groups}
+
+
+def unused_fields(plan: SweepPlan) -> list[str]:
+  """Config fields no condition reads; a section no condition reads at all
+  appears once, as its name."""
+  flat = sorted(_flatten(plan.config.to_dict()))
+  candidates = list(dict.fromkeys(conditional_fields() + [p for p in flat if "." in p]))
+  unused = [p for p in candidates
+            if all(unused_by(c, e, p) is not None
+                   for c, e in zip(plan.conditions, plan.experiments))]
+  out = []
+  for section in dict.fromkeys(p.split(".")[0] for p in unused):
+    fields = [p for p in flat if p.startswith(section + ".")]
+    whole = fields and all(p in unused for p in fields)
+    out += [section] if whole else [p for p in unused if p.startswith(section + ".")]
+  return out
+
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+  out = {}
+  for k, v in d.items():
+    if isinstance(v, dict):
+      out.update(_flatten(v, f"{prefix}{k}."))
+    else:
+      out[f"{prefix}{k}"] = v
+  return out
 
 
 def config_from_record(record: dict[str, Any]):
