@@ -8,9 +8,13 @@ into one line on stderr and exit status 2, without a traceback.
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Callable
 
+import jax
+
+from lstm_init import distributed
 from lstm_init.errors import ConfigError
 
 
@@ -108,11 +112,6 @@ def define_cpu_devices() -> None:
 
 
 def log_devices(log: Callable[[str], None] = print) -> None:
-  import logging
-
-  import jax
-
-  from lstm_init import distributed
   # Backends that are not there (TPU, GPU plugins) are not news on a CPU machine.
   logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
   distributed.initialize()  # before anything touches the backend

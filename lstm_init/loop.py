@@ -236,18 +236,17 @@ class Loop:
     n_pad = distributed.padded(size, self.mesh, programs.group)
     shapes = programs.abstract_runs(runs[:1] * n_pad, self.sharding)
     segments = self.schedules[runs[0][0]].pieces[0].segments
-    held, working = programs.run_bytes(shapes, data, segments)
+    held, temp = programs.run_bytes(shapes, data, segments)
     budget = distributed.memory_budget_bytes(cfg.memory_budget_gb, self.mesh)
-    if programs.group > 0:  # only a group per device computes at a time
-      fits = int((budget - programs.group * d * working) // max(held, 1))
-    else:
-      fits = int(budget // max(held + working, 1))
-    size = min(size, rounded(max(1, fits)))
+    need = size * held + d * temp
+    if need > budget:  # temporaries taken to shrink in proportion to the runs
+      size = min(size, rounded(max(1, int(budget // (need / size)))))
     bounds = boundaries(len(runs), size)
-    self.log(f"memory: {(held + working) / 2**20:.2f} MiB per run computing ({held / 2**20:.2f}"
-             f" MiB held while waiting; XLA's analysis of the compiled programs), budget "
-             f"{budget / 2**30:.2f} GiB over {d} device(s), {programs.group or 'all'} run(s) "
-             f"at a time per device -> {size} runs per chunk, {len(bounds) - 1} chunk(s)")
+    self.log(f"memory: {held / 2**20:.2f} MiB held per run and {temp / 2**20:.1f} MiB of "
+             f"temporaries per device for {n_pad // d} runs per device (XLA's analysis of the "
+             f"compiled programs); budget {budget / 2**30:.2f} GiB over {d} device(s), "
+             f"{programs.group or 'all'} run(s) at a time per device -> {size} runs per "
+             f"chunk, {len(bounds) - 1} chunk(s)")
     self.state.bounds[str(g)] = np.array(bounds)
 
   def split_after_oom(self, g: int, k: int) -> None:

@@ -27,6 +27,8 @@ import chex
 import jax
 import jax.numpy as jnp
 
+from lstm_init.fused import fused_layer
+
 Carry = tuple[jax.Array, jax.Array]
 Params = Sequence[dict[str, jax.Array]]
 
@@ -190,9 +192,4 @@ def apply(params: Params, xs: jax.Array, carry: Sequence[Carry] | None = None,
   return ys, final
 
 
-def _register_fused():
-  from lstm_init.fused import fused_layer
-  register_layer("fused", fused_layer)
-
-
-_register_fused()
+register_layer("fused", fused_layer)

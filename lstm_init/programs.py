@@ -182,23 +182,23 @@ class GroupPrograms:
                         shapes)
 
   def run_bytes(self, state, data, segments) -> tuple[int, int]:
-    """Memory per run from XLA's analysis of the programs compiled for `state`
+    """Memory from XLA's analysis of the programs compiled for `state`
     (stacked runs, or their shapes from `abstract_runs`): the very programs a
     chunk of that size then runs, so nothing is compiled twice.
 
     Returns:
-      (held, working): bytes a run holds on its device for the whole chunk
-      (arguments and outputs: parameters, optimizer state, records; the shared
-      data is counted in full, so this is an upper bound) and the extra bytes
-      per run computing at once (XLA's temporaries: activations).
+      (held, temporaries): bytes each run holds on its device for the whole
+      chunk (arguments and outputs: parameters, optimizer state, records; the
+      shared data is spread over the runs, so this is an upper bound), and
+      XLA's temporaries of one device's program for these runs (activations
+      of the runs computing at once, buffers of the loop over runs).
     """
-    per_device = jax.tree.leaves(state)[0].shape[0] // self.mesh.size
-    computing = per_device if self.group <= 0 else min(per_device, self.group)
-    held = working = 0
+    per_device = max(1, jax.tree.leaves(state)[0].shape[0] // self.mesh.size)
+    held = temporaries = 0
     for key in (("piece", segments), ("evaluate", "final")):
       m = self.compiled(key, state, data).memory_analysis()
       if m is None:
         continue
       held = max(held, (m.argument_size_in_bytes + m.output_size_in_bytes) / per_device)
-      working = max(working, m.temp_size_in_bytes / computing)
-    return int(held), int(working)
+      temporaries = max(temporaries, m.temp_size_in_bytes)
+    return int(held), int(temporaries)

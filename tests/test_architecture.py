@@ -1,0 +1,98 @@
+"""The package's shape: one direction of imports, no private names across
+modules, no module too long to read."""
+
+import ast
+import glob
+import os
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MAX_LINES = 400
+
+
+def _modules():
+  out = {}
+  for path in sorted(glob.glob(os.path.join(ROOT, "lstm_init", "**", "*.py"), recursive=True)):
+    rel = os.path.relpath(path, ROOT)[:-3].replace(os.sep, ".")
+    out[rel.removesuffix(".__init__")] = path
+  return out
+
+
+def _imports(path):
+  """(module imported, name or None, inside a function?) for every lstm_init import."""
+  tree = ast.parse(open(path).read())
+  found = []
+
+  def walk(node, in_function):
+    for child in ast.iter_child_nodes(node):
+      inside = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
+      if isinstance(child, ast.ImportFrom) and (child.module or "").startswith("lstm_init"):
+        for a in child.names:
+          target = f"{child.module}.{a.name}" if child.module == "lstm_init" else child.module
+          found.append((target, a.name, inside))
+      elif isinstance(child, ast.Import):
+        found.extend((a.name, None, inside) for a in child.names
+                     if a.name.startswith("lstm_init"))
+      walk(child, inside)
+
+  walk(tree, False)
+  return found
+
+
+def test_imports_go_one_way_and_at_the_top():
+  mods = _modules()
+  graph = {}
+  for name, path in mods.items():
+    deps = set()
+    for target, _, inside in _imports(path):
+      assert not inside, f"{name} imports {target} inside a function"
+      if target in mods and target != name:
+        deps.add(target)
+    graph[name] = deps
+  state = {}
+
+  def visit(m, stack):
+    assert state.get(m) != 1, "import cycle: " + " -> ".join(stack + [m])
+    if state.get(m) == 2:
+      return
+    state[m] = 1
+    for d in sorted(graph[m]):
+      visit(d, stack + [m])
+    state[m] = 2
+
+  for m in graph:
+    visit(m, [])
+  # The layers: the engine does not import the built-in experiment, the
+  # reports do not import the engine's loop.
+  assert "lstm_init.supervised" not in _closure(graph, "lstm_init.loop")
+  assert "lstm_init.loop" not in _closure(graph, "lstm_init.report")
+
+
+def _closure(graph, start):
+  seen, todo = set(), [start]
+  while todo:
+    for d in graph[todo.pop()]:
+      if d not in seen:
+        seen.add(d)
+        todo.append(d)
+  return seen
+
+
+def test_no_private_name_crosses_a_module_boundary():
+  mods = _modules()
+  for name, path in mods.items():
+    for target, imported, _ in _imports(path):
+      assert not (imported or "").startswith("_"), f"{name} imports {target}.{imported}"
+    tree = ast.parse(open(path).read())
+    aliases = {a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+               and n.module == "lstm_init" for a in n.names}
+    for node in ast.walk(tree):
+      if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+          and node.value.id in aliases and node.attr.startswith("_")
+          and not node.attr.startswith("__")):
+        raise AssertionError(f"{name} uses {node.value.id}.{node.attr}")
+
+
+def test_no_module_is_too_long_to_read():
+  lengths = {name: sum(1 for _ in open(path)) for name, path in _modules().items()}
+  long = {n: k for n, k in lengths.items() if k > MAX_LINES}
+  assert not long, long
