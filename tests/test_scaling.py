@@ -59,12 +59,15 @@ def test_sharded_over_four_cpu_devices_equals_one_device(tmp_path):
 
 def test_memory_budget_splits_into_chunks_with_equal_results(tmp_path):
   whole = tiny_config()
+  whole.seed_group = 0  # all runs of a chunk compute at once
   lines = []
   sweep.run_sweep(whole, str(tmp_path / "whole"), log=lines.append)
-  per_run_mib = float(next(l for l in lines if l.startswith("memory:")).split()[1])
+  # "memory: <held> MiB held per run and <temp> MiB of temporaries per device for <n> runs ..."
+  words = next(l for l in lines if l.startswith("memory:")).split()
+  held, temp, n = float(words[1]), float(words[7]), int(words[14])
   small = tiny_config()
-  small.seed_group = 0  # all runs of a chunk compute at once
-  small.memory_budget_gb = 2.5 * per_run_mib / 1024  # room for two runs at a time
+  small.seed_group = 0
+  small.memory_budget_gb = 2.5 * (held + temp / n) / 1024  # room for two runs at a time
   lines = []
   sweep.run_sweep(small, str(tmp_path / "small"), log=lines.append)
   chunk_line = next(l for l in lines if l.startswith("memory:"))
