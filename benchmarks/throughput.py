@@ -36,16 +36,13 @@ import time  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-import optax  # noqa: E402
 from absl import app, flags  # noqa: E402
 from jax.sharding import NamedSharding, PartitionSpec as P  # noqa: E402
 
-from lstm_init import distributed, init_params, lstm  # noqa: E402
+from benchmarks.workload import (WORKLOADS, flops_per_seed_step, make_train,  # noqa: E402
+                                 torch_seconds)
+from lstm_init import distributed  # noqa: E402
 
-WORKLOADS = {
-    "reference": dict(input=8, hidden=128, length=100, batch=32),
-    "small": dict(input=2, hidden=32, length=100, batch=16),
-}
 _WORKLOADS = flags.DEFINE_list("workloads", ["reference", "small"], "Workloads to run.")
 _STEPS = flags.DEFINE_integer("steps", 200, "Training steps per seed.")
 _LOOP_SEEDS = flags.DEFINE_integer("loop_seeds", 8,
@@ -58,48 +55,6 @@ _BASELINE_STEPS = flags.DEFINE_integer(
     "steps keep the benchmark short).")
 flags.DEFINE_integer("cpu_devices", None, "Host devices on the CPU (default: one per core).")
 _VMAP_SEEDS = flags.DEFINE_list("vmap_seeds", ["1", "8", "64"], "Seed counts vmapped.")
-
-
-def flops_per_seed_step(w) -> float:
-  """Matmul FLOPs of one step of one seed: forward, plus twice that backward."""
-  forward = w["length"] * 2 * w["batch"] * 4 * w["hidden"] * (w["input"] + w["hidden"])
-  readout = 2 * w["batch"] * w["hidden"]
-  return 3.0 * (forward + readout)
-
-
-def make_data(w):
-  rng = np.random.default_rng(0)
-  xs = rng.normal(size=(w["batch"], w["length"], w["input"])).astype(np.float32)
-  ys = rng.normal(size=(w["batch"], 1)).astype(np.float32)
-  return xs, ys
-
-
-def make_train(w, steps, impl):
-  """A pure train(key) -> final loss: init, then `steps` Adam steps under lax.scan."""
-  opt = optax.adam(1e-3)
-  xs, ys = (jnp.asarray(a) for a in make_data(w))
-
-  def loss_fn(params):
-    hs, _ = lstm.apply(params["lstm"], xs, impl=impl)
-    pred = hs[:, -1] @ params["out"]["W"] + params["out"]["b"]
-    return jnp.mean((pred - ys) ** 2)
-
-  def train(key):
-    k1, k2 = jax.random.split(key)
-    params = {"lstm": init_params(k1, w["input"], w["hidden"], preset="pytorch"),
-              "out": {"W": 0.1 * jax.random.normal(k2, (w["hidden"], 1)), "b": jnp.zeros(1)}}
-    state = opt.init(params)
-
-    def step(carry, _):
-      params, state = carry
-      loss, grads = jax.value_and_grad(loss_fn)(params)
-      updates, state = opt.update(grads, state)
-      return (optax.apply_updates(params, updates), state), loss
-
-    (params, _), losses = jax.lax.scan(step, (params, state), None, length=steps)
-    return losses[-1]
-
-  return train
 
 
 def time_compiled(fn, *args, repeats=1):
@@ -149,23 +104,7 @@ def bench_torch(w, steps, seeds):
     return None
   torch.set_num_threads(os.cpu_count() or 1)
   torch.set_flush_denormal(True)
-  xs, ys = (torch.from_numpy(a) for a in make_data(w))
-  times = []
-  for s in range(seeds + 1):  # seed 0 warms up
-    torch.manual_seed(s)
-    net = torch.nn.LSTM(w["input"], w["hidden"], batch_first=True)
-    head = torch.nn.Linear(w["hidden"], 1)
-    opt = torch.optim.Adam(list(net.parameters()) + list(head.parameters()), lr=1e-3)
-    t = time.perf_counter()
-    for _ in range(steps):
-      opt.zero_grad()
-      out, _ = net(xs)
-      loss = torch.mean((head(out[:, -1]) - ys) ** 2)
-      loss.backward()
-      opt.step()
-    if s:
-      times.append(time.perf_counter() - t)
-  per_seed = np.array(times)
+  per_seed = torch_seconds(w, steps, seeds)
   return {"seed_steps_per_s": steps / float(np.median(per_seed)),
           "seed_steps_per_s_mean": steps * seeds / float(per_seed.sum()),
           "slowest_seed_s": float(per_seed.max()), "torch": torch.__version__,

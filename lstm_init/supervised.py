@@ -96,6 +96,7 @@ class Supervised:
   model: model_lib.ModelSpec
   model_config: Any  # the config's `model` (read by `init_model` outside traces)
   train_config: Any  # the config's `train` (the optimizer's structure)
+  tx: optax.GradientTransformation  # updates read each run's numbers from its state
   stateful: bool
   strategy: str
   batch_size: int
@@ -111,10 +112,6 @@ class Supervised:
   @property
   def hidden(self) -> int:
     return self.model.hidden_size
-
-  @functools.cached_property
-  def tx(self) -> optax.GradientTransformation:
-    return optim.optimizer(self.train_config)
 
   # -- one window -----------------------------------------------------------
 
@@ -256,7 +253,6 @@ def make_supervised(config, task: Task | None = None) -> Supervised:
   c = config
   task = task if task is not None else task_of(c)
   model_lib.check_model_config(c.model)
-  optim.optimizer(c.train)  # unknown optimizer or schedule: one line
   stateful = bool(c.train.stateful) or c.model.initial_state.strategy == "carried"
   if stateful and not task.stream:
     raise ConfigError(f"stateful training needs a task whose windows continue each other "
@@ -266,7 +262,7 @@ def make_supervised(config, task: Task | None = None) -> Supervised:
   strategy = c.model.initial_state.strategy
   return Supervised(
       task=task, model=model_lib.ModelSpec.of(c.model), model_config=c.model,
-      train_config=c.train, stateful=stateful,
+      train_config=c.train, tx=optim.optimizer(c.train), stateful=stateful,
       # "carried" is stateful training whose state starts from zeros at resets.
       strategy="zeros" if strategy == "carried" else strategy,
       batch_size=int(c.train.batch_size), curve_rows=int(c.train.curve_rows) or None,

@@ -52,3 +52,17 @@ def test_a_seed_of_the_example_is_the_same_alone_and_among_others(tmp_path):
     b = [r["final_eval_loss"] for r in among.rows if r["condition"] == cond]
     np.testing.assert_allclose(a[0], b[0], rtol=1e-5)
     assert len(set(np.round(b, 7))) == 3
+
+
+def test_an_unknown_experiment_is_one_line_and_exit_2(tmp_path):
+  for value, message in (("nope", "error: unknown experiment 'nope'; valid choices: supervised, "
+                                  "or 'module:factory'"),
+                         ("builtins:str", "error: experiment 'builtins:str' returned str, not an "
+                                       "lstm_init.experiment.Experiment"),
+                         ("no_such_module:f", "error: cannot load experiment "
+                                              "'no_such_module:f'")):
+    out = subprocess.run([sys.executable, "-m", "experiments.seed_sweep",
+                          f"--config.experiment={value}", f"--workdir={tmp_path}"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-1500:]
+    assert out.stderr.strip().startswith(message), out.stderr
