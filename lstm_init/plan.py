@@ -120,18 +120,19 @@ def expand_conditions(config, sweep: Sequence[str],
 
 def structure_key(config, exp: Experiment) -> str:
   """What decides the compiled program: the config without value fields."""
-  flat = _flatten(config.to_dict())
+  flat = flatten(config.to_dict())
   keep = {k: v for k, v in flat.items()
           if k not in exp.value_fields and not k.startswith(exp.value_prefixes or ("\0",))
           and k not in ("seed", "num_seeds", "name", "sweep", "report")}
   return json.dumps(keep, sort_keys=True, default=str)
 
 
-def _flatten(d, prefix=""):
+def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+  """A nested dict as {"a.b.c": value}."""
   out = {}
   for k, v in d.items():
     if isinstance(v, dict):
-      out.update(_flatten(v, f"{prefix}{k}."))
+      out.update(flatten(v, f"{prefix}{k}."))
     else:
       out[f"{prefix}{k}"] = v
   return out

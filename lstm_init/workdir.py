@@ -17,7 +17,7 @@ import numpy as np
 from lstm_init import records
 from lstm_init.config import conditional_fields
 from lstm_init.errors import ConfigError
-from lstm_init.plan import SweepPlan, unused_by
+from lstm_init.plan import SweepPlan, flatten, unused_by
 
 # Files of a run that `--overwrite` discards before training again.
 RUN_STATE_FILES = ("checkpoint.msgpack", "metrics.jsonl")
@@ -60,7 +60,7 @@ def config_record(plan: SweepPlan) -> dict[str, Any]:
 def unused_fields(plan: SweepPlan) -> list[str]:
   """Config fields no condition reads; a section no condition reads at all
   appears once, as its name."""
-  flat = sorted(_flatten(plan.config.to_dict()))
+  flat = sorted(flatten(plan.config.to_dict()))
   candidates = list(dict.fromkeys(conditional_fields() + [p for p in flat if "." in p]))
   unused = [p for p in candidates
             if all(unused_by(c, e, p) is not None
@@ -70,16 +70,6 @@ def unused_fields(plan: SweepPlan) -> list[str]:
     fields = [p for p in flat if p.startswith(section + ".")]
     whole = fields and all(p in unused for p in fields)
     out += [section] if whole else [p for p in unused if p.startswith(section + ".")]
-  return out
-
-
-def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
-  out = {}
-  for k, v in d.items():
-    if isinstance(v, dict):
-      out.update(_flatten(v, f"{prefix}{k}."))
-    else:
-      out[f"{prefix}{k}"] = v
   return out
 
 
