@@ -23,12 +23,12 @@ _DEFAULT = os.path.join(os.path.dirname(__file__), "..", "configs", "best_seed.p
 _CONFIG = cli.define_config(os.path.normpath(_DEFAULT))
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output folder (default: runs/<date>-best_seed).")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace earlier results in the workdir.")
-cli.define_cpu_devices()
+cli.define_run_flags()
 
 
 def _run():
   config = cli.config_value(_CONFIG)
-  cli.log_devices()
+  cli.start_run()
   workdir = _WORKDIR.value or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S") + "-best_seed")
   best_seed.run_best_seed(config, workdir, overwrite=_OVERWRITE.value,
                           given=cli.given_values(_CONFIG))

@@ -32,12 +32,12 @@ _SWEEP = flags.DEFINE_multi_string(
     "replaces the default sweep's axis over it.")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False,
                                "Replace a workdir that holds another config's results.")
-cli.define_cpu_devices()
+cli.define_run_flags()
 
 
 def _run():
   config = cli.config_value(_CONFIG)
-  cli.log_devices()
+  cli.start_run()
   result = sweep.run_sweep(config, _WORKDIR.value, _SWEEP.value, overwrite=_OVERWRITE.value,
                            given=cli.given_values(_CONFIG))
   if config.report and distributed.is_writer():

@@ -30,7 +30,7 @@ _CONFIG = cli.define_config(os.path.normpath(_DEFAULT))
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output folder (default: runs/<date>-signal).")
 _SWEEP = flags.DEFINE_string("sweep_workdir", None,
                              "A finished seed sweep of the same presets to join with.")
-cli.define_cpu_devices()
+cli.define_run_flags()
 
 
 def _run():
@@ -62,7 +62,7 @@ def _run():
     print(f"model.init.preset={config.model.init.preset} given: the default list of presets "
           "(signal.presets) is replaced")
     config.signal.presets = config.model.init.preset
-  cli.log_devices()
+  cli.start_run()
   workdir = _WORKDIR.value or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S") + "-signal")
   signal_study.run_signal(config, workdir, sweep_workdir=sweep_dir)
 

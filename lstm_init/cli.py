@@ -9,6 +9,7 @@ into one line on stderr and exit status 2, without a traceback.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Callable
 
@@ -103,12 +104,23 @@ def given_values(flag) -> dict:
   return dict(config_flags.get_override_values(flags.FLAGS[flag.name]))
 
 
-def define_cpu_devices() -> None:
-  """The `--cpu_devices` flag; `devices.configure_cpu_devices(sys.argv)` reads it
-  before JAX starts, so every entry point has the same device setup."""
+def define_run_flags() -> None:
+  """The flags every training entry point shares: `--cpu_devices` (read by
+  `devices.configure_cpu_devices(sys.argv)` before JAX starts) and
+  `--compilation_cache` (see `enable_compilation_cache`)."""
+  define_compilation_cache()
   from absl import flags
   flags.DEFINE_integer("cpu_devices", None, "Host devices on the CPU (default: one per core; "
                        "read before JAX starts).")
+
+
+def start_run(log: Callable[[str], None] = print) -> None:
+  """Joins the other processes, turns on the compilation cache, logs the devices."""
+  from absl import flags
+  distributed.initialize()  # before anything touches the backend
+  cache = enable_compilation_cache(flags.FLAGS.compilation_cache)
+  log_devices(log)
+  log(f"compilation cache: {cache or 'off'}")
 
 
 def log_devices(log: Callable[[str], None] = print) -> None:
@@ -119,3 +131,41 @@ def log_devices(log: Callable[[str], None] = print) -> None:
   log(f"JAX {jax.__version__} on {jax.default_backend()}: {len(devs)} device(s) "
       f"({', '.join(sorted({d.device_kind for d in devs}))}), "
       f"{jax.process_count()} process(es)")
+
+
+CACHE_ENV = "LSTM_INIT_COMPILATION_CACHE"
+DEFAULT_CACHE = os.path.join("~", ".cache", "lstm_init", "jax")
+CACHE_OFF = ("", "off", "none")
+
+
+def define_compilation_cache() -> None:
+  """The `--compilation_cache` flag (see `enable_compilation_cache`)."""
+  from absl import flags
+  flags.DEFINE_string("compilation_cache", None,
+                      f"Folder of JAX's persistent compilation cache, so a repeated or resumed "
+                      f"sweep skips compiling (default: ${CACHE_ENV}, else "
+                      f"$JAX_COMPILATION_CACHE_DIR, else {DEFAULT_CACHE}); 'off' disables it.")
+
+
+def enable_compilation_cache(value: str | None = None) -> str | None:
+  """Turns on JAX's persistent compilation cache; returns its folder (None: off).
+
+  `value` (the flag), else `$LSTM_INIT_COMPILATION_CACHE`, else JAX's own
+  `$JAX_COMPILATION_CACHE_DIR`, else ~/.cache/lstm_init/jax. Every program is
+  cached, however fast it compiled.
+  """
+  if value is None:
+    value = os.environ.get(CACHE_ENV, os.environ.get("JAX_COMPILATION_CACHE_DIR",
+                                                     DEFAULT_CACHE))
+  if value.strip().lower() in CACHE_OFF:
+    jax.config.update("jax_compilation_cache_dir", None)
+    return None
+  path = os.path.abspath(os.path.expanduser(value))
+  try:
+    os.makedirs(path, exist_ok=True)
+  except OSError as e:
+    raise ConfigError(f"--compilation_cache {value!r} cannot be created ({e.strerror}); give a "
+                      "writable folder, or 'off'") from None
+  jax.config.update("jax_compilation_cache_dir", path)
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+  return path

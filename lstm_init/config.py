@@ -113,7 +113,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.max_chunk_seeds = 0         # 0 = as many as memory allows
   c.devices = 0                 # shard seeds over this many devices (0 = all)
   c.seed_group = -1             # runs vmapped together inside a device's loop over runs:
-                                # -1 = auto (1 on the CPU, all on accelerators), 0 = all
+                                # -1 = auto (the fastest measured: lstm_init.seed_groups), 0 = all
   c.checkpoint_every_s = 30.0   # checkpoint at most this often (between pieces; 0 = always)
   c.report = True               # write report.md and figures at the end
   c.report_first_k = 0          # early positions set apart in reports (0 = the task's)

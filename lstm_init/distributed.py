@@ -131,8 +131,17 @@ def memory_budget_bytes(budget_gb: float | None, mesh: Mesh) -> int:
   return int(per_device if on_cpu else per_device * mesh.size)
 
 
+def broadcast_from_writer(value: int) -> int:
+  """Process 0's `value` on every process (itself with one process)."""
+  if jax.process_count() == 1:
+    return value
+  from jax.experimental import multihost_utils
+  return int(multihost_utils.broadcast_one_to_all(np.array(value, np.int32)))
+
+
 def seed_group(setting: int) -> int:
-  """Runs per vmapped group inside a device: `setting`, or for -1 the measured best.
+  """Runs per vmapped group inside a device: `setting`, or for -1 a rule of thumb
+  (the sweep measures instead, `lstm_init.seed_groups`; the benchmarks use this).
 
   On the CPU one run at a time per device measured fastest (reference
   workload 86 against 68 seed-steps/s for all 32 runs of a device vmapped

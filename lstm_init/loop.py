@@ -22,7 +22,7 @@ import flax.struct
 import jax
 import numpy as np
 
-from lstm_init import checkpoint, distributed, records
+from lstm_init import checkpoint, distributed, records, seed_groups
 from lstm_init.plan import SweepPlan
 from lstm_init.programs import GroupPrograms, Schedule, schedule_of
 
@@ -89,6 +89,7 @@ class SweepState:
   outputs: dict[str, dict[str, np.ndarray]]  # per condition: OUTPUTS over its seeds
   current: ChunkRecords           # the chunk in training, valid when `in_chunk`
   in_chunk: np.ndarray            # whether the checkpoint holds that chunk's run states
+  at_once: np.ndarray             # [groups]: runs vmapped at once per device (0: all; -1: unset)
 
   @classmethod
   def fresh(cls, plan: SweepPlan) -> "SweepState":
@@ -98,7 +99,7 @@ class SweepState:
                {str(ci): {name: empty() for name in OUTPUTS}
                 for ci in range(len(plan.conditions))},
                ChunkRecords(*(empty() for _ in range(5)), np.array(0), np.array(0)),
-               np.array(False))
+               np.array(False), np.full(len(plan.groups), -1))
 
   def chunks(self, plan: SweepPlan, g: int) -> list[list[tuple[int, int]]]:
     runs = group_runs(plan, g)
@@ -196,6 +197,8 @@ class Loop:
     self.schedules = [schedule_of(c.config) for c in plan.conditions]
     self.state = SweepState.fresh(plan)
     self.sigint: Sigint | None = None
+    self.compile_s = 0.0  # over every group's programs
+    self.first_step_at: float | None = None  # time.time() when training began
 
   # -- checkpoints -----------------------------------------------------------
 
@@ -278,7 +281,10 @@ class Loop:
     names = [self.plan.conditions[ci].name for ci, _ in chunk]
     for p in range(first, len(sched.pieces)):
       piece = sched.pieces[p]
-      runs, out = programs.piece(runs, data, piece.segments)
+      step = programs.compiled(("piece", piece.segments), runs, data)
+      if self.first_step_at is None:
+        self.first_step_at = time.time()
+      runs, out = step(runs, data)
       e = rec.record_piece(sched, p, jax_fetch(out))  # one host sync a piece
       progress.update(n * (piece.end - piece.start), f"{prefix} step {piece.end}/{sched.total}",
                       rec.train_curve[:n, e], rec.eval_loss[:n, e])
@@ -312,10 +318,22 @@ class Loop:
     progress = Progress(total, self.log)
     with Sigint() as self.sigint:
       for g, group in enumerate(plan.groups):
-        programs = GroupPrograms(plan, group, self.mesh,
-                                 distributed.seed_group(int(cfg.seed_group)))
+        bounds = self.state.bounds[str(g)]
+        if bounds.size and int(self.state.done[g]) == len(bounds) - 1:
+          progress.done += sum(len(plan.layouts[ci]["seed"]) * self.schedules[ci].total
+                               for ci in group)
+          continue  # finished before a resumption
         data = distributed.place(plan.experiments[group[0]].data,
                                  distributed.replicated(self.mesh))
+        if int(self.state.at_once[g]) < 0:
+          if int(cfg.seed_group) >= 0:
+            self.state.at_once[g] = int(cfg.seed_group)
+          else:
+            spent = [0.0]
+            self.state.at_once[g] = seed_groups.choose(plan, g, self.mesh, data,
+                                                       group_runs(plan, g), self.log, spent)
+            self.compile_s += spent[0]
+        programs = GroupPrograms(plan, group, self.mesh, int(self.state.at_once[g]))
         self.plan_chunks(g, programs, data)
         k = 0
         while k < len(self.state.chunks(plan, g)):
@@ -339,6 +357,7 @@ class Loop:
           self.state = self.state.replace(in_chunk=np.array(False))
           self.save(force=True)
           k += 1
+        self.compile_s += programs.compile_s
     return {ci: self.state.outputs[str(ci)] for ci in range(len(plan.conditions))}
 
 

@@ -15,6 +15,8 @@ memory analysis gives the memory a run needs (`run_bytes`).
 from __future__ import annotations
 
 import dataclasses
+import functools
+import time
 from typing import Any
 
 import chex
@@ -111,6 +113,13 @@ def final_scores(exp: Experiment, state, data) -> dict[str, Any]:
   return {split: exp.evaluate(state, data, split) for split in ("val", "test")}
 
 
+@functools.lru_cache(maxsize=None)
+def stacked_init(exp: Experiment):
+  """`exp.init` jitted and vmapped over runs, one per experiment (compiled once
+  per shape, whichever programs use it)."""
+  return jax.jit(jax.vmap(exp.init))
+
+
 # Set to 1 (tests) to assert that each program of a group is traced once.
 MAX_TRACES: int | None = None
 
@@ -129,17 +138,20 @@ class GroupPrograms:
   def __init__(self, plan: SweepPlan, group: list[int], mesh=None, seed_group: int = 0):
     self.plan = plan
     self.exp = plan.experiments[group[0]]
-    self.init = {ci: jax.jit(jax.vmap(plan.experiments[ci].init)) for ci in group}
+    self.init = {ci: stacked_init(plan.experiments[ci]) for ci in group}
     self.mesh = mesh if mesh is not None else distributed.run_mesh(1)
     self.group = seed_group
     self._jitted: dict[Any, Any] = {}
     self._compiled: dict[Any, Any] = {}
+    self.compile_s = 0.0  # seconds spent tracing and compiling (or reading the cache)
 
   def _jit(self, key):
     if key not in self._jitted:
       name, static = key
       if name == "piece":
         fn = lambda state, data: run_piece(self.exp, state, data, static)
+      elif name == "train":  # training steps alone (timing seed groups)
+        fn = lambda state, data: self.exp.train_chunk(state, data, static)
       elif static == "final":
         fn = lambda state, data: final_scores(self.exp, state, data)
       else:
@@ -156,7 +168,9 @@ class GroupPrograms:
     leaves, treedef = jax.tree.flatten(state)
     shapes = (key, treedef, tuple((a.shape, str(a.dtype)) for a in leaves))
     if shapes not in self._compiled:
+      start = time.perf_counter()
       self._compiled[shapes] = self._jit(key).lower(state, data).compile()
+      self.compile_s += time.perf_counter() - start
     return self._compiled[shapes]
 
   def piece(self, state, data, segments: tuple[tuple[int, int], ...]):

@@ -15,6 +15,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import time
 from typing import Any, Iterable, Mapping
 
 import numpy as np
@@ -101,6 +102,18 @@ def git_commit() -> str | None:
     return None
 
 
+def process_start_time() -> float | None:
+  """When this process started (seconds since the epoch; Linux /proc), else None."""
+  try:
+    with open("/proc/self/stat") as f:
+      start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])  # field 22: starttime
+    with open("/proc/uptime") as f:
+      uptime = float(f.read().split()[0])
+    return time.time() - uptime + start_ticks / os.sysconf("SC_CLK_TCK")
+  except (OSError, ValueError, IndexError):
+    return None
+
+
 def environment() -> dict[str, Any]:
   """Versions, backend and devices: what a reader needs to repeat a run."""
   import jax
@@ -124,6 +137,7 @@ def environment() -> dict[str, Any]:
       "default_matmul_precision": str(jax.config.jax_default_matmul_precision),
       "prng_impl": str(jax.config.jax_default_prng_impl),
       "xla_flags": os.environ.get("XLA_FLAGS", ""),
+      "compilation_cache": jax.config.jax_compilation_cache_dir,
       "command": sys.argv,
       "git_commit": git_commit(),
       "platform": platform.platform(),

@@ -56,17 +56,20 @@ def run_sweep(config, workdir: str | None = None, sweep: Sequence[str] | None = 
   Returns:
     The rows of results.csv, the summary and the curves.
   """
+  started = time.time()
   distributed.initialize()
   plan = plan or plan_sweep(config, sweep, given)
+  planned = time.time()
   workdir = workdir or default_workdir(config)
   writer = distributed.is_writer()
   for note in plan.notes:
     log(note)
+  env = records.environment()
   if writer:
     record = config_record(plan)
     prepare_workdir(workdir, record, overwrite)
     records.write_json(os.path.join(workdir, "config.json"), record)
-    records.write_json(os.path.join(workdir, "environment.json"), records.environment())
+    records.write_json(os.path.join(workdir, "environment.json"), env)
   else:
     log = lambda s: None
   log(results.describe_plan(plan))
@@ -77,10 +80,33 @@ def run_sweep(config, workdir: str | None = None, sweep: Sequence[str] | None = 
     path = write_partial(workdir, plan, loop.state) if writer else ""
     raise ConfigError(f"interrupted: checkpoint written to {loop.ckpt_path} and partial "
                       f"results to {path}; run the same command again to resume") from None
+  trained = time.time()
   rows = results.result_rows(plan, outputs)
   curves = results.curve_arrays(plan, outputs, [s.evals for s in loop.schedules])
   summary = results.summarize(plan, rows)
   if writer:
     results.write(workdir, plan, rows, curves, summary)
   log(results.summary_table(summary))
+  env["timings"] = timings(started, planned, trained, loop)
+  log(describe_timings(env["timings"]))
+  if writer:
+    records.write_json(os.path.join(workdir, "environment.json"), env)
   return SweepResult(workdir, rows, summary, curves)
+
+
+def timings(started: float, planned: float, trained: float, loop: Loop) -> dict[str, Any]:
+  """Where the time went, in seconds; `*_at_s` count from the process start
+  (from `run_sweep`'s start where the process start is unknown)."""
+  origin = records.process_start_time() or started
+  first = loop.first_step_at or trained
+  return {"startup_s": started - origin, "plan_s": planned - started,
+          "compile_s": loop.compile_s, "time_to_first_step_s": first - origin,
+          "training_s": trained - first, "outputs_s": time.time() - trained,
+          "total_s": time.time() - origin}
+
+
+def describe_timings(t: dict[str, Any]) -> str:
+  return (f"time: {t['total_s']:.1f} s in all; first training step at {t['time_to_first_step_s']:.1f}"
+          f" s (start-up {t['startup_s']:.1f} s, plan {t['plan_s']:.1f} s, compile "
+          f"{t['compile_s']:.1f} s), training {t['training_s']:.1f} s, outputs "
+          f"{t['outputs_s']:.1f} s")

@@ -57,6 +57,29 @@ def test_sharded_over_four_cpu_devices_equals_one_device(tmp_path):
   print(f"4 devices vs 1: worst relative difference {worst:.1e}")
 
 
+def test_seed_group_is_measured_and_results_do_not_depend_on_it(tmp_path, monkeypatch):
+  from lstm_init import seed_groups
+  # Remember choices in a fresh folder, so this run measures.
+  monkeypatch.setattr(seed_groups, "_cache_path", lambda: str(tmp_path / "seed_groups.json"))
+  results, lines = {}, []
+  for i, group in enumerate((-1, 1, 2, 0, -1)):
+    cfg = tiny_config()
+    cfg.num_seeds, cfg.seed_group = 6, group
+    sweep.run_sweep(cfg, str(tmp_path / str(i)), log=lines.append)
+    results[group] = _losses(tmp_path / str(i) / "results.csv")
+  measured, recalled = [l for l in lines if l.startswith("seed_group:")]
+  import jax
+  per_device = -(-6 // jax.device_count())
+  for c in (1, 2, 4, 8):  # a group of a device's runs or more is "all"
+    assert (f" {c}: " in measured) == (c < per_device), measured
+  assert "all: " in measured
+  chosen = measured.split("->")[1].split()[0]
+  assert recalled.startswith(f"seed_group: {chosen} run(s) at a time per device (measured "
+                             "before"), recalled
+  for group in (1, 2, 0):
+    _assert_same(results[group], results[-1])
+
+
 def test_memory_budget_splits_into_chunks_with_equal_results(tmp_path):
   whole = tiny_config()
   whole.seed_group = 0  # all runs of a chunk compute at once

@@ -72,6 +72,30 @@ def test_cli_runs_and_prints_the_table(tmp_path):
   assert "preset=keras" in out.stdout and "preset=flax_linen" in out.stdout
 
 
+def test_the_compilation_cache_is_used_moved_or_switched_off_and_times_are_recorded(tmp_path):
+  small = ("--config.task.length=6", "--config.model.hidden_size=4", "--config.seed_group=1")
+  cache = tmp_path / "cache"
+  out = _cli(*small, f"--compilation_cache={cache}", workdir=tmp_path / "on")
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert f"compilation cache: {cache}" in out.stdout
+  assert len(os.listdir(cache)) >= 3  # the init, the pieces, the evaluations
+  env = json.load(open(tmp_path / "on" / "environment.json"))
+  assert env["compilation_cache"] == str(cache)
+  t = env["timings"]
+  for k in ("startup_s", "plan_s", "compile_s", "time_to_first_step_s", "training_s",
+            "outputs_s", "total_s"):
+    assert t[k] >= 0, (k, t)
+  assert t["startup_s"] + t["plan_s"] <= t["time_to_first_step_s"] <= t["total_s"]
+  assert "first training step at" in out.stdout
+  off = _cli(*small, "--compilation_cache=off", workdir=tmp_path / "off")
+  assert off.returncode == 0 and "compilation cache: off" in off.stdout
+  assert json.load(open(tmp_path / "off" / "environment.json"))["compilation_cache"] is None
+  bad = _cli(*small, f"--compilation_cache={tmp_path / 'on' / 'config.json' / 'x'}",
+             workdir=tmp_path / "bad")
+  assert bad.returncode == 2 and "Traceback" not in bad.stderr
+  assert "cannot be created" in bad.stderr and "'off'" in bad.stderr
+
+
 BAD = [
     (["--config.task.name=addition"], "unknown task 'addition'; valid choices: adding"),
     (["--config.model.init.preset=kerass", "--sweep=train.learning_rate=0.1"],

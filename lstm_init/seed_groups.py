@@ -1,0 +1,118 @@
+"""How many runs a device vmaps at once (`seed_group`), chosen by measurement.
+
+With `config.seed_group=-1` (the default) the loop times a few steps of the
+group's training program for each candidate (1, 2, 4, 8 runs at a time, or
+all of a device's runs) on up to 64 runs per device, keeps the fastest per
+run-step, and logs the times. Which is fastest depends on the machine and the
+sizes: on a CPU, one run at a time keeps its weights in cache through the time
+loop; an accelerator wants every run at once. The choice is remembered in the
+compilation cache's folder (`seed_groups.json`), keyed by the machine and the
+program, so a repeated sweep does not measure again; the sweep state records it,
+so a resumed sweep uses the same. A seed's result does not depend on the
+choice beyond float rounding (tested).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from typing import Callable
+
+import jax
+
+from lstm_init import distributed, records
+from lstm_init.plan import SweepPlan, structure_key
+from lstm_init.programs import GroupPrograms
+
+CANDIDATES = (1, 2, 4, 8, 0)  # 0: all of a device's runs at once
+TIMED_RUNS_PER_DEVICE = 64
+TIMED_STEPS = 5
+CACHE_FILE = "seed_groups.json"
+
+
+def _cache_path() -> str | None:
+  folder = jax.config.jax_compilation_cache_dir
+  return os.path.join(folder, CACHE_FILE) if folder else None
+
+
+def _cache_key(plan: SweepPlan, g: int, mesh, runs: int) -> str:
+  ci = plan.groups[g][0]
+  dev = jax.devices()[0]
+  what = json.dumps([jax.__version__, dev.platform, dev.device_kind, mesh.size, runs,
+                     structure_key(plan.conditions[ci].config, plan.experiments[ci])])
+  return hashlib.sha256(what.encode()).hexdigest()[:24]
+
+
+def _remembered(key: str) -> int | None:
+  path = _cache_path()
+  if path is None or not os.path.isfile(path):
+    return None
+  try:
+    with open(path) as f:
+      return json.load(f).get(key)
+  except (OSError, ValueError):
+    return None
+
+
+def _remember(key: str, choice: int) -> None:
+  path = _cache_path()
+  if path is None or not distributed.is_writer():
+    return
+  try:
+    known = json.load(open(path)) if os.path.isfile(path) else {}
+  except (OSError, ValueError):
+    known = {}
+  known[key] = choice
+  records.write_json(path, known)
+
+
+def choose(plan: SweepPlan, g: int, mesh, data, runs: list[tuple[int, int]],
+           log: Callable[[str], None], compile_s: list[float]) -> int:
+  """The fastest runs-at-once per device for group g (see module docstring).
+
+  Adds the seconds spent compiling the candidates to `compile_s[0]`.
+  """
+  d = mesh.size
+  per_device = math.ceil(len(runs) / d)
+  candidates = [c for c in CANDIDATES if c == 0 or c < per_device] or [0]
+  if len(candidates) == 1:
+    return candidates[0]
+  key = _cache_key(plan, g, mesh, len(runs))
+  known = _remembered(key)
+  if known is not None:
+    log(f"seed_group: {known or 'all'} run(s) at a time per device (measured before; "
+        f"{CACHE_FILE} in the compilation cache)")
+    return known
+  timed = runs[:min(len(runs), TIMED_RUNS_PER_DEVICE * d)]
+  sharding = distributed.runs_sharding(mesh)
+
+  base = GroupPrograms(plan, plan.groups[g], mesh)
+  states = {}
+
+  def prepare(c):
+    programs = GroupPrograms(plan, plan.groups[g], mesh, c)
+    n_pad = distributed.padded(len(timed), mesh, c)
+    if n_pad not in states:
+      states[n_pad] = distributed.place(
+          base.init_runs(timed + [timed[-1]] * (n_pad - len(timed))), sharding)
+    return programs, states[n_pad], programs.compiled(("train", TIMED_STEPS), states[n_pad],
+                                                      data)
+
+  per_run_step = {}
+  for c in candidates:  # (compiling them in threads measured slower on 2 cores)
+    programs, state, step = prepare(c)
+    jax.block_until_ready(step(state, data))  # the first call allocates
+    start = time.perf_counter()
+    jax.block_until_ready(step(state, data))
+    per_run_step[c] = (time.perf_counter() - start) / (len(timed) * TIMED_STEPS)
+    compile_s[0] += programs.compile_s
+  # Every process must make the same choice: process 0's times decide.
+  best = int(distributed.broadcast_from_writer(min(per_run_step, key=per_run_step.get)))
+  log("seed_group: " + ", ".join(f"{c or 'all'}: {1e6 * t:.0f} us" for c, t in
+                                 per_run_step.items())
+      + f" per run-step on {len(timed)} runs -> {best or 'all'} at a time per device")
+  _remember(key, best)
+  return best
