@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import traceback
 from typing import Callable
 
 import jax
@@ -24,10 +25,31 @@ def run_main(fn: Callable[[], object]) -> None:
     fn()
   except ConfigError as e:
     print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+    _exit(2)
   except KeyboardInterrupt:
     print("interrupted", file=sys.stderr)
-    sys.exit(130)
+    _exit(130)
+  except Exception as e:  # noqa: BLE001 - one of several processes: never wait on the others
+    if not distributed.joined():
+      raise
+    if distributed.lost_peer(e):
+      first = " ".join(str(e).split())[:300]
+      print(f"error: process {jax.process_index()} of {jax.process_count()} lost contact with "
+            f"another process of this sweep ({first}); nothing final was written; run the "
+            "same commands again to resume from the last checkpoint", file=sys.stderr)
+    else:
+      traceback.print_exc()
+    _exit(1)
+
+
+def _exit(status: int) -> None:
+  """Exits; a process of several leaves at once, without JAX's shutdown barrier,
+  which waits for every other process (for minutes when one has died)."""
+  if not distributed.joined():
+    sys.exit(status)
+  sys.stdout.flush()
+  sys.stderr.flush()
+  os._exit(status)
 
 
 def _one_line(e: BaseException) -> str:

@@ -39,10 +39,28 @@ def initialize() -> None:
     jax.distributed.initialize(coordinator_address=coord,
                                num_processes=int(os.environ["LSTM_INIT_NUM_PROCESSES"]),
                                process_id=int(os.environ["LSTM_INIT_PROCESS_ID"]))
+    initialize.joined = True
   elif any(v in os.environ for v in ("SLURM_JOB_ID", "OMPI_COMM_WORLD_SIZE")) and \
       int(os.environ.get("SLURM_NTASKS", os.environ.get("OMPI_COMM_WORLD_SIZE", "1"))) > 1:
     jax.distributed.initialize()
+    initialize.joined = True
   initialize.done = True
+
+
+def joined() -> bool:
+  """Whether this process is one of several (`initialize` joined them)."""
+  return getattr(initialize, "joined", False)
+
+
+# What a collective raises when another process of the sweep has gone.
+_LOST_PEER = ("Connection reset by peer", "Connection closed by peer", "Gloo", "heartbeat",
+              "UNAVAILABLE", "DEADLINE_EXCEEDED", "Broken pipe", "coordination service")
+
+
+def lost_peer(e: BaseException) -> bool:
+  """Whether `e` says another process stopped (killed, crashed, unreachable)."""
+  text = f"{type(e).__name__}: {e}"
+  return any(k in text for k in _LOST_PEER)
 
 
 def is_writer() -> bool:

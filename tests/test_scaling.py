@@ -182,32 +182,77 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
-def test_two_processes_on_localhost_equal_one_process(tmp_path):
-  # The multi-host launch: one host device per process, cross-process collectives
-  # on the CPU. jax.distributed must start before anything touches the backend.
-  args = ["-m", "experiments.seed_sweep", "--config.num_seeds=2", "--config.train.steps=20",
-          "--config.task.length=8", "--config.model.hidden_size=8", "--config.report=False"]
-  port = _free_port()
-  procs = [subprocess.Popen(
-      [sys.executable, *args, f"--workdir={tmp_path / 'two'}", "--cpu_devices=1"], cwd=ROOT,
-      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-      env=dict(os.environ, LSTM_INIT_COORDINATOR=f"127.0.0.1:{port}",
-               LSTM_INIT_NUM_PROCESSES="2", LSTM_INIT_PROCESS_ID=str(i)))
-      for i in (0, 1)]
+def _readme_launch_lines():
+  """The two-process launch lines of the README: (env, argv) each."""
+  lines = [l.rstrip(" &") for l in open(os.path.join(ROOT, "README.md")).read().splitlines()
+           if l.startswith("LSTM_INIT_COORDINATOR=")]
+  out = []
+  for line in lines:
+    words = line.split()
+    env = dict(w.split("=", 1) for w in words if "=" in w and not w.startswith("-"))
+    argv = words[words.index("python"):]
+    out.append((env, argv))
+  return out
+
+
+# Tiny settings appended to the README's lines; steps enough to kill in between.
+TWO = ["--config.num_seeds=2", "--config.train.steps=400", "--config.train.log_every=20",
+       "--config.task.length=8", "--config.model.hidden_size=8", "--config.report=False",
+       "--config.seed_group=1", "--config.checkpoint_every_s=0"]
+
+
+def _launch(workdir, port):
+  procs = []
+  for env, argv in _readme_launch_lines():
+    env = {k: v.replace("12355", str(port)) for k, v in env.items()}
+    argv = [a.replace("runs/two", str(workdir)) for a in argv]
+    procs.append(subprocess.Popen([sys.executable, "-u", *argv[1:], *TWO], cwd=ROOT,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env=dict(os.environ, **env)))
+  return procs
+
+
+def _finish(procs, timeout=120):
   outs = []
   for p in procs:
     try:
-      outs.append(p.communicate(timeout=240))
+      outs.append(p.communicate(timeout=timeout))
     except subprocess.TimeoutExpired:
       for q in procs:
         q.kill()
       raise
+  return outs
+
+
+def test_two_processes_from_the_readme_survive_a_killed_worker_and_resume(tmp_path):
+  # The README's multi-host lines on localhost: one host device per process,
+  # cross-process collectives on the CPU, jax.distributed started first.
+  assert len(_readme_launch_lines()) == 2
+  wd = tmp_path / "two"
+  procs = _launch(wd, _free_port())
+  for line in procs[0].stdout:  # process 0 logs; process 1 is silent
+    if " step 60/" in line:
+      break
+  procs[1].send_signal(signal.SIGKILL)
+  killed = time.time()
+  (out0, err0), _ = _finish(procs)
+  waited = time.time() - killed
+  print(f"the survivor exited {waited:.2f} s after its partner was killed")
+  assert procs[0].returncode == 1 and waited < 60
+  assert "Traceback" not in err0
+  assert err0.strip().splitlines()[-1].startswith(
+      "error: process 0 of 2 lost contact with another process of this sweep"), err0[-2000:]
+  assert not os.path.exists(wd / "results.csv") and os.path.exists(wd / "checkpoint.msgpack")
+  # The same lines again resume from the checkpoint and finish.
+  procs = _launch(wd, _free_port())
+  outs = _finish(procs)
   assert [p.returncode for p in procs] == [0, 0], outs[0][1][-2000:] + outs[1][1][-2000:]
-  assert "2 process(es)" in outs[0][0] and "Final validation loss" in outs[0][0]
-  assert "Final validation loss" not in outs[1][0]  # only process 0 reports and writes
-  one = subprocess.run([sys.executable, *args, f"--workdir={tmp_path / 'one'}",
-                        "--cpu_devices=2"], cwd=ROOT, capture_output=True, text=True,
-                       timeout=240)
+  assert "resuming from" in outs[0][0] and "2 process(es)" in outs[0][0]
+  assert "Final validation loss" in outs[0][0] and "Final validation loss" not in outs[1][0]
+  one = subprocess.run([sys.executable, "-m", "experiments.seed_sweep", *TWO,
+                        f"--workdir={tmp_path / 'one'}", "--cpu_devices=2"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=240)
   assert one.returncode == 0, one.stderr[-2000:]
-  _assert_same(_losses(tmp_path / "two" / "results.csv"),
-               _losses(tmp_path / "one" / "results.csv"))
+  worst = _assert_same(_losses(wd / "results.csv"), _losses(tmp_path / "one" / "results.csv"))
+  print(f"two processes, killed and resumed, against one process: worst relative "
+        f"difference {worst:.1e}")
