@@ -23,8 +23,11 @@ CANDIDATES = {
     "onednn": "--xla_cpu_use_onednn=true",
     "onednn_custom_call": "--xla_cpu_use_onednn=true --xla_cpu_experimental_onednn_custom_call=true",
     "xnnpack": "--xla_cpu_use_xnnpack=true",
-    "xnn_fusion_greedy": "--xla_cpu_experimental_xnn_fusion_type=greedy",
-    "ynn_fusion": "--xla_cpu_experimental_ynn_fusion_type=default",
+    "xnn_graph_greedy": "--xla_cpu_experimental_xnn_graph_fusion_mode=XNN_GRAPH_FUSION_MODE_GREEDY",
+    "xnn_dot": "--xla_cpu_use_xnnpack=true --xla_cpu_experimental_xnn_fusion_type=dot",
+    "ynn_dot": "--xla_cpu_experimental_ynn_fusion_type=dot",
+    "ynn_dot_eltwise": "--xla_cpu_experimental_ynn_fusion_type=dot,eltwise",
+    "onednn_dot": "--xla_cpu_use_onednn=true --xla_cpu_experimental_onednn_fusion_type=dot",
     "no_fast_min_max": "--xla_cpu_enable_fast_min_max=false",
 }
 
