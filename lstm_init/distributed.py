@@ -87,10 +87,11 @@ def replicated(mesh: Mesh) -> NamedSharding:
 
 def padded(n: int, mesh: Mesh, group: int = 1) -> int:
   """The smallest count >= n that splits evenly over the mesh, in whole groups of
-  `group` runs per device once there is more than one group per device."""
+  `group` runs per device (group > 0): a run then always computes in a batch of
+  `group`, whatever the number of runs, so its result does not depend on it."""
   d = mesh.size
   per_device = int(math.ceil(n / d))
-  if group > 1 and per_device > group:
+  if group > 1:
     per_device = int(math.ceil(per_device / group) * group)
   return per_device * d
 
@@ -177,11 +178,12 @@ def in_groups(vfn, group: int):
   groups one after another, each vmapped. A group's weights then stay in cache
   for a whole time loop instead of every step cycling through all runs'
   weights, which measures faster on the CPU at hidden size 128. n must be a
-  multiple of `group` (see `padded`).
+  multiple of `group` (see `padded`). One group is a loop of one: the same
+  program for a run, so the same numbers, however many groups there are.
   """
   def run(tree, *shared):
     n = jax.tree.leaves(tree)[0].shape[0]
-    if group <= 0 or n <= group:
+    if group <= 0:
       return vfn(tree, *shared)
     cut = jax.tree.map(lambda a: a.reshape((n // group, group) + a.shape[1:]), tree)
     out = jax.lax.map(lambda t: vfn(t, *shared), cut)

@@ -1,22 +1,28 @@
 """How many runs a device vmaps at once (`seed_group`), chosen by measurement.
 
-With `config.seed_group=-1` (the default) the loop times a few steps of the
+With `config.seed_group=-1` (the default) the loop times two steps of the
 group's training program for each candidate (1, 2, 4, 8 runs at a time, or
-all of a device's runs) on up to 64 runs per device, keeps the fastest per
-run-step, and logs the times. Which is fastest depends on the machine and the
+all of them) on 16 runs per device (the group's runs, repeated: the same
+whatever the sweep's size), keeps the fastest per run-step, and logs the
+times. Which is fastest depends on the machine and the
 sizes: on a CPU, one run at a time keeps its weights in cache through the time
 loop; an accelerator wants every run at once. The choice is remembered in the
 compilation cache's folder (`seed_groups.json`), keyed by the machine and the
 program, so a repeated sweep does not measure again; the sweep state records it,
-so a resumed sweep uses the same. A seed's result does not depend on the
-choice beyond float rounding (tested).
+so a resumed sweep uses the same.
+
+A run computes in a batch of exactly `seed_group` runs (padded), so with a
+group of 1, 2, 4 or 8 a seed's result is the same bits alone or among any
+number of seeds (tested). Different group sizes compute the same numbers in
+another order: they agree to float rounding per step (1e-7), which a long,
+chaotic training can amplify; the records say which size ran
+(`environment.json`'s `seed_groups`), and `--config.seed_group=<n>` repeats it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import time
 from typing import Callable
@@ -28,8 +34,8 @@ from lstm_init.plan import SweepPlan, structure_key
 from lstm_init.programs import GroupPrograms
 
 CANDIDATES = (1, 2, 4, 8, 0)  # 0: all of a device's runs at once
-TIMED_RUNS_PER_DEVICE = 64
-TIMED_STEPS = 5
+TIMED_RUNS_PER_DEVICE = 16
+TIMED_STEPS = 2
 CACHE_FILE = "seed_groups.json"
 
 
@@ -38,10 +44,10 @@ def _cache_path() -> str | None:
   return os.path.join(folder, CACHE_FILE) if folder else None
 
 
-def _cache_key(plan: SweepPlan, g: int, mesh, runs: int) -> str:
+def _cache_key(plan: SweepPlan, g: int, mesh) -> str:
   ci = plan.groups[g][0]
   dev = jax.devices()[0]
-  what = json.dumps([jax.__version__, dev.platform, dev.device_kind, mesh.size, runs,
+  what = json.dumps([jax.__version__, dev.platform, dev.device_kind, mesh.size,
                      structure_key(plan.conditions[ci].config, plan.experiments[ci])])
   return hashlib.sha256(what.encode()).hexdigest()[:24]
 
@@ -75,18 +81,16 @@ def choose(plan: SweepPlan, g: int, mesh, data, runs: list[tuple[int, int]],
 
   Adds the seconds spent compiling the candidates to `compile_s[0]`.
   """
-  d = mesh.size
-  per_device = math.ceil(len(runs) / d)
-  candidates = [c for c in CANDIDATES if c == 0 or c < per_device] or [0]
-  if len(candidates) == 1:
-    return candidates[0]
-  key = _cache_key(plan, g, mesh, len(runs))
+  key = _cache_key(plan, g, mesh)
   known = _remembered(key)
   if known is not None:
     log(f"seed_group: {known or 'all'} run(s) at a time per device (measured before; "
         f"{CACHE_FILE} in the compilation cache)")
     return known
-  timed = runs[:min(len(runs), TIMED_RUNS_PER_DEVICE * d)]
+  candidates = list(CANDIDATES)
+  # The same timing set whatever the sweep's size (its runs, repeated), so the
+  # choice depends on the machine and the program only.
+  timed = (runs * TIMED_RUNS_PER_DEVICE * mesh.size)[:TIMED_RUNS_PER_DEVICE * mesh.size]
   sharding = distributed.runs_sharding(mesh)
 
   base = GroupPrograms(plan, plan.groups[g], mesh)

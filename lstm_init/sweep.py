@@ -88,6 +88,7 @@ def run_sweep(config, workdir: str | None = None, sweep: Sequence[str] | None = 
     results.write(workdir, plan, rows, curves, summary)
   log(results.summary_table(summary))
   env["timings"] = timings(started, planned, trained, loop)
+  env["seed_groups"] = [int(g) for g in loop.state.at_once]  # per group; 0: all at once
   log(describe_timings(env["timings"]))
   if writer:
     records.write_json(os.path.join(workdir, "environment.json"), env)

@@ -17,14 +17,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def _small(num_seeds):
   cfg = gru_forecast.get_config()
   cfg.num_seeds, cfg.train.steps, cfg.train.log_every = num_seeds, 20, 10
-  cfg.gru.hidden_size, cfg.task.eval_rows, cfg.report = 8, 4, False
+  cfg.gru.hidden_size, cfg.task.eval_rows, cfg.report, cfg.seed_group = 8, 4, False, 1
   return cfg
 
 
 def test_the_example_runs_from_the_command_line_and_refuses_what_it_ignores(tmp_path):
   base = [sys.executable, "-m", "experiments.seed_sweep", "--config=examples/gru_forecast.py",
           "--config.num_seeds=2", "--config.train.steps=20", "--config.train.log_every=10",
-          "--config.gru.hidden_size=8", "--config.task.eval_rows=4"]
+          "--config.gru.hidden_size=8", "--config.task.eval_rows=4", "--config.seed_group=1"]
   out = subprocess.run(base + [f"--workdir={tmp_path / 'run'}"], capture_output=True,
                        text=True, cwd=ROOT, timeout=300)
   assert out.returncode == 0, out.stderr[-2000:]

@@ -61,7 +61,8 @@ def _cli(*args, workdir):
   rest = [a for a in args if not a.startswith("--config=")]
   return subprocess.run([sys.executable, "-m", "experiments.seed_sweep", *files,
                          f"--workdir={workdir}", "--config.num_seeds=2", "--config.train.steps=2",
-                         "--config.train.eval_every=1", "--config.report=False", *rest],
+                         "--config.train.eval_every=1", "--config.report=False",
+                         "--config.seed_group=1", *rest],
                         capture_output=True, text=True, cwd=ROOT, timeout=300)
 
 
@@ -73,7 +74,7 @@ def test_cli_runs_and_prints_the_table(tmp_path):
 
 
 def test_the_compilation_cache_is_used_moved_or_switched_off_and_times_are_recorded(tmp_path):
-  small = ("--config.task.length=6", "--config.model.hidden_size=4", "--config.seed_group=1")
+  small = ("--config.task.length=6", "--config.model.hidden_size=4")
   cache = tmp_path / "cache"
   out = _cli(*small, f"--compilation_cache={cache}", workdir=tmp_path / "on")
   assert out.returncode == 0, out.stderr[-3000:]
@@ -86,6 +87,7 @@ def test_the_compilation_cache_is_used_moved_or_switched_off_and_times_are_recor
             "outputs_s", "total_s"):
     assert t[k] >= 0, (k, t)
   assert t["startup_s"] + t["plan_s"] <= t["time_to_first_step_s"] <= t["total_s"]
+  assert env["seed_groups"] == [1]  # --config.seed_group=1, one program
   assert "first training step at" in out.stdout
   off = _cli(*small, "--compilation_cache=off", workdir=tmp_path / "off")
   assert off.returncode == 0 and "compilation cache: off" in off.stdout
