@@ -42,20 +42,18 @@ class ChunkRecords:
   eval_loss: np.ndarray      # [runs, evals]
   eval_metric: np.ndarray    # [runs, evals]
   diverged_step: np.ndarray  # [runs]: first step with a NaN loss, -1 if none
-  next_eval: np.ndarray      # validations recorded
-  next_piece: np.ndarray     # pieces trained
+  next_piece: np.ndarray     # pieces trained (the validation at step 0 comes before them)
 
   @classmethod
   def fresh(cls, n: int, schedule: Schedule) -> "ChunkRecords":
     e = len(schedule.evals)
     nan = lambda *shape: np.full(shape, np.nan)
     return cls(np.full((n, schedule.total), np.nan, np.float32), nan(n, e), nan(n, e),
-               nan(n, e), np.full((n,), -1), np.array(0), np.array(0))
+               nan(n, e), np.full((n,), -1), np.array(0))
 
   def record_start(self, ev: dict[str, np.ndarray]) -> None:
     """The validation at initialization (step 0)."""
     self.eval_loss[:, 0], self.eval_metric[:, 0] = ev["loss"], ev["metric"]
-    self.next_eval[...] = 1
 
   def record_piece(self, schedule: Schedule, p: int, out: dict[str, np.ndarray]) -> int:
     """Stores piece p's outputs; returns the index of its last validation."""
@@ -76,7 +74,7 @@ class ChunkRecords:
       finite = np.isfinite(seg)
       mean = np.where(finite, seg, 0).sum(1) / np.maximum(finite.sum(1), 1)
       self.train_curve[:, e] = np.where(finite.any(axis=1), mean, np.nan)
-    self.next_eval[...], self.next_piece[...] = evals.stop, p + 1
+    self.next_piece[...] = p + 1
     return evals.stop - 1
 
 
@@ -98,7 +96,7 @@ class SweepState:
                np.zeros(len(plan.groups), int),
                {str(ci): {name: empty() for name in OUTPUTS}
                 for ci in range(len(plan.conditions))},
-               ChunkRecords(*(empty() for _ in range(5)), np.array(0), np.array(0)),
+               ChunkRecords(*(empty() for _ in range(5)), np.array(0)),
                np.array(False), np.full(len(plan.groups), -1))
 
   def chunks(self, plan: SweepPlan, g: int) -> list[list[tuple[int, int]]]:
@@ -274,14 +272,14 @@ class Loop:
     else:
       rec = ChunkRecords.fresh(n_pad, sched)
     runs = distributed.place(runs, self.sharding)
-    if int(rec.next_eval) == 0:
+    if int(rec.next_piece) == 0:  # checkpoints come after pieces only
       rec.record_start(jax_fetch(programs.evaluate(runs, data, "curve")))
     first = int(rec.next_piece)
     progress.done += n * (sched.pieces[first - 1].end if first > 0 else 0)
     names = [self.plan.conditions[ci].name for ci, _ in chunk]
     for p in range(first, len(sched.pieces)):
       piece = sched.pieces[p]
-      step = programs.compiled(("piece", piece.segments), runs, data)
+      step = programs.compiled(("piece", piece.segments), runs, data)  # compiled once
       if self.first_step_at is None:
         self.first_step_at = time.time()
       runs, out = step(runs, data)
@@ -329,10 +327,9 @@ class Loop:
           if int(cfg.seed_group) >= 0:
             self.state.at_once[g] = int(cfg.seed_group)
           else:
-            spent = [0.0]
-            self.state.at_once[g] = seed_groups.choose(plan, g, self.mesh, data,
-                                                       group_runs(plan, g), self.log, spent)
-            self.compile_s += spent[0]
+            self.state.at_once[g], spent = seed_groups.choose(
+                plan, g, self.mesh, data, group_runs(plan, g), self.log)
+            self.compile_s += spent
         programs = GroupPrograms(plan, group, self.mesh, int(self.state.at_once[g]))
         self.plan_chunks(g, programs, data)
         k = 0

@@ -15,8 +15,8 @@ memory analysis gives the memory a run needs (`run_bytes`).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
+import weakref
 from typing import Any
 
 import chex
@@ -113,11 +113,15 @@ def final_scores(exp: Experiment, state, data) -> dict[str, Any]:
   return {split: exp.evaluate(state, data, split) for split in ("val", "test")}
 
 
-@functools.lru_cache(maxsize=None)
+_STACKED_INIT: "weakref.WeakKeyDictionary[Experiment, Any]" = weakref.WeakKeyDictionary()
+
+
 def stacked_init(exp: Experiment):
-  """`exp.init` jitted and vmapped over runs, one per experiment (compiled once
-  per shape, whichever programs use it)."""
-  return jax.jit(jax.vmap(exp.init))
+  """`exp.init` jitted and vmapped over runs, one per experiment while it lives
+  (compiled once per shape, whichever programs use it)."""
+  if exp not in _STACKED_INIT:
+    _STACKED_INIT[exp] = jax.jit(jax.vmap(exp.init))
+  return _STACKED_INIT[exp]
 
 
 # Set to 1 (tests) to assert that each program of a group is traced once.
@@ -172,9 +176,6 @@ class GroupPrograms:
       self._compiled[shapes] = self._jit(key).lower(state, data).compile()
       self.compile_s += time.perf_counter() - start
     return self._compiled[shapes]
-
-  def piece(self, state, data, segments: tuple[tuple[int, int], ...]):
-    return self.compiled(("piece", segments), state, data)(state, data)
 
   def evaluate(self, state, data, split: str):
     return self.compiled(("evaluate", split), state, data)(state, data)

@@ -67,56 +67,49 @@ def _remember(key: str, choice: int) -> None:
   path = _cache_path()
   if path is None or not distributed.is_writer():
     return
-  try:
-    known = json.load(open(path)) if os.path.isfile(path) else {}
-  except (OSError, ValueError):
-    known = {}
+  known = {}
+  if os.path.isfile(path):
+    try:
+      with open(path) as f:
+        known = json.load(f)
+    except (OSError, ValueError):
+      pass
   known[key] = choice
   records.write_json(path, known)
 
 
 def choose(plan: SweepPlan, g: int, mesh, data, runs: list[tuple[int, int]],
-           log: Callable[[str], None], compile_s: list[float]) -> int:
-  """The fastest runs-at-once per device for group g (see module docstring).
-
-  Adds the seconds spent compiling the candidates to `compile_s[0]`.
-  """
+           log: Callable[[str], None]) -> tuple[int, float]:
+  """The fastest runs-at-once per device for group g (see module docstring),
+  and the seconds spent compiling the candidates."""
   key = _cache_key(plan, g, mesh)
   known = _remembered(key)
   if known is not None:
     log(f"seed_group: {known or 'all'} run(s) at a time per device (measured before; "
         f"{CACHE_FILE} in the compilation cache)")
-    return known
-  candidates = list(CANDIDATES)
+    return known, 0.0
   # The same timing set whatever the sweep's size (its runs, repeated), so the
   # choice depends on the machine and the program only.
   timed = (runs * TIMED_RUNS_PER_DEVICE * mesh.size)[:TIMED_RUNS_PER_DEVICE * mesh.size]
-  sharding = distributed.runs_sharding(mesh)
-
-  base = GroupPrograms(plan, plan.groups[g], mesh)
-  states = {}
-
-  def prepare(c):
+  states = {}  # initial states by padded size (the init is shared, `programs.stacked_init`)
+  per_run_step, compile_s = {}, 0.0
+  for c in CANDIDATES:  # (compiling them in threads measured slower on 2 cores)
     programs = GroupPrograms(plan, plan.groups[g], mesh, c)
     n_pad = distributed.padded(len(timed), mesh, c)
     if n_pad not in states:
       states[n_pad] = distributed.place(
-          base.init_runs(timed + [timed[-1]] * (n_pad - len(timed))), sharding)
-    return programs, states[n_pad], programs.compiled(("train", TIMED_STEPS), states[n_pad],
-                                                      data)
-
-  per_run_step = {}
-  for c in candidates:  # (compiling them in threads measured slower on 2 cores)
-    programs, state, step = prepare(c)
-    jax.block_until_ready(step(state, data))  # the first call allocates
+          programs.init_runs(timed + [timed[-1]] * (n_pad - len(timed))),
+          distributed.runs_sharding(mesh))
+    step = programs.compiled(("train", TIMED_STEPS), states[n_pad], data)
+    compile_s += programs.compile_s
+    jax.block_until_ready(step(states[n_pad], data))  # the first call allocates
     start = time.perf_counter()
-    jax.block_until_ready(step(state, data))
+    jax.block_until_ready(step(states[n_pad], data))
     per_run_step[c] = (time.perf_counter() - start) / (len(timed) * TIMED_STEPS)
-    compile_s[0] += programs.compile_s
   # Every process must make the same choice: process 0's times decide.
   best = int(distributed.broadcast_from_writer(min(per_run_step, key=per_run_step.get)))
   log("seed_group: " + ", ".join(f"{c or 'all'}: {1e6 * t:.0f} us" for c, t in
                                  per_run_step.items())
       + f" per run-step on {len(timed)} runs -> {best or 'all'} at a time per device")
   _remember(key, best)
-  return best
+  return best, compile_s

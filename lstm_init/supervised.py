@@ -5,8 +5,9 @@
   state, per_step = exp.train_chunk(state, exp.data, n)
   scores = exp.evaluate(state, exp.data, "val")
 
-Everything the traced functions need is read from the config once, into the
-frozen `Supervised` spec; nothing reads the ConfigDict inside a trace. A run's
+What training and evaluation need is read from the config once, into the
+frozen `Supervised` spec (only `init` hands `config.model` to
+`model.init_model`, which reads the initializer names while tracing). A run's
 state (`RunState`) holds its parameters, optimizer state (with the run's
 learning rate, weight decay, clip norm and momentum, `lstm_init.optim`), the
 carried LSTM state for stateful training, its step, divergence flag, stream
@@ -23,6 +24,7 @@ from typing import Any
 import flax.struct
 import jax
 import jax.numpy as jnp
+import ml_collections
 import optax
 
 from lstm_init import model as model_lib
@@ -239,7 +241,6 @@ class Supervised:
 
 @functools.lru_cache(maxsize=8)
 def _task(task_json: str) -> Task:
-  import ml_collections
   return make_task(ml_collections.ConfigDict(json.loads(task_json)))
 
 

@@ -121,21 +121,22 @@ def write_partial(workdir: str, plan: SweepPlan, state) -> str:
   """results.partial.csv: the latest validation of every run trained so far
   (`state`: the loop's `SweepState` at an interruption)."""
   rows = []
+
+  def add(ci, seed, curve):
+    finite = curve[np.isfinite(curve)]
+    if finite.size:
+      rows.append({"condition": plan.conditions[int(ci)].name, "seed": int(seed),
+                   "last_eval_loss": float(finite[-1])})
+
   for ci, out in state.outputs.items():
-    ev = out["eval_loss"]
-    for r in range(len(ev) if ev.ndim == 2 else 0):
-      finite = ev[r][np.isfinite(ev[r])]
-      if finite.size:
-        rows.append({"condition": plan.conditions[int(ci)].name, "seed": r,
-                     "last_eval_loss": float(finite[-1])})
+    for r, curve in enumerate(out["eval_loss"] if out["eval_loss"].ndim == 2 else []):
+      add(ci, r, curve)
   if bool(state.in_chunk):
     g = next(i for i in range(len(plan.groups))
              if int(state.done[i]) < len(state.bounds[str(i)]) - 1)
-    chunk = state.chunks(plan, g)[int(state.done[g])]
-    e = int(state.current.next_eval) - 1
-    for i, (ci, r) in enumerate(chunk):
-      rows.append({"condition": plan.conditions[ci].name, "seed": int(r),
-                   "last_eval_loss": float(state.current.eval_loss[i, e])})
+    for (ci, r), curve in zip(state.chunks(plan, g)[int(state.done[g])],
+                              state.current.eval_loss):
+      add(ci, r, curve)
   path = os.path.join(workdir, "results.partial.csv")
   records.write_csv(path, rows, ["condition", "seed", "last_eval_loss"])
   return path

@@ -294,10 +294,10 @@ def test_a_sweep_traces_each_program_once(tmp_path, monkeypatch):
   for n in (2, 4):
     state = programs.init_runs([(0, r) for r in range(n)])
     if n == 2:
-      programs.piece(state, data, ((1, 5),))
+      programs.compiled(("piece", ((1, 5),)), state, data)
     else:
       with pytest.raises(AssertionError, match="traced"):
-        programs.piece(state, data, ((1, 5),))
+        programs.compiled(("piece", ((1, 5),)), state, data)
 
 
 @pytest.mark.parametrize("args, message", [
