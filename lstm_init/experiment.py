@@ -30,7 +30,8 @@ Contract:
     with `value_prefixes`) change only such numbers or the initial state, so
     conditions differing only in them share one compiled program.
 
-`config.experiment` is "supervised" (the built-in LSTM on a task) or
+`config.experiment` is "supervised" (the built-in LSTM on a task), "a2c"
+(recurrent actor-critic on gymnax environments, `lstm_init.rl.a2c`) or
 "module:factory", a function `factory(config) -> Experiment` of your own (see
 examples/).
 """
@@ -47,7 +48,8 @@ import jax.numpy as jnp
 from lstm_init import keys as keys_lib
 from lstm_init.errors import ConfigError
 
-BUILT_IN = {"supervised": "lstm_init.supervised:make_experiment"}
+BUILT_IN = {"supervised": "lstm_init.supervised:make_experiment",
+            "a2c": "lstm_init.rl.a2c:make_experiment"}
 # Fields the engine reads for every experiment, beside the top-level ones
 # (seed, num_seeds, design, devices, ...).
 ENGINE_FIELDS = ("train.steps", "train.eval_every", "train.log_every", "train.curve_rows")
@@ -77,6 +79,11 @@ class Experiment:
       ending in "."); None: every field (the built-in experiment, which says
       itself which fields a setting leaves unused). A given value outside
       them and `ENGINE_FIELDS` is refused, never silently ignored.
+    score: what `evaluate`'s "loss" is, in words (tables and axes).
+    step_unit, steps_per_update: what the learning curves' x axis counts, and
+      how many of it one training step is (environment steps per update).
+    failure_line: a final score below this (higher is better) or above it
+      (lower is better) counts as a seed that failed to learn; None: no such line.
   """
 
   data: Any
@@ -94,6 +101,10 @@ class Experiment:
   first_k: int = 1
   record: dict[str, Any] = dataclasses.field(default_factory=dict)
   reads: tuple[str, ...] | None = None
+  score: str = "final validation loss"
+  step_unit: str = "training step"
+  steps_per_update: int = 1
+  failure_line: float | None = None
 
 
 def unread_reason(exp: Experiment, path: str) -> str | None:

@@ -7,7 +7,8 @@ writes `figures/<name>.png` and `.pdf`, and returns the PNG's relative path:
   curves         validation loss over training: median and 25-75% / 10-90% bands
   per_timestep   loss at each position of a window (when the task has one)
   best_of_k      expected best final loss among k seeds (Dodge et al. 2019)
-  improvement    matrix of P(row < column) with bootstrap intervals
+  improvement    matrix of P(row better than column) with bootstrap intervals
+Scores are losses (lower is better) unless the sweep says `higher` (returns).
 matplotlib loads on the first figure, not on import.
 """
 
@@ -62,6 +63,8 @@ def draw_baselines(ax, m, vertical=False, label="no-learning baseline"):
   """The no-learning baseline: one grey line, or one per condition in its colour
   when the conditions' tasks differ."""
   line = ax.axvline if vertical else ax.axhline
+  if not np.isfinite(np.asarray(m["baselines"], float)).any():
+    return  # no baseline known (e.g. reinforcement learning)
   if m["baseline"] is not None:
     line(m["baseline"], ls="--", color="grey", lw=1, label=label)
     return
@@ -89,9 +92,10 @@ def fig_distribution(m, out_dir):
   log_if_wide(ax, np.concatenate([finite_ok(x, d) for x, d in zip(m["final"], m["diverged"])]
                                   + [np.array(m["baselines"])]))
   ax.set_xticks(range(n), m["conditions"], rotation=30, ha="right")
-  ax.set_ylabel("final validation loss")
-  ax.set_title("Final loss per seed (box: quartiles)")
-  ax.legend(loc="best", fontsize=8)
+  ax.set_ylabel(m.get("score", "final validation loss"))
+  ax.set_title("Final score per seed (box: quartiles)")
+  if ax.get_legend_handles_labels()[0]:
+    ax.legend(loc="best", fontsize=8)
   return save(fig, out_dir, "distribution")
 
 
@@ -101,11 +105,16 @@ def fig_ecdf(m, out_dir):
   for name, x, div, col in zip(m["conditions"], m["final"], m["diverged"],
                                colors(len(m["conditions"]))):
     ok = np.sort(finite_ok(x, div))
-    if ok.size:
+    if ok.size and m.get("higher"):  # rliable's profile: the fraction of runs above tau
+      taus = np.linspace(ok.min(), ok.max(), 200)
+      ax.plot(taus, stats.performance_profile(np.where(div, -np.inf, x), taus), label=name,
+              color=col)
+    elif ok.size:
       ax.step(ok, np.arange(1, ok.size + 1) / len(x), where="post", label=name, color=col)
   draw_baselines(ax, m, vertical=True, label=None)
-  ax.set_xlabel("final validation loss")
-  ax.set_ylabel("fraction of seeds with loss <= x")
+  ax.set_xlabel(m.get("score", "final validation loss") + (" (tau)" if m.get("higher") else ""))
+  ax.set_ylabel("fraction of seeds with score > tau" if m.get("higher") else
+                "fraction of seeds with loss <= x")
   ax.set_title("Performance profile (empirical CDF)")
   ax.legend(fontsize=8)
   return save(fig, out_dir, "ecdf")
@@ -132,10 +141,13 @@ def fig_curves(m, out_dir):
     band(ax, st[:e], c[:, :e], name, col)
   draw_baselines(ax, m, label="baseline")
   rows = m.get("curve_rows", [0])
-  ax.set_xlabel("training step")
-  ax.set_ylabel("validation loss" + (f" (first {rows[0]} validation rows)"
-                                     if len(rows) == 1 and rows[0] > 0 else ""))
-  ax.set_yscale("log")
+  ax.set_xlabel(m.get("step_unit", "training step"))
+  if m.get("higher"):
+    ax.set_ylabel(m.get("score", "score") + " (learning-curve evaluations)")
+  else:
+    ax.set_ylabel("validation loss" + (f" (first {rows[0]} validation rows)"
+                                       if len(rows) == 1 and rows[0] > 0 else ""))
+    ax.set_yscale("log")
   ax.set_title("Learning curves: median, 25-75% and 10-90% of seeds")
   ax.legend(fontsize=8)
   return save(fig, out_dir, "curves")
@@ -166,10 +178,12 @@ def fig_best_of_k(m, out_dir):
     ok = finite_ok(x, div)
     if ok.size:
       ks = np.arange(1, len(x) + 1)
-      ax.plot(ks, stats.expected_best_of_k(ok, ks), label=name, color=col)
+      best = (-stats.expected_best_of_k(-ok, ks) if m.get("higher")
+              else stats.expected_best_of_k(ok, ks))
+      ax.plot(ks, best, label=name, color=col)
   ax.set_xscale("log")
   ax.set_xlabel("k (seeds tried)")
-  ax.set_ylabel("expected best final loss among k")
+  ax.set_ylabel(f"expected best {m.get('score', 'final validation loss')} among k")
   ax.set_title("Expected best of k (Dodge et al. 2019)")
   ax.legend(fontsize=8)
   return save(fig, out_dir, "best_of_k")
@@ -188,6 +202,6 @@ def fig_improvement(m, out_dir, matrices):
                 va="center", fontsize=7)
   ax.set_xticks(range(n), m["conditions"], rotation=30, ha="right")
   ax.set_yticks(range(n), m["conditions"])
-  ax.set_title("P(row seed has lower loss than column seed)")
+  ax.set_title("P(a seed of the row beats a seed of the column)")
   fig.colorbar(im, ax=ax, shrink=0.8)
   return save(fig, out_dir, "improvement")

@@ -129,8 +129,9 @@ def boundaries(n: int, size: int, start: int = 0) -> list[int]:
 class Progress:
   """Progress lines with rate and ETA at every piece."""
 
-  def __init__(self, total_seed_steps: int, log: Callable[[str], None]):
-    self.total, self.done, self.log = total_seed_steps, 0, log
+  def __init__(self, total_seed_steps: int, log: Callable[[str], None],
+               score: str = "val loss"):
+    self.total, self.done, self.log, self.score = total_seed_steps, 0, log, score
     self.start = time.time()
 
   def update(self, seed_steps: int, prefix: str, losses: np.ndarray, evals: np.ndarray):
@@ -140,7 +141,7 @@ class Progress:
     desc = lambda a: (f"{np.median(a):.4g} [{np.quantile(a, 0.1):.4g}, "
                       f"{np.quantile(a, 0.9):.4g}]") if a.size else "n/a"
     self.log(f"{prefix} | {rate:,.0f} seed-steps/s | ETA {_fmt_time(eta)} | train loss "
-             f"median {desc(losses[np.isfinite(losses)])} | val loss median "
+             f"median {desc(losses[np.isfinite(losses)])} | {self.score} median "
              f"{desc(evals[np.isfinite(evals)])} (q10, q90)")
 
 
@@ -313,7 +314,8 @@ class Loop:
     if not self.resume() and self.writer and os.path.exists(self.metrics_path):
       os.remove(self.metrics_path)
     total = sum(len(plan.layouts[i]["seed"]) * s.total for i, s in enumerate(self.schedules))
-    progress = Progress(total, self.log)
+    exp = plan.experiments[0]
+    progress = Progress(total, self.log, "val loss" if exp.lower_is_better else exp.score)
     with Sigint() as self.sigint:
       for g, group in enumerate(plan.groups):
         bounds = self.state.bounds[str(g)]

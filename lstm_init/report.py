@@ -41,14 +41,18 @@ def merge(runs: list[SweepResults]) -> dict[str, Any]:
         m[key].append(run.column(name, column))
       m["curves"].append(run.curves["eval_loss"][ci])
       m["per_timestep"].append(run.curves["per_timestep_loss"][ci])
-      m["steps"].append(run.curves["steps"][ci])
       own = run.summary["conditions"][name]
+      st = run.curves["steps"][ci]  # -1 pads evaluations a run did not have
+      m["steps"].append(np.where(st >= 0, st * int(own.get("steps_per_update", 1)), st))
       m["summaries"].append(own)
       baseline = own.get("baseline", run.summary["baseline"])
       m["baselines"].append(np.nan if baseline is None else float(baseline))
   first = runs[0].summary
   shared = len(set(m["baselines"])) == 1
   return {**m, "first_k": int(first.get("first_k", 1)), "metric_name": first["metric"],
+          "higher": not first.get("lower_is_better", True),
+          "score": first.get("score", "final validation loss"),
+          "step_unit": first.get("step_unit", "training step"),
           "baseline": m["baselines"][0] if shared else None,
           "baseline_note": first["baseline_note"] if shared else "per condition",
           "task": first["task"], "seed": int(runs[0].record["config"].get("seed", 0)),
@@ -60,7 +64,9 @@ READING_GUIDE = (
     "How to read this report. Each dot in the distribution is one seed: the spread is what "
     "luck alone does to this configuration. The 95% interval is a bootstrap interval of the "
     "mean over seeds; two conditions whose intervals overlap heavily are not distinguished "
-    "by this many seeds. P(row < column) is the chance that a seed of one condition beats a "
+    "by this many seeds. The IQM (interquartile mean) and its stratified bootstrap interval "
+    "are the robust aggregate of Agarwal et al. (2021). P(A better than B) is the chance "
+    "that a seed of one condition beats a "
     "seed of the other (0.5 = no difference). The expected best of k shows how much of a "
     "'best seed' is just having tried more seeds: if the curve keeps falling with k, the "
     "best of many seeds is an optimistic, selected number, not a property of the method. "
@@ -89,9 +95,11 @@ def write_report(workdirs: Sequence[str], out_dir: str | None = None) -> dict[st
   records.atomic_write_bytes(os.path.join(out_dir, "table.tex"),
                              tables.latex_table(rows, m["metric_name"]).encode())
   pairs = tables.pairwise(m)
-  head = tables.SUMMARY_HEAD + [f"median {m['metric_name']}"]
-  table = [tables.summary_cells(r) for r in rows]
-  pair_head = ["A", "B", "mean A - B [95% CI]", "P(A < B) [95% CI]", "Welch p",
+  failing = any(r["failed"] is not None for r in rows)
+  head = tables.SUMMARY_HEAD + [f"median {m['metric_name']}"] + (
+      ["failed to learn"] if failing else [])
+  table = [tables.summary_cells(r) + ([str(r["failed"])] if failing else []) for r in rows]
+  pair_head = ["A", "B", "mean A - B [95% CI]", "P(A better than B) [95% CI]", "Welch p",
                "Mann-Whitney p", "Hedges g"]
   pair_rows = [[p["a"], p["b"], f"{fmt(p['mean_diff'])} [{fmt(p['ci_low'])}, {fmt(p['ci_high'])}]",
                 f"{p['p_improvement']:.2f} [{p['p_low']:.2f}, {p['p_high']:.2f}]",
@@ -102,12 +110,15 @@ def write_report(workdirs: Sequence[str], out_dir: str | None = None) -> dict[st
       ("h1", "lstm_init report"),
       ("p", f"Task: {m['task']}. Seeds per condition: {', '.join(str(len(x)) for x in m['final'])}."
             + (f" No-learning baseline: {m['baseline']:.4g} ({m['baseline_note']})."
-               if m["baseline"] is not None else " No-learning baseline per condition: "
+               if m["baseline"] is not None and np.isfinite(m["baseline"]) else
+               " No-learning baseline per condition: "
                + ", ".join(f"{n} {b:.4g}" for n, b in zip(m["conditions"], m["baselines"]))
-               + ".")),
+               + "." if np.isfinite(m["baselines"]).any() else "")
+            + (f" Failed to learn: a final score {'below' if m['higher'] else 'above'} "
+               f"{rows[0]['failure_line']:g}." if failing else "")),
       ("p", f"Sources: {', '.join(workdirs)}. JAX {env.get('versions', {}).get('jax', '?')} on "
             f"{env.get('backend', '?')} ({env.get('device_count', '?')} device(s))."),
-      ("h2", "Final validation loss"),
+      ("h2", m["score"].capitalize() + (" (higher is better)" if m["higher"] else "")),
       ("table", (head, table)),
       ("p", "The same table in LaTeX (booktabs): table.tex."),
       ("p", READING_GUIDE),

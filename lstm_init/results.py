@@ -134,20 +134,30 @@ def summarize(plan: SweepPlan, rows: list[dict]) -> dict[str, Any]:
   """
   per_task = [{"task": e.description, "metric": e.metric, "baseline": e.baseline,
                "baseline_note": e.baseline_note, "first_k": e.first_k,
-               "lower_is_better": e.lower_is_better} for e in plan.experiments]
+               "lower_is_better": e.lower_is_better, "score": e.score,
+               "step_unit": e.step_unit, "steps_per_update": e.steps_per_update,
+               "failure_line": e.failure_line} for e in plan.experiments]
   shared = all(p == per_task[0] for p in per_task)
   out = dict(per_task[0]) if shared else {
       "task": "per condition", "metric": per_task[0]["metric"] if all(
           p["metric"] == per_task[0]["metric"] for p in per_task) else "metric",
       "baseline": None, "baseline_note": "per condition", "first_k": per_task[0]["first_k"],
-      "lower_is_better": per_task[0]["lower_is_better"]}
+      **{k: per_task[0][k] for k in ("lower_is_better", "score", "step_unit",
+                                     "steps_per_update", "failure_line")}}
   out["conditions"] = {}
   for ci, c in enumerate(plan.conditions):
     mine = [r for r in rows if r["condition"] == c.name]
     ok = np.array([r["final_eval_loss"] for r in mine if not r["diverged"]])
     d = stats.describe(ok)
-    low, high = stats.bootstrap_ci(ok, key_or_seed=int(plan.config.seed)) if ok.size else (
-        math.nan, math.nan)
+    seed = int(plan.config.seed)
+    low, high = stats.bootstrap_ci(ok, key_or_seed=seed) if ok.size else (math.nan, math.nan)
+    # rliable's interval: a percentile bootstrap of the IQM over runs (one task: one stratum).
+    iqm_low, iqm_high = stats.bootstrap_ci(ok, stats.iqm, key_or_seed=seed,
+                                           n_resamples=2000) if ok.size else (math.nan,
+                                                                               math.nan)
+    line, higher = plan.experiments[ci].failure_line, not plan.experiments[ci].lower_is_better
+    n_failed = (None if line is None else
+                int(np.sum(ok < line) if higher else np.sum(ok > line)))
     metric = np.array([r["final_eval_metric"] for r in mine if not r["diverged"]])
     early = np.array([r["early_eval_loss"] for r in mine if not r["diverged"]])
     late = np.array([r["late_eval_loss"] for r in mine if not r["diverged"]])
@@ -157,7 +167,8 @@ def summarize(plan: SweepPlan, rows: list[dict]) -> dict[str, Any]:
         "n": len(mine), "n_diverged": int(n_div),
         "diverged_rate_low": fail["low"], "diverged_rate_high": fail["high"],
         **{k: d.get(k, math.nan) for k in ("mean", "std", "median", "iqm", "min", "max")},
-        "ci95_low": low, "ci95_high": high,
+        "ci95_low": low, "ci95_high": high, "iqm_ci95_low": iqm_low,
+        "iqm_ci95_high": iqm_high, "n_failed": n_failed,
         "metric_mean": float(metric.mean()) if metric.size else math.nan,
         "metric_median": float(np.median(metric)) if metric.size else math.nan,
         "early_median": _finite_median(early), "late_median": _finite_median(late),
@@ -189,19 +200,34 @@ def crossed_components(rows: list[dict], seed: int) -> dict[str, float]:
 
 def summary_table(summary: dict[str, Any]) -> str:
   """A plain-text table of the summary, for the log."""
+  conds = summary["conditions"].values()
   shared = summary["baseline"] is not None
+  per_condition = not shared and any(s.get("baseline") is not None for s in conds)
+  failing = any(s.get("n_failed") is not None for s in conds)
   head = (f"{'condition':<32} {'n':>4} {'div':>4} {'mean':>9} {'95% CI':>21} {'median':>9} "
-          f"{'iqm':>9} {'std':>9} {'min':>9} {'max':>9} {summary['metric']:>9}"
-          + ("" if shared else f" {'baseline':>9}"))
+          f"{'iqm':>9} {'IQM 95% CI':>21} {'std':>9} {'min':>9} {'max':>9} "
+          f"{summary['metric'][:9]:>9}" + (f" {'failed':>6}" if failing else "")
+          + (f" {'baseline':>9}" if per_condition else ""))
   about = (f"{summary['task']}; baseline {summary['baseline']:.4g}" if shared else
-           "each condition against its own task's baseline")
-  lines = [f"Final validation loss per condition ({about}, lower is better; "
-           f"{summary['metric']} = median over seeds):", head, "-" * len(head)]
+           "each condition against its own task's baseline" if per_condition else
+           summary["task"])
+  better = "lower" if summary.get("lower_is_better", True) else "higher"
+  line = summary.get("failure_line")
+  failed = (f"; failed = seeds {'below' if better == 'higher' else 'above'} {line:g}"
+            if failing and line is not None else "")
+  lines = [f"{summary.get('score', 'final validation loss').capitalize()} per condition "
+           f"({about}; {better} is better; {summary['metric']} = median over seeds{failed}):",
+           head, "-" * len(head)]
   for name, s in summary["conditions"].items():
     lines.append(f"{name[:32]:<32} {s['n']:>4} {s['n_diverged']:>4} {s['mean']:>9.4g} "
                  f"[{s['ci95_low']:>9.4g},{s['ci95_high']:>9.4g}] {s['median']:>9.4g} "
-                 f"{s['iqm']:>9.4g} {s['std']:>9.3g} {s['min']:>9.4g} {s['max']:>9.4g} "
-                 f"{s['metric_median']:>9.4g}" + ("" if shared else f" {s['baseline']:>9.4g}"))
+                 f"{s['iqm']:>9.4g} [{s['iqm_ci95_low']:>9.4g},{s['iqm_ci95_high']:>9.4g}] "
+                 f"{s['std']:>9.3g} {s['min']:>9.4g} {s['max']:>9.4g} "
+                 f"{s['metric_median']:>9.4g}"
+                 + (f" {s['n_failed'] if s.get('n_failed') is not None else '':>6}"
+                    if failing else "")
+                 + (f" {s['baseline']:>9.4g}" if per_condition and s.get("baseline") is not None
+                    else ""))
   return "\n".join(lines)
 
 

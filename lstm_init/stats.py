@@ -87,6 +87,14 @@ def bootstrap_ci(x, statistic: Callable = np.mean, confidence: float = 0.95,
   return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
+def performance_profile(x, taus) -> np.ndarray:
+  """The fraction of runs whose score is above each tau (Agarwal et al. 2021; higher
+  scores better). Non-finite scores count as runs below every tau."""
+  a = np.asarray(x, dtype=np.float64).reshape(-1)
+  a = np.where(np.isfinite(a), a, -np.inf)
+  return (a[None, :] > np.asarray(taus, dtype=np.float64).reshape(-1, 1)).mean(axis=1)
+
+
 def probability_of_improvement(x, y) -> float:
   """P(X < Y): the chance a run of x has a lower loss than a run of y (ties half).
 

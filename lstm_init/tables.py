@@ -26,12 +26,15 @@ def summary_rows(m: dict[str, Any]) -> list[dict[str, Any]]:
                  "fail_low": s["diverged_rate_low"], "fail_high": s["diverged_rate_high"],
                  "mean": s["mean"], "ci_low": s["ci95_low"], "ci_high": s["ci95_high"],
                  "median": s["median"], "iqm": s["iqm"], "std": s["std"], "min": s["min"],
-                 "max": s["max"], "metric": s["metric_median"]})
+                 "max": s["max"], "metric": s["metric_median"],
+                 "iqm_low": s.get("iqm_ci95_low", math.nan),
+                 "iqm_high": s.get("iqm_ci95_high", math.nan),
+                 "failed": s.get("n_failed"), "failure_line": s.get("failure_line")})
   return rows
 
 
-SUMMARY_HEAD = ["condition", "n", "diverged (95% CI of rate)", "mean [95% CI]", "median", "IQM",
-                "std", "min", "max"]
+SUMMARY_HEAD = ["condition", "n", "diverged (95% CI of rate)", "mean [95% CI]", "median",
+                "IQM [95% CI]", "std", "min", "max"]
 
 
 def fmt(v, digits=4):
@@ -42,7 +45,7 @@ def summary_cells(r):
   return [r["condition"], str(r["n"]),
           f"{r['diverged']} [{r['fail_low']:.2f}, {r['fail_high']:.2f}]",
           f"{fmt(r['mean'])} [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]", fmt(r["median"]),
-          fmt(r["iqm"]), fmt(r["std"], 3), fmt(r["min"]), fmt(r["max"]), fmt(r["metric"])]
+          f"{fmt(r['iqm'])} [{fmt(r['iqm_low'])}, {fmt(r['iqm_high'])}]", fmt(r["std"], 3), fmt(r["min"]), fmt(r["max"]), fmt(r["metric"])]
 
 
 def latex_table(rows, metric_name: str) -> str:
@@ -61,8 +64,14 @@ def latex_table(rows, metric_name: str) -> str:
   return "\n".join(lines) + "\n"
 
 
+def oriented(m: dict[str, Any], x: np.ndarray) -> np.ndarray:
+  """Scores turned so that lower is better (returns negated), for the comparisons."""
+  return -x if m.get("higher") else x
+
+
 def pairwise(m: dict[str, Any]) -> list[dict[str, Any]]:
-  """Every pair of conditions compared on the final validation loss."""
+  """Every pair of conditions compared on the final score (A - B in its units;
+  P(A better than B))."""
   out = []
   n = len(m["conditions"])
   for i in range(n):
@@ -71,7 +80,9 @@ def pairwise(m: dict[str, Any]) -> list[dict[str, Any]]:
       if a.size < 2 or b.size < 2:
         continue
       c = stats.compare(a, b, key_or_seed=m["seed"])
-      c["p_low"], c["p_high"] = stats.probability_of_improvement_ci(a, b, key_or_seed=m["seed"])
+      c["p_improvement"] = stats.probability_of_improvement(oriented(m, a), oriented(m, b))
+      c["p_low"], c["p_high"] = stats.probability_of_improvement_ci(
+          oriented(m, a), oriented(m, b), key_or_seed=m["seed"])
       out.append({"a": m["conditions"][i], "b": m["conditions"][j], **c})
   return out
 
@@ -82,6 +93,7 @@ def improvement_matrix(m):
   for i in range(n):
     for j in range(n):
       a, b = finite_ok(m["final"][i], m["diverged"][i]), finite_ok(m["final"][j], m["diverged"][j])
+      a, b = oriented(m, a), oriented(m, b)
       if i != j and a.size and b.size:
         mat[i, j] = stats.probability_of_improvement(a, b)
         lo[i, j], hi[i, j] = stats.probability_of_improvement_ci(a, b, key_or_seed=m["seed"],

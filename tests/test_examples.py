@@ -55,7 +55,7 @@ def test_a_seed_of_the_example_is_the_same_alone_and_among_others(tmp_path):
 
 
 def test_an_unknown_experiment_is_one_line_and_exit_2(tmp_path):
-  for value, message in (("nope", "error: unknown experiment 'nope'; valid choices: supervised, "
+  for value, message in (("nope", "error: unknown experiment 'nope'; valid choices: supervised, a2c, "
                                   "or 'module:factory'"),
                          ("builtins:str", "error: experiment 'builtins:str' returned str, not an "
                                        "lstm_init.experiment.Experiment"),

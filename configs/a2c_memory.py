@@ -1,0 +1,39 @@
+"""Recurrent A2C on bsuite's MemoryChain: where does each preset stop remembering?
+
+  python -m experiments.seed_sweep --config=configs/a2c_memory.py
+
+The agent sees one bit at the first step of an episode and must give it back
+after `memory_length` steps (reward +1 right, -1 wrong; guessing succeeds half
+the time). Presets (keras, pytorch, flax_linen, chrono) x memory lengths
+(5, 10, 20, 40) x 8 seeds; each rollout is one whole episode, so truncated
+BPTT reaches back to the bit. The score is the mean evaluation return (-1 to
+1); the metric is the success rate over 32 greedy evaluation episodes. The
+report's table gives the median success rate of every preset at every length.
+"""
+
+from lstm_init.config import base_config
+from lstm_init.rl.a2c import rl_config
+
+
+def get_config():
+  c = base_config()
+  c.name = "a2c_memory"
+  c.experiment = "a2c"
+  c.num_seeds = 8
+  c.sweep = ("rl.memory_length=5,10,20,40",
+             "model.init.preset=keras,pytorch,flax_linen,chrono")
+  c.rl = rl_config()
+  c.rl.env = "MemoryChain-bsuite"
+  c.rl.memory_length = 5
+  c.rl.num_envs = 16
+  c.rl.rollout_len = 0           # one whole episode per update
+  c.rl.eval_episodes = 32
+  c.rl.curve_episodes = 16
+  c.rl.normalize_advantages = True
+  c.model.hidden_size = 32
+  c.train.learning_rate = 3e-3
+  c.train.clip_norm = 0.5
+  c.train.steps = 600
+  c.train.eval_every = 50
+  c.train.log_every = 300
+  return c

@@ -1,0 +1,168 @@
+"""The recurrent A2C experiment: replay, resets, evaluation, the engine, bad settings."""
+
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lstm_init import experiment
+from lstm_init import keys as keys_lib
+from lstm_init import sweep
+from lstm_init.rl import a2c
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def small_config(env="CartPole-v1", **rl):
+  from configs.a2c_cartpole import get_config
+  c = get_config()
+  c.sweep = ()
+  c.num_seeds = 3
+  c.rl.env = env
+  c.rl.num_envs, c.rl.rollout_len, c.rl.eval_episodes, c.rl.curve_episodes = 4, 8, 4, 2
+  c.model.hidden_size = 8
+  c.train.steps, c.train.eval_every, c.train.log_every = 6, 3, 3
+  c.report, c.seed_group = False, 1
+  for k, v in rl.items():
+    c.rl[k] = v
+  return c
+
+
+def _first_update(config, seed=0):
+  spec = a2c.make_a2c(config)
+  exp = a2c.make_experiment(config)
+  values = {k: jnp.asarray(v, jnp.float32) for k, v in exp.values.items()}
+  state = spec.init(keys_lib.streams_of(jax.random.key(seed)), values)
+  after, traj = spec.rollout(state)
+  outs = spec.replay(state.params, state, traj)
+  log_prob, _ = spec._log_prob_entropy(outs["policy"], traj["action"])
+  return spec, state, after, traj, outs, log_prob
+
+
+@pytest.mark.parametrize("env,extra", [
+    ("MemoryChain-bsuite", {"memory_length": 3}),
+    ("Pendulum-v1", {"log_std": "state_independent"}),
+    ("Pendulum-v1", {"log_std": "state_dependent", "critic": "shared"}),
+])
+def test_replayed_log_probs_equal_the_rollouts_across_episode_ends(env, extra):
+  config = small_config(env, **extra)
+  # Noisy learned initial states: the replay must redraw the same noise at each reset.
+  config.model.initial_state.strategy = "learned_noisy"
+  config.model.initial_state.noise_std = 0.3
+  config.rl.rollout_len = 205 if env == "Pendulum-v1" else 10  # Pendulum: 200-step episodes
+  spec, state, after, traj, outs, log_prob = _first_update(config)
+  done = np.asarray(traj["done"])
+  assert done[:-1].any(), "no episode ended inside the rollout"
+  assert np.asarray(traj["start"])[1:].any()
+  np.testing.assert_allclose(np.asarray(log_prob), np.asarray(traj["log_prob"]), atol=1e-6)
+  np.testing.assert_allclose(np.asarray(outs["value"]), np.asarray(traj["value"]), atol=1e-6)
+  if env == "Pendulum-v1":
+    # Every episode here ends in truncation (a time limit): bootstrapped from V(final obs).
+    boot = np.asarray(traj["reward"] - traj["raw_reward"] * spec.reward_scale)
+    assert np.all(boot[done] != 0) and np.all(boot[~done] == 0)
+
+
+def test_a_reset_restarts_the_state_and_the_carry_continues_otherwise():
+  config = small_config("MemoryChain-bsuite", memory_length=3)
+  config.rl.rollout_len = 10
+  spec, state, after, traj, outs, _ = _first_update(config)
+  # The replay without the resets differs from the rollout after the first episode end.
+  no_reset = dict(traj, start=jnp.zeros_like(traj["start"]).at[0].set(True))
+  other = spec.replay(state.params, state, no_reset)
+  first_end = int(np.argmax(np.asarray(traj["done"]).any(axis=1)))
+  same = np.asarray(other["value"][:first_end + 1]) - np.asarray(traj["value"][:first_end + 1])
+  later = np.asarray(other["value"][first_end + 1:]) - np.asarray(traj["value"][first_end + 1:])
+  assert np.abs(same).max() < 1e-6 and np.abs(later).max() > 1e-4
+  # The next rollout starts where this one stopped: the carry and the environments go on.
+  assert not np.allclose(np.asarray(after.carries["actor"][0][0]), 0.0)
+  np.testing.assert_array_equal(np.asarray(after.start), np.asarray(traj["done"][-1]))
+
+
+def test_evaluation_is_deterministic_and_the_same_for_every_run():
+  config = small_config()
+  spec, state, *_ = _first_update(config, seed=0)
+  a = spec.evaluate(state, None, "val")
+  b = spec.evaluate(state, None, "val")
+  assert float(a["loss"]) == float(b["loss"])
+  # Other training keys, the same parameters: the same evaluation episodes.
+  _, other, *_ = _first_update(config, seed=5)
+  c = spec.evaluate(other.replace(params=state.params), None, "val")
+  assert float(c["loss"]) == float(a["loss"])
+  # Whole episodes: CartPole returns are whole numbers between 1 and 500.
+  returns = np.asarray(spec.episodes(state.params, state.values, 8, jax.random.key(0)))
+  assert np.all(returns == np.round(returns)) and np.all((returns >= 1) & (returns <= 500))
+
+
+def test_memory_chain_is_learned_at_memory_length_one():
+  config = small_config("MemoryChain-bsuite", memory_length=1)
+  config.rl.num_envs, config.rl.rollout_len, config.rl.eval_episodes = 16, 8, 32
+  config.model.hidden_size = 16
+  config.train.learning_rate = 3e-3
+  train = jax.jit(jax.vmap(experiment.make_train(config, 300)))
+  out = train(jax.random.split(jax.random.key(0), 4))
+  # Chance is 0.5; a run that recalls the bit answers every evaluation episode right.
+  success = np.asarray(out["eval"]["metric"])
+  assert np.median(success) >= 0.9, success
+
+
+def test_a_seed_is_the_same_alone_and_among_others_and_the_summary_matches_rliable(tmp_path):
+  alone, among = small_config(), small_config()
+  alone.num_seeds, among.num_seeds = 1, 12
+  a = sweep.run_sweep(alone, str(tmp_path / "a"), log=lambda s: None)
+  b = sweep.run_sweep(among, str(tmp_path / "b"), log=lambda s: None)
+  assert a.rows[0]["final_eval_loss"] == b.rows[0]["final_eval_loss"]
+  s = b.summary
+  assert s["lower_is_better"] is False and s["step_unit"] == "environment steps"
+  assert s["steps_per_update"] == 4 * 8 and s["failure_line"] == 100.0
+  # The IQM and its stratified bootstrap interval against rliable (one task: one stratum).
+  from rliable import library as rly
+  from rliable import metrics as rl_metrics
+  scores = np.array([r["final_eval_loss"] for r in b.rows])
+  (mine,) = s["conditions"].values()
+  point, interval = rly.get_interval_estimates(
+      {"x": scores[:, None]}, lambda x: np.array([rl_metrics.aggregate_iqm(x)]), reps=20000)
+  np.testing.assert_allclose(mine["iqm"], point["x"][0], rtol=1e-12)
+  width = interval["x"][1, 0] - interval["x"][0, 0]
+  assert width > 0
+  # Two bootstraps with other random streams: endpoints agree within 10% of the width
+  # (Monte Carlo error of a 2.5% quantile from 2000 resamples is about 2% of it).
+  assert abs(mine["iqm_ci95_low"] - interval["x"][0, 0]) < 0.1 * width
+  assert abs(mine["iqm_ci95_high"] - interval["x"][1, 0]) < 0.1 * width
+  assert mine["n_failed"] == int(np.sum(scores < 100))
+
+
+def test_performance_profile_and_probability_of_improvement_match_rliable():
+  from rliable import library as rly
+  from rliable import metrics as rl_metrics
+  from lstm_init import stats, tables
+  rng = np.random.default_rng(3)
+  x, y = np.round(rng.normal(300, 80, 20)), np.round(rng.normal(250, 90, 16))
+  taus = np.linspace(50, 500, 31)
+  profile, _ = rly.create_performance_profile({"x": x[:, None]}, taus, reps=10)
+  np.testing.assert_allclose(stats.performance_profile(x, taus), profile["x"], atol=1e-12)
+  # P(x better than y) for returns (higher is better), as the report orients it.
+  m = {"higher": True}
+  mine = stats.probability_of_improvement(tables.oriented(m, x), tables.oriented(m, y))
+  np.testing.assert_allclose(mine, rl_metrics.probability_of_improvement(x[:, None], y[:, None]),
+                             atol=1e-12)
+
+
+@pytest.mark.parametrize("flag,message", [
+    ("--config.rl.env=Nope-v0", "error: unknown environment 'Nope-v0'; valid choices: "
+                                "CartPole-v1, MemoryChain-bsuite"),
+    ("--config.rl.num_envs=0", "error: rl.num_envs must be >= 1, got 0"),
+    ("--config.rl.gamma=1.5", "error: rl.gamma must be in [0, 1], got 1.5"),
+    ("--config.model.dropout=0.2", "error: --config.model.dropout=0.2 would have no effect: this "
+                                   "experiment does not read it"),
+])
+def test_bad_rl_settings_are_one_line_and_exit_2(tmp_path, flag, message):
+  out = subprocess.run([sys.executable, "-m", "experiments.seed_sweep",
+                        "--config=configs/a2c_cartpole.py", flag, f"--workdir={tmp_path}"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300)
+  assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-1500:]
+  assert out.stderr.strip().startswith(message), out.stderr
+  assert len(out.stderr.strip().splitlines()) == 1
