@@ -2,9 +2,9 @@
 
   python -m experiments.seed_sweep --config=configs/a2c_cartpole.py
 
-Four presets (keras, pytorch, flax_linen, chrono) x 16 seeds, every run a
+Four presets (keras, pytorch, flax_linen, chrono) x 32 seeds, every run a
 recurrent actor-critic (separate actor and critic LSTMs of 32 units, both
-initialized by the preset) trained by A2C on 16 environments, all 64 runs
+initialized by the preset) trained by A2C on 16 environments, all 128 runs
 vmapped in one program. The score is the mean return of 16 greedy evaluation
 episodes (500 at most). The summary gives each preset's IQM with a stratified
 bootstrap interval and how many seeds failed to learn (return < 100).
@@ -18,7 +18,7 @@ def get_config():
   c = base_config()
   c.name = "a2c_cartpole"
   c.experiment = "a2c"
-  c.num_seeds = 16
+  c.num_seeds = 32
   c.sweep = ("model.init.preset=keras,pytorch,flax_linen,chrono",)
   c.rl = rl_config()
   c.rl.env = "CartPole-v1"

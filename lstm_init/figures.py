@@ -7,6 +7,7 @@ writes `figures/<name>.png` and `.pdf`, and returns the PNG's relative path:
   curves         validation loss over training: median and 25-75% / 10-90% bands
   per_timestep   loss at each position of a window (when the task has one)
   best_of_k      expected best final loss among k seeds (Dodge et al. 2019)
+  grid           the metric against one axis of a two-axis sweep, a line per level
   improvement    matrix of P(row better than column) with bootstrap intervals
 Scores are losses (lower is better) unless the sweep says `higher` (returns).
 matplotlib loads on the first figure, not on import.
@@ -102,20 +103,24 @@ def fig_distribution(m, out_dir):
 def fig_ecdf(m, out_dir):
   plt = pyplot()
   fig, ax = plt.subplots(figsize=(6, 4))
+  every = np.concatenate([finite_ok(x, d) for x, d in zip(m["final"], m["diverged"])])
+  if every.size:
+    span = max(float(every.max() - every.min()), 1e-9)
+    taus = np.linspace(every.min() - 0.02 * span, every.max(), 400)
   for name, x, div, col in zip(m["conditions"], m["final"], m["diverged"],
                                colors(len(m["conditions"]))):
     ok = np.sort(finite_ok(x, div))
     if ok.size and m.get("higher"):  # rliable's profile: the fraction of runs above tau
-      taus = np.linspace(ok.min(), ok.max(), 200)
-      ax.plot(taus, stats.performance_profile(np.where(div, -np.inf, x), taus), label=name,
-              color=col)
+      ax.step(taus, stats.performance_profile(np.where(div, -np.inf, x), taus), where="post",
+              label=name, color=col)
     elif ok.size:
       ax.step(ok, np.arange(1, ok.size + 1) / len(x), where="post", label=name, color=col)
   draw_baselines(ax, m, vertical=True, label=None)
   ax.set_xlabel(m.get("score", "final validation loss") + (" (tau)" if m.get("higher") else ""))
   ax.set_ylabel("fraction of seeds with score > tau" if m.get("higher") else
                 "fraction of seeds with loss <= x")
-  ax.set_title("Performance profile (empirical CDF)")
+  ax.set_title("Performance profile (fraction of seeds above tau)" if m.get("higher") else
+               "Performance profile (empirical CDF)")
   ax.legend(fontsize=8)
   return save(fig, out_dir, "ecdf")
 
@@ -187,6 +192,33 @@ def fig_best_of_k(m, out_dir):
   ax.set_title("Expected best of k (Dodge et al. 2019)")
   ax.legend(fontsize=8)
   return save(fig, out_dir, "best_of_k")
+
+
+def fig_grid(m, out_dir, grid):
+  """The metric against the grid's column axis, one line per row value (median and
+  25-75% band over seeds)."""
+  (row_axis, rows), (col_axis, cols) = grid["rows"], grid["cols"]
+  plt = pyplot()
+  fig, ax = plt.subplots(figsize=(6.5, 4))
+  numeric = all(isinstance(c, (int, float)) for c in cols)
+  xs = np.asarray(cols, float) if numeric else np.arange(len(cols))
+  for r, col in zip(rows, colors(len(rows))):
+    per = [m["metric"][grid["index"][(r, c)]] if (r, c) in grid["index"] else np.array([])
+           for c in cols]
+    ok = [finite_ok(x, d) for x, d in zip(per, [
+        m["diverged"][grid["index"][(r, c)]] if (r, c) in grid["index"] else np.array([], bool)
+        for c in cols])]
+    med = np.array([np.median(x) if x.size else np.nan for x in ok])
+    q = np.array([np.quantile(x, [.25, .75]) if x.size else [np.nan] * 2 for x in ok])
+    ax.plot(xs, med, marker="o", color=col, label=f"{row_axis}={r}")
+    ax.fill_between(xs, q[:, 0], q[:, 1], color=col, alpha=0.2, lw=0)
+  if not numeric:
+    ax.set_xticks(xs, [str(c) for c in cols])
+  ax.set_xlabel(col_axis)
+  ax.set_ylabel(f"{m['metric_name']} (median, 25-75% of seeds)")
+  ax.set_title(f"{m['metric_name']} by {col_axis} and {row_axis}")
+  ax.legend(fontsize=8)
+  return save(fig, out_dir, "grid")
 
 
 def fig_improvement(m, out_dir, matrices):

@@ -68,7 +68,7 @@ READING_GUIDE = (
     "are the robust aggregate of Agarwal et al. (2021). P(A better than B) is the chance "
     "that a seed of one condition beats a "
     "seed of the other (0.5 = no difference). The expected best of k shows how much of a "
-    "'best seed' is just having tried more seeds: if the curve keeps falling with k, the "
+    "'best seed' is just having tried more seeds: if the curve keeps improving with k, the "
     "best of many seeds is an optimistic, selected number, not a property of the method. "
     "Diverged seeds (NaN or exploding loss) are counted, not averaged.")
 
@@ -140,6 +140,13 @@ def write_report(workdirs: Sequence[str], out_dir: str | None = None) -> dict[st
                ("p", f"Validation loss over the first {k} positions of each window (right "
                      "after a reset, or after the carried state) against the other positions:"),
                ("table", (el_head, el_rows))]
+  grid = tables.two_axis_grid(m)
+  if grid is not None:
+    (row_axis, _), (col_axis, _) = grid["rows"], grid["cols"]
+    blocks += [("h2", f"{m['metric_name'].capitalize()} by {row_axis} and {col_axis}"),
+               ("p", f"Median {m['metric_name']} over seeds [25%, 75%] in each cell."),
+               ("table", tables.grid_table(m, grid)),
+               ("fig", figures.fig_grid(m, out_dir, grid))]
   blocks += [("h2", "Expected best of k seeds"), ("fig", figs["best_of_k"])]
   comps = [(name, c["variance_components"]) for run in runs
            for name, c in run.summary["conditions"].items()

@@ -101,6 +101,43 @@ def improvement_matrix(m):
   return mat, lo, hi
 
 
+def two_axis_grid(m: dict[str, Any]) -> dict[str, Any] | None:
+  """For a sweep over exactly two axes: the conditions laid out on a grid.
+
+  Returns {"rows": (axis, values), "cols": (axis, values), "index": {(r, c): i}}
+  with the numeric axis (if one is) as the columns, or None.
+  """
+  overrides = [s.get("overrides") or {} for s in m["summaries"]]
+  axes = sorted({k for o in overrides for k in o})
+  if len(axes) != 2 or any(set(o) != set(axes) for o in overrides):
+    return None
+  numeric = [all(isinstance(o[a], (int, float)) and not isinstance(o[a], bool)
+                 for o in overrides) for a in axes]
+  row_axis, col_axis = (axes[1], axes[0]) if numeric[0] and not numeric[1] else axes
+  values = lambda a: list(dict.fromkeys(o[a] for o in overrides))
+  cols = values(col_axis)
+  if all(isinstance(v, (int, float)) for v in cols):
+    cols = sorted(cols)
+  index = {(o[row_axis], o[col_axis]): i for i, o in enumerate(overrides)}
+  return {"rows": (row_axis, values(row_axis)), "cols": (col_axis, cols), "index": index}
+
+
+def grid_table(m: dict[str, Any], grid: dict[str, Any]) -> tuple[list, list]:
+  """Median metric [25%, 75%] over seeds in each cell of a two-axis grid."""
+  (row_axis, rows), (col_axis, cols) = grid["rows"], grid["cols"]
+  head = [f"{row_axis} \\ {col_axis}"] + [str(c) for c in cols]
+  out = []
+  for r in rows:
+    cells = [str(r)]
+    for c in cols:
+      i = grid["index"].get((r, c))
+      x = finite_ok(m["metric"][i], m["diverged"][i]) if i is not None else np.array([])
+      cells.append(f"{fmt(np.median(x), 3)} [{fmt(np.quantile(x, .25), 3)}, "
+                   f"{fmt(np.quantile(x, .75), 3)}]" if x.size else "n/a")
+    out.append(cells)
+  return head, out
+
+
 def md_table(head, rows):
   lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
   lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
