@@ -84,6 +84,8 @@ class Experiment:
       how many of it one training step is (environment steps per update).
     failure_line: a final score below this (higher is better) or above it
       (lower is better) counts as a seed that failed to learn; None: no such line.
+    target: a score that counts as solved; the summary gives how long each
+      condition's runs took to reach it on their learning curves (None: none).
   """
 
   data: Any
@@ -105,6 +107,7 @@ class Experiment:
   step_unit: str = "training step"
   steps_per_update: int = 1
   failure_line: float | None = None
+  target: float | None = None
 
 
 def unread_reason(exp: Experiment, path: str) -> str | None:

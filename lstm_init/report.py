@@ -96,9 +96,15 @@ def write_report(workdirs: Sequence[str], out_dir: str | None = None) -> dict[st
                              tables.latex_table(rows, m["metric_name"]).encode())
   pairs = tables.pairwise(m)
   failing = any(r["failed"] is not None for r in rows)
+  reaching = any(r["reached"] is not None for r in rows)
   head = tables.SUMMARY_HEAD + [f"median {m['metric_name']}"] + (
-      ["failed to learn"] if failing else [])
-  table = [tables.summary_cells(r) + ([str(r["failed"])] if failing else []) for r in rows]
+      ["failed to learn"] if failing else []) + (
+      [f"reached {rows[0]['target']:g}", f"median {m['step_unit']} to {rows[0]['target']:g}"]
+      if reaching else [])
+  table = [tables.summary_cells(r) + ([str(r["failed"])] if failing else [])
+           + ([f"{r['reached']}/{r['n']}", fmt(r["to_target"]) if r["to_target"] is not None
+               and np.isfinite(r["to_target"]) else "not by most"] if reaching else [])
+           for r in rows]
   pair_head = ["A", "B", "mean A - B [95% CI]", "P(A better than B) [95% CI]", "Welch p",
                "Mann-Whitney p", "Hedges g"]
   pair_rows = [[p["a"], p["b"], f"{fmt(p['mean_diff'])} [{fmt(p['ci_low'])}, {fmt(p['ci_high'])}]",

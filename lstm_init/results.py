@@ -125,8 +125,21 @@ def curve_arrays(plan: SweepPlan, per, steps) -> dict[str, np.ndarray]:
   return out
 
 
-def summarize(plan: SweepPlan, rows: list[dict]) -> dict[str, Any]:
-  """Per condition: statistics of the final evaluation loss over non-diverged seeds.
+def steps_to_target(curve: np.ndarray, steps: np.ndarray, target: float,
+                    higher: bool) -> np.ndarray:
+  """Per run: the first learning-curve step whose score reaches `target` (inf: never).
+
+  curve: [runs, evaluations]; steps: [evaluations] (-1 pads missing evaluations)."""
+  e = int((steps >= 0).sum())
+  curve, steps = curve[:, :e], steps[:e]
+  reached = (curve >= target) if higher else (curve <= target)
+  return np.where(reached.any(axis=1), steps[np.argmax(reached, axis=1)], np.inf)
+
+
+def summarize(plan: SweepPlan, rows: list[dict],
+              curves: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+  """Per condition: statistics of the final evaluation loss over non-diverged seeds
+  (and, given the curves and an experiment's `target`, how long runs took to reach it).
 
   Each condition carries its own task's description, baseline and metric; the
   top-level fields hold them when every condition shares one task, and None
@@ -136,14 +149,15 @@ def summarize(plan: SweepPlan, rows: list[dict]) -> dict[str, Any]:
                "baseline_note": e.baseline_note, "first_k": e.first_k,
                "lower_is_better": e.lower_is_better, "score": e.score,
                "step_unit": e.step_unit, "steps_per_update": e.steps_per_update,
-               "failure_line": e.failure_line} for e in plan.experiments]
+               "failure_line": e.failure_line, "target": e.target}
+              for e in plan.experiments]
   shared = all(p == per_task[0] for p in per_task)
   out = dict(per_task[0]) if shared else {
       "task": "per condition", "metric": per_task[0]["metric"] if all(
           p["metric"] == per_task[0]["metric"] for p in per_task) else "metric",
       "baseline": None, "baseline_note": "per condition", "first_k": per_task[0]["first_k"],
       **{k: per_task[0][k] for k in ("lower_is_better", "score", "step_unit",
-                                     "steps_per_update", "failure_line")}}
+                                     "steps_per_update", "failure_line", "target")}}
   out["conditions"] = {}
   for ci, c in enumerate(plan.conditions):
     mine = [r for r in rows if r["condition"] == c.name]
@@ -173,6 +187,16 @@ def summarize(plan: SweepPlan, rows: list[dict]) -> dict[str, Any]:
         "metric_median": float(np.median(metric)) if metric.size else math.nan,
         "early_median": _finite_median(early), "late_median": _finite_median(late),
         "overrides": c.overrides, **per_task[ci]}
+    exp = plan.experiments[ci]
+    if curves is not None and exp.target is not None:
+      n = len(mine)
+      took = steps_to_target(curves["eval_loss"][ci, :n], curves["steps"][ci], exp.target,
+                             not exp.lower_is_better) * exp.steps_per_update
+      took = took[~np.array([r["diverged"] for r in mine], bool)]
+      out["conditions"][c.name].update(
+          n_reached=int(np.isfinite(took).sum()),
+          # the median over every run, those that never reached it counting as infinite
+          median_steps_to_target=float(np.median(took)) if took.size else math.nan)
     if c.config.design == "crossed":
       out["conditions"][c.name]["variance_components"] = crossed_components(
           mine, int(plan.config.seed))
@@ -204,9 +228,11 @@ def summary_table(summary: dict[str, Any]) -> str:
   shared = summary["baseline"] is not None
   per_condition = not shared and any(s.get("baseline") is not None for s in conds)
   failing = any(s.get("n_failed") is not None for s in conds)
+  reaching = any("n_reached" in s for s in conds)
   head = (f"{'condition':<32} {'n':>4} {'div':>4} {'mean':>9} {'95% CI':>21} {'median':>9} "
           f"{'iqm':>9} {'IQM 95% CI':>21} {'std':>9} {'min':>9} {'max':>9} "
           f"{summary['metric'][:9]:>9}" + (f" {'failed':>6}" if failing else "")
+          + (f" {'reached':>8} {'to target':>10}" if reaching else "")
           + (f" {'baseline':>9}" if per_condition else ""))
   about = (f"{summary['task']}; baseline {summary['baseline']:.4g}" if shared else
            "each condition against its own task's baseline" if per_condition else
@@ -215,8 +241,13 @@ def summary_table(summary: dict[str, Any]) -> str:
   line = summary.get("failure_line")
   failed = (f"; failed = seeds {'below' if better == 'higher' else 'above'} {line:g}"
             if failing and line is not None else "")
+  target = summary.get("target")
+  reached = (f"; reached = seeds whose learning curve reached {target:g}, to target = median "
+             f"{summary.get('step_unit', 'steps')} until then" if reaching and target is not None
+             else "")
   lines = [f"{summary.get('score', 'final validation loss').capitalize()} per condition "
-           f"({about}; {better} is better; {summary['metric']} = median over seeds{failed}):",
+           f"({about}; {better} is better; {summary['metric']} = median over seeds{failed}"
+           f"{reached}):",
            head, "-" * len(head)]
   for name, s in summary["conditions"].items():
     lines.append(f"{name[:32]:<32} {s['n']:>4} {s['n_diverged']:>4} {s['mean']:>9.4g} "
@@ -226,6 +257,8 @@ def summary_table(summary: dict[str, Any]) -> str:
                  f"{s['metric_median']:>9.4g}"
                  + (f" {s['n_failed'] if s.get('n_failed') is not None else '':>6}"
                     if failing else "")
+                 + (f" {str(s.get('n_reached', '')) + '/' + str(s['n']):>8} "
+                    f"{s.get('median_steps_to_target', math.nan):>10.4g}" if reaching else "")
                  + (f" {s['baseline']:>9.4g}" if per_condition and s.get("baseline") is not None
                     else ""))
   return "\n".join(lines)

@@ -83,7 +83,7 @@ def run_sweep(config, workdir: str | None = None, sweep: Sequence[str] | None = 
   trained = time.time()
   rows = results.result_rows(plan, outputs)
   curves = results.curve_arrays(plan, outputs, [s.evals for s in loop.schedules])
-  summary = results.summarize(plan, rows)
+  summary = results.summarize(plan, rows, curves)
   if writer:
     results.write(workdir, plan, rows, curves, summary)
   log(results.summary_table(summary))

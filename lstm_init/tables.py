@@ -29,7 +29,9 @@ def summary_rows(m: dict[str, Any]) -> list[dict[str, Any]]:
                  "max": s["max"], "metric": s["metric_median"],
                  "iqm_low": s.get("iqm_ci95_low", math.nan),
                  "iqm_high": s.get("iqm_ci95_high", math.nan),
-                 "failed": s.get("n_failed"), "failure_line": s.get("failure_line")})
+                 "failed": s.get("n_failed"), "failure_line": s.get("failure_line"),
+                 "reached": s.get("n_reached"), "target": s.get("target"),
+                 "to_target": s.get("median_steps_to_target")})
   return rows
 
 

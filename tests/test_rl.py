@@ -166,3 +166,57 @@ def test_bad_rl_settings_are_one_line_and_exit_2(tmp_path, flag, message):
   assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-1500:]
   assert out.stderr.strip().startswith(message), out.stderr
   assert len(out.stderr.strip().splitlines()) == 1
+
+
+RL_FLAGS = ["--config=configs/a2c_cartpole.py", "--sweep=model.init.preset=keras,chrono",
+            "--config.num_seeds=2", "--config.rl.num_envs=4", "--config.rl.rollout_len=8",
+            "--config.rl.eval_episodes=2", "--config.rl.curve_episodes=1",
+            "--config.model.hidden_size=8", "--config.train.steps=80",
+            "--config.train.eval_every=2", "--config.train.log_every=2",
+            "--config.checkpoint_every_s=0", "--config.report=False", "--config.seed_group=1"]
+
+
+def _sweep(workdir):
+  return subprocess.Popen([sys.executable, "-m", "experiments.seed_sweep",
+                           f"--workdir={workdir}", *RL_FLAGS], cwd=ROOT,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _scores(workdir):
+  import csv
+  with open(os.path.join(workdir, "results.csv")) as f:
+    return {(r["condition"], r["seed"]): (float(r["final_eval_loss"]), float(r["final_test_loss"]))
+            for r in csv.DictReader(f)}
+
+
+def test_a_killed_rl_sweep_resumes_to_the_same_results(tmp_path):
+  import signal
+  import time
+  full = _sweep(tmp_path / "full")
+  _, err = full.communicate(timeout=600)
+  assert full.returncode == 0, err[-2000:]
+  wd = tmp_path / "killed"
+  proc = _sweep(wd)
+  metrics = wd / "metrics.jsonl"
+  deadline = time.time() + 300
+  # Halfway (40 pieces): environments, carries and optimizer state mid-run.
+  while not (metrics.exists() and len(metrics.read_text().splitlines()) >= 20):
+    assert proc.poll() is None and time.time() < deadline, proc.communicate()[1][-2000:]
+    time.sleep(0.05)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  assert (wd / "checkpoint.msgpack").exists() and not (wd / "results.csv").exists()
+  resumed = _sweep(wd)
+  out, err = resumed.communicate(timeout=600)
+  assert resumed.returncode == 0, err[-2000:]
+  assert "resuming from" in out
+  assert _scores(wd) == _scores(tmp_path / "full")
+
+
+def test_steps_to_target_is_the_first_evaluation_at_or_past_it():
+  from lstm_init.results import steps_to_target
+  curve = np.array([[10., 480., 300., 500.], [10., 20., 30., 40.], [476., 1., 1., 1.]])
+  steps = np.array([0, 100, 200, 300, -1])  # -1: a padded evaluation
+  curve = np.concatenate([curve, np.full((3, 1), 999.)], axis=1)  # ignored with its pad
+  np.testing.assert_array_equal(steps_to_target(curve, steps, 475, True), [100, np.inf, 0])
+  np.testing.assert_array_equal(steps_to_target(-curve, steps, -475, False), [100, np.inf, 0])

@@ -342,4 +342,5 @@ def make_experiment(config) -> Experiment:
       metric=env.metric, lower_is_better=False, baseline=None,
       baseline_note="", first_k=1, record=record, reads=READS,
       score="mean evaluation return", step_unit="environment steps",
-      steps_per_update=spec.num_envs * spec.rollout_len, failure_line=env.failure_line)
+      steps_per_update=spec.num_envs * spec.rollout_len, failure_line=env.failure_line,
+      target=env.target)

@@ -45,6 +45,8 @@ class Env:
     episode_steps: the longest episode, which an evaluation runs to the end.
     metric: what `success` measures ("return", or "success rate").
     failure_line: a final return below this counts as a seed that did not learn.
+    target: a return that counts as solved (gymnasium's reward threshold where
+      it has one; MemoryChain: 0.8, 90% of episodes right; Pendulum: -200).
   """
 
   name: str
@@ -58,6 +60,7 @@ class Env:
   episode_steps: int
   metric: str
   failure_line: float | None
+  target: float
 
   def reset(self, key):
     return self.gym.reset(key, self.params)
@@ -90,6 +93,8 @@ def make_env(name: str, memory_length: int = 5) -> Env:
     raise ConfigError(f"rl.memory_length must be >= 1, got {memory_length}")
   gym, params = gymnax.make(name)
   metric, failure_line = "return", None
+  target = {"CartPole-v1": 475.0, "MemoryChain-bsuite": 0.8, "Pendulum-v1": -200.0,
+            "MountainCarContinuous-v0": 90.0}[name]
   if name == "MemoryChain-bsuite":
     params = params.replace(memory_length=int(memory_length))
     episode_steps = int(memory_length) + 1
@@ -103,6 +108,6 @@ def make_env(name: str, memory_length: int = 5) -> Env:
   obs_size = int(gym.observation_space(params).shape[0])
   if discrete:
     return Env(name, gym, params, obs_size, True, int(space.n), 0.0, 0.0, episode_steps,
-               metric, failure_line)
+               metric, failure_line, target)
   return Env(name, gym, params, obs_size, False, int(space.shape[0]), float(space.low),
-             float(space.high), episode_steps, metric, failure_line)
+             float(space.high), episode_steps, metric, failure_line, target)
