@@ -18,13 +18,12 @@ Workloads (the adding problem at length 100, 64 seeds, 200 steps):
 
 import json
 import os
-import re
-import subprocess
 import sys
 import tempfile
-import time
 
 from absl import app, flags
+
+from benchmarks.process import parse_times, timed
 
 WORKLOADS = {"small": dict(hidden=32, batch=16), "reference": dict(hidden=128, batch=32)}
 LENGTH, SEEDS, STEPS = 100, 64, 200
@@ -33,16 +32,6 @@ _WORKLOADS = flags.DEFINE_list("workloads", list(WORKLOADS), "Workloads to run."
 _REPEATS = flags.DEFINE_integer("repeats", 1, "Runs of each (the best is kept).")
 _OUT = flags.DEFINE_string("out", "benchmarks/end_to_end.json", "JSON output path.")
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def timed(cmd: list[str]) -> tuple[float, str]:
-  start = time.perf_counter()
-  out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-  if out.returncode != 0:
-    raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stderr[-2000:]}")
-  return time.perf_counter() - start, out.stdout
-
 
 def sweep_cmd(w, workdir, cache):
   return [sys.executable, "-m", "experiments.seed_sweep", f"--workdir={workdir}", "--overwrite",
@@ -50,14 +39,6 @@ def sweep_cmd(w, workdir, cache):
           f"--config.model.hidden_size={w['hidden']}", f"--config.train.batch_size={w['batch']}",
           f"--config.num_seeds={SEEDS}", f"--config.train.steps={STEPS}",
           "--config.model.init.preset=pytorch", "--config.report=False"]
-
-
-def parse_times(stdout: str) -> dict:
-  line = next(l for l in stdout.splitlines() if l.startswith("time:"))
-  nums = [float(x) for x in re.findall(r"([\d.]+) s", line)]
-  keys = ("total_s", "time_to_first_step_s", "startup_s", "plan_s", "compile_s", "training_s",
-          "outputs_s")
-  return dict(zip(keys, nums))
 
 
 def main(argv):

@@ -1,10 +1,15 @@
-"""Recurrent A2C on CartPole-v1: environment steps per second, three ways, one script.
+"""Recurrent A2C on CartPole-v1: environment steps per second, four ways, one script.
 
   python -m benchmarks.rl_speed                     # 64 seeds, the config's agent
   python -m benchmarks.rl_speed --seeds=8 --updates=50 --torch_seeds=1   # quick
 
-  vmapped   lstm_init: `jit(vmap(train))` over all seeds at once (every
-            environment step of every seed in one program; gymnax).
+  sweep     `python -m experiments.seed_sweep --config=configs/a2c_cartpole.py`
+            with --seeds runs (16 per preset for 64) and --updates updates, as
+            a user runs it: its own process, seeds sharded over the host devices
+            (one per core), learning-curve evaluations included; its `time:`
+            line splits start-up, compile and training. Cold and warm cache.
+  vmapped   `jit(vmap(train))` over all seeds at once in this process, on one
+            device (every environment step of every seed in one program).
   own loop  the same jitted `train` called one seed after another.
   torch     an A2C-LSTM written the way a PyTorch user writes it today: a
             gymnasium `SyncVectorEnv` of the same environments, `nn.LSTMCell`
@@ -19,18 +24,21 @@ JSON to --out.
 """
 
 import json
+import os
 import platform
+import sys
+import tempfile
 import time
 
 import jax
-import numpy as np
 from absl import app, flags
 
+from benchmarks.process import parse_times, timed
 from configs.a2c_cartpole import get_config
 from lstm_init import experiment
 
-_SEEDS = flags.DEFINE_integer("seeds", 64, "Seeds of the vmapped arm.")
-_UPDATES = flags.DEFINE_integer("updates", 200, "Updates per seed in every arm.")
+_SEEDS = flags.DEFINE_integer("seeds", 64, "Seeds of the sweep (4 presets, a multiple of 4) and vmapped arms.")
+_UPDATES = flags.DEFINE_integer("updates", 500, "Updates per seed in every arm.")
 _LOOP_SEEDS = flags.DEFINE_integer("loop_seeds", 4, "Seeds timed in our own loop.")
 _TORCH_SEEDS = flags.DEFINE_integer("torch_seeds", 2, "Seeds timed in the torch loop.")
 _OUT = flags.DEFINE_string("out", "benchmarks/rl_speed.json", "JSON output path.")
@@ -52,6 +60,22 @@ def jax_arm(exp, seeds: int, updates: int, vmapped: bool) -> dict:
       jax.block_until_ready(call())
     timings.append(time.perf_counter() - start)
   return {"seeds": seeds, "first_call_s": timings[0], "steady_s": timings[1]}
+
+
+def sweep_arm(seeds: int, updates: int) -> dict:
+  """The sweep's whole process, cold then warm compilation cache."""
+  out = {"seeds": seeds}
+  with tempfile.TemporaryDirectory() as tmp:
+    cache = os.path.join(tmp, "cache")
+    for side in ("cold", "warm"):
+      wall, stdout = timed([
+          sys.executable, "-m", "experiments.seed_sweep", "--config=configs/a2c_cartpole.py",
+          f"--workdir={os.path.join(tmp, side)}", f"--compilation_cache={cache}",
+          f"--config.num_seeds={seeds // 4}", f"--config.train.steps={updates}",
+          f"--config.train.log_every={updates}", "--config.report=False"])
+      out[side] = {"wall_s": wall, **parse_times(stdout)}
+  out["steady_s"] = out["warm"]["training_s"]
+  return out
 
 
 def torch_arm(c, seeds: int, updates: int) -> dict:
@@ -125,13 +149,17 @@ def main(argv):
   exp = experiment.build(c)
   updates = _UPDATES.value
   per_seed = updates * int(c.rl.num_envs) * int(c.rl.rollout_len)
-  arms = {"vmapped": jax_arm(exp, _SEEDS.value, updates, True),
+  arms = {"sweep": sweep_arm(_SEEDS.value, updates),
+          "vmapped": jax_arm(exp, _SEEDS.value, updates, True),
           "own_loop": jax_arm(exp, _LOOP_SEEDS.value, updates, False),
           "torch": torch_arm(c, _TORCH_SEEDS.value, updates)}
   for arm in arms.values():
     arm["env_steps_per_s"] = arm["seeds"] * per_seed / arm["steady_s"]
     if "first_call_s" in arm:
       arm["env_steps_per_s_first_call"] = arm["seeds"] * per_seed / arm["first_call_s"]
+    for side in ("cold", "warm"):
+      if side in arm:  # the whole process, start-up, compile and report included
+        arm[side]["env_steps_per_s_whole"] = arm["seeds"] * per_seed / arm[side]["wall_s"]
   base = arms["torch"]["env_steps_per_s"]
   out = {"workload": {"env": c.rl.env, "num_envs": int(c.rl.num_envs),
                       "rollout_len": int(c.rl.rollout_len), "hidden": int(c.model.hidden_size),
@@ -145,7 +173,11 @@ def main(argv):
   for k, a in arms.items():
     print(f"{k:9s} {a['seeds']:4d} seeds  {a['env_steps_per_s']:>12,.0f} env steps/s  "
           f"({out['ratios_vs_torch'][k]:.1f}x torch)"
-          + (f"  first call {a['first_call_s']:.1f} s" if "first_call_s" in a else ""))
+          + (f"  first call {a['first_call_s']:.1f} s" if "first_call_s" in a else "")
+          + "".join(f"  {side}: {a[side]['wall_s']:.1f} s whole process "
+                    f"({a[side]['env_steps_per_s_whole']:,.0f} env steps/s, "
+                    f"{a[side]['env_steps_per_s_whole'] / base:.1f}x torch)"
+                    for side in ("cold", "warm") if side in a))
   print(f"vmapped / own loop: {out['vmapped_vs_own_loop_per_seed']:.1f}x")
   with open(_OUT.value, "w") as f:
     json.dump(out, f, indent=1)

@@ -1,13 +1,17 @@
 """Recurrent A2C on CartPole-v1: does the LSTM policy's initializer matter?
 
   python -m experiments.seed_sweep --config=configs/a2c_cartpole.py
+  # 2 CPU cores: 97 s with a warm compilation cache, about 2.5 min the first time
 
 Four presets (keras, pytorch, flax_linen, chrono) x 32 seeds, every run a
 recurrent actor-critic (separate actor and critic LSTMs of 32 units, both
 initialized by the preset) trained by A2C on 16 environments, all 128 runs
 vmapped in one program. The score is the mean return of 16 greedy evaluation
 episodes (500 at most). The summary gives each preset's IQM with a stratified
-bootstrap interval and how many seeds failed to learn (return < 100).
+bootstrap interval, how many seeds failed to learn (return < 100), and how
+many environment steps the runs took to reach 475. Measured: every preset's
+median seed reaches 500; flax_linen gets to 475 in a median 128k steps,
+chrono in 397k (README, "Recurrent A2C").
 """
 
 from lstm_init.config import base_config

@@ -1,6 +1,7 @@
 """Recurrent A2C on bsuite's MemoryChain: where does each preset stop remembering?
 
   python -m experiments.seed_sweep --config=configs/a2c_memory.py
+  # 2 CPU cores: 4 min 7 s the first time (4 programs, one per memory length)
 
 The agent sees one bit at the first step of an episode and must give it back
 after `memory_length` steps (reward +1 right, -1 wrong; guessing succeeds half
@@ -9,6 +10,8 @@ the time). Presets (keras, pytorch, flax_linen, chrono) x memory lengths
 BPTT reaches back to the bit. The score is the mean evaluation return (-1 to
 1); the metric is the success rate over 32 greedy evaluation episodes. The
 report's table gives the median success rate of every preset at every length.
+Measured: pytorch stops at length 10, keras at about 20, flax_linen at 40,
+chrono solves all four with all seeds (README, "Recurrent A2C").
 """
 
 from lstm_init.config import base_config

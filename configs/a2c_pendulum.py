@@ -1,6 +1,7 @@
 """Recurrent A2C with a Gaussian policy on Pendulum-v1: log-std fixed per state or not.
 
   python -m experiments.seed_sweep --config=configs/a2c_pendulum.py
+  # 2 CPU cores: 1 min 52 s the first time (2 programs)
 
 The continuous-action case of the original question ("how can I ensure that
 mu and sigma during the loss computation match the ones during prediction?"):
@@ -12,6 +13,8 @@ second head), 8 seeds each, keras preset. Every episode is 200 steps and ends
 in truncation, bootstrapped from V(final observation). The score is the mean
 return of 16 deterministic episodes (the policy's mean); -1200 to -1500 is a
 policy that does nothing useful, above -200 swings the pendulum up and holds it.
+Measured: median -206 (state-independent) and -262 (state-dependent); every
+seed but one reaches -200 at some point, many do not hold it.
 """
 
 from lstm_init.config import base_config

@@ -39,7 +39,7 @@ def _first_update(config, seed=0):
   state = spec.init(keys_lib.streams_of(jax.random.key(seed)), values)
   after, traj = spec.rollout(state)
   outs = spec.replay(state.params, state, traj)
-  log_prob, _ = spec._log_prob_entropy(outs["policy"], traj["action"])
+  log_prob, _ = spec.log_prob_entropy(outs["policy"], traj["action"])
   return spec, state, after, traj, outs, log_prob
 
 

@@ -16,6 +16,12 @@ log-probabilities it differentiates are those of the actions actually taken:
 for a Gaussian policy, the mean and std of the loss equal those the actions
 were sampled from (`tests/test_rl.py` checks it to 1e-6).
 
+A run's keys (`lstm_init.keys`): "init" draws the parameters, "data" the
+environments' resets and steps and the sampled actions, "noise" the noisy
+initial states; each rollout step folds in its global step number. So
+`fixed_streams="data"` and the crossed design split a return's variance into
+the initialization's share and the experience's.
+
 A truncated episode (a time limit, not a terminal state) is bootstrapped: the
 reward of its last step gets gamma * V(final observation). A terminated one
 is not.
@@ -116,7 +122,8 @@ class A2C:
 
   # -- keys: one per global environment step, so a replay and the next rollout agree
 
-  def _step_keys(self, state: A2CState, t):
+  def step_keys(self, state: A2CState, t):
+    """(environment and action key, initial-state noise key) of rollout step t."""
     g = state.step * self.rollout_len + t
     k = state.keys
     return jax.random.fold_in(k["data"], g), jax.random.fold_in(k["noise"], g)
@@ -142,12 +149,12 @@ class A2C:
 
     def body(carry, t):
       env_state, obs, carries, start = carry
-      k_env, k_noise = self._step_keys(state, t)
+      k_env, k_noise = self.step_keys(state, t)
       k_act, k_step = jax.random.split(k_env)
       carries = self.agent.reset(params, carries, start, k_noise, values, True)
       out, carries = self.agent.step(params, carries, obs)
       action = sample(self.agent, out["policy"], k_act)
-      log_prob, _ = self._log_prob_entropy(out["policy"], action)
+      log_prob, _ = self.log_prob_entropy(out["policy"], action)
       env_action = self.env.env_action(action)
       obs2, env_state, reward, term, trunc, final_obs = jax.vmap(self.env.step)(
           jax.random.split(k_step, self.num_envs), env_state, env_action)
@@ -166,7 +173,8 @@ class A2C:
         body, init, jnp.arange(self.rollout_len))
     return state.replace(env_state=env_state, obs=obs, carries=carries, start=start), traj
 
-  def _log_prob_entropy(self, policy, action):
+  def log_prob_entropy(self, policy, action):
+    """log pi(action) and the policy's entropy, per row."""
     if self.agent.discrete:
       return loss_lib.categorical_log_prob_entropy(policy, action)
     return loss_lib.gaussian_log_prob_entropy(policy[0], policy[1], action)
@@ -177,7 +185,7 @@ class A2C:
 
     def body(carries, x):
       t, obs, start = x
-      _, k_noise = self._step_keys(state, t)
+      _, k_noise = self.step_keys(state, t)
       carries = self.agent.reset(params, carries, start, k_noise, values, True)
       out, carries = self.agent.step(params, carries, obs)
       return carries, out
@@ -190,7 +198,7 @@ class A2C:
   def loss(self, params, state: A2CState, traj, after: A2CState):
     values = state.values
     # V of the state after the rollout, from the carry the next rollout starts with.
-    _, k_noise = self._step_keys(state, self.rollout_len)
+    _, k_noise = self.step_keys(state, self.rollout_len)
     carries = self.agent.reset(params, after.carries, after.start, k_noise, values, True)
     bootstrap = self.agent.value_only(params, carries, after.obs)
     advantages, returns = loss_lib.gae(traj["reward"], traj["value"], traj["done"],
@@ -199,7 +207,7 @@ class A2C:
     if self.normalize_advantages:
       advantages = advantages / (jnp.std(advantages) + 1e-8)
     outs = self.replay(params, state, traj)
-    log_prob, entropy = self._log_prob_entropy(outs["policy"], traj["action"])
+    log_prob, entropy = self.log_prob_entropy(outs["policy"], traj["action"])
     total, metrics = loss_lib.a2c_terms(
         log_prob, entropy, outs["value"], advantages, returns,
         value_coef=values["value_coef"], entropy_coef=values["entropy_coef"])
