@@ -220,3 +220,20 @@ def test_steps_to_target_is_the_first_evaluation_at_or_past_it():
   curve = np.concatenate([curve, np.full((3, 1), 999.)], axis=1)  # ignored with its pad
   np.testing.assert_array_equal(steps_to_target(curve, steps, 475, True), [100, np.inf, 0])
   np.testing.assert_array_equal(steps_to_target(-curve, steps, -475, False), [100, np.inf, 0])
+
+
+@pytest.mark.parametrize("env,low,high", [
+    ("MemoryChain-bsuite", -1.0, 1.0), ("MountainCarContinuous-v0", -100.0, 100.0)])
+def test_every_environment_trains_and_evaluates_within_its_return_range(env, low, high):
+  config = small_config(env)
+  spec = a2c.make_a2c(config)
+  train = jax.jit(experiment.make_train(config, 2))
+  out = train(jax.random.key(1))
+  assert np.all(np.isfinite(np.asarray(out["train_loss"])))
+  state = spec.init(keys_lib.streams_of(jax.random.key(1)), {
+      k: jnp.asarray(v, jnp.float32) for k, v in a2c.run_values(config).items()})
+  returns = np.asarray(jax.jit(lambda p, v: spec.episodes(p, v, 6, jax.random.key(0)))(
+      state.params, state.values))
+  assert np.all((returns >= low) & (returns <= high)), returns
+  if env == "MemoryChain-bsuite":  # one answer per episode: exactly +1 or -1
+    assert set(np.unique(returns)) <= {-1.0, 1.0}
