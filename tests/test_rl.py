@@ -237,3 +237,9 @@ def test_every_environment_trains_and_evaluates_within_its_return_range(env, low
   assert np.all((returns >= low) & (returns <= high)), returns
   if env == "MemoryChain-bsuite":  # one answer per episode: exactly +1 or -1
     assert set(np.unique(returns)) <= {-1.0, 1.0}
+    # The bits alternate, and the first observation shows each (as +-1), so a
+    # policy that ignores the bit is right exactly half the time.
+    obs, states = jax.vmap(spec.env.eval_reset)(jax.random.split(jax.random.key(0), 6),
+                                                jnp.arange(6))
+    np.testing.assert_array_equal(np.asarray(states.context)[:, 0], [0, 1, 0, 1, 0, 1])
+    np.testing.assert_array_equal(np.asarray(obs)[:, 2], [-1, 1, -1, 1, -1, 1])

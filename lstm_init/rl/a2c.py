@@ -240,7 +240,8 @@ class A2C:
   def episodes(self, params, values, count: int, key):
     """Returns of `count` whole greedy episodes, environments drawn from `key`."""
     k_reset, k_steps = jax.random.split(key)
-    obs, env_state = jax.vmap(self.env.reset)(jax.random.split(k_reset, count))
+    obs, env_state = jax.vmap(self.env.eval_reset)(jax.random.split(k_reset, count),
+                                                   jnp.arange(count))
     carries = self.agent.fresh(params, count, None, values, False)
 
     def body(carry, t):

@@ -14,6 +14,7 @@ Environments:
   MemoryChain-bsuite        2 actions; the context bit is shown at the start and
                             must be given back after `memory_length` steps
                             (reward +1 right, -1 wrong). Success: return > 0.
+                            Evaluation episodes alternate the bit (`eval_reset`).
   Pendulum-v1               1 continuous action in [-2, 2], 200 steps.
   MountainCarContinuous-v0  1 continuous action in [-1, 1], 999 steps.
 """
@@ -64,6 +65,16 @@ class Env:
 
   def reset(self, key):
     return self.gym.reset(key, self.params)
+
+  def eval_reset(self, key, index):
+    """The `index`-th evaluation episode's start. MemoryChain's bit is set to
+    index % 2, so an even number of evaluation episodes asks each answer equally
+    often and a policy that ignores the bit scores exactly 0.5."""
+    obs, state = self.reset(key)
+    if self.name != "MemoryChain-bsuite":
+      return obs, state
+    state = state.replace(context=jnp.full_like(state.context, index % 2))
+    return self.gym.get_obs(state, self.params), state
 
   def step(self, key, state, action):
     """(obs, state, reward, terminated, truncated, final_obs) of one environment."""
