@@ -25,6 +25,7 @@ import numpy as np
 
 from lstm_init import records, stats
 from lstm_init.errors import ConfigError, require
+from lstm_init.experiment import build
 from lstm_init.plan import resolve_axes
 from lstm_init.figures import pyplot, save
 from lstm_init.report import write_report
@@ -144,6 +145,11 @@ def run_best_seed(config, workdir: str, log: Callable[[str], None] = print,
   refused unless a `--config.<path>` value (in `given`) fixes it.
   """
   require(config.design == "seeds", "the best-seed study needs design='seeds'")
+  if not build(config).lower_is_better:
+    raise ConfigError(f"the best-seed study ranks seeds by a loss (lower is better), but "
+                      f"experiment {config.experiment!r} scores a return (higher is better); "
+                      "valid choices: a supervised config; for a return, --config.design=crossed "
+                      "splits its variance into the initialization's and the experience's")
   axes, notes = resolve_axes(config, None, given)
   if axes:
     path = axes[0].partition("=")[0]

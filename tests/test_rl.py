@@ -243,3 +243,13 @@ def test_every_environment_trains_and_evaluates_within_its_return_range(env, low
                                                 jnp.arange(6))
     np.testing.assert_array_equal(np.asarray(states.context)[:, 0], [0, 1, 0, 1, 0, 1])
     np.testing.assert_array_equal(np.asarray(obs)[:, 2], [-1, 1, -1, 1, -1, 1])
+
+
+def test_the_best_seed_study_refuses_a_return_instead_of_ranking_it_backwards(tmp_path):
+  out = subprocess.run([sys.executable, "-m", "experiments.best_seed",
+                        "--config=configs/a2c_cartpole.py", "--config.model.init.preset=keras",
+                        f"--workdir={tmp_path}"], capture_output=True, text=True, cwd=ROOT,
+                       timeout=300)
+  assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-1500:]
+  assert out.stderr.strip().startswith("error: the best-seed study ranks seeds by a loss")
+  assert not os.listdir(tmp_path)
