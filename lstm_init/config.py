@@ -28,7 +28,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.retrain_data_seeds = 16     # best-seed study: retrains of the chosen seed, new data orders
   c.sweep = ()                  # default sweep axes, e.g. ("model.init.preset=keras,pytorch",)
   c.name = "sweep"              # a label for reports
-  c.experiment = "supervised"   # what trains: "supervised" (the LSTM on c.task) or
+  c.experiment = "supervised"   # what trains: "supervised" (the LSTM on c.task), "a2c"
+                                # (recurrent A2C on gymnax, needs c.rl: configs/a2c_*.py) or
                                 # "module:factory" of your own (lstm_init.experiment)
 
   c.task = ml_collections.ConfigDict()
