@@ -20,6 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from lstm_init import figures, records, tables
+from lstm_init.errors import ConfigError
 from lstm_init.figures import finite_ok
 from lstm_init.results import SweepResults, load_results
 from lstm_init.tables import fmt
@@ -31,6 +32,11 @@ def merge(runs: list[SweepResults]) -> dict[str, Any]:
                                         "curves", "per_timestep", "steps", "early", "late",
                                         "baselines", "summaries")}
   multi = len(runs) > 1
+  directions = {bool(run.summary.get("lower_is_better", True)) for run in runs}
+  if len(directions) > 1:
+    raise ConfigError("these workdirs score in different directions (losses, lower is better, "
+                      "and returns, higher is better) and cannot be ranked together; valid "
+                      "choices: workdirs that all score losses or all score returns")
   for run in runs:
     tag = os.path.basename(os.path.normpath(run.workdir))
     for ci, name in enumerate(run.conditions):
@@ -55,7 +61,8 @@ def merge(runs: list[SweepResults]) -> dict[str, Any]:
           "step_unit": first.get("step_unit", "training step"),
           "baseline": m["baselines"][0] if shared else None,
           "baseline_note": first["baseline_note"] if shared else "per condition",
-          "task": first["task"], "seed": int(runs[0].record["config"].get("seed", 0)),
+          "task": first["task"] if all(run.summary["task"] == first["task"] for run in runs)
+          else "; ".join(dict.fromkeys(run.summary["task"] for run in runs)), "seed": int(runs[0].record["config"].get("seed", 0)),
           "curve_rows": sorted({int(r) for run in runs
                                 for r in run.curves.get("curve_rows", [0])})}
 
@@ -97,14 +104,23 @@ def write_report(workdirs: Sequence[str], out_dir: str | None = None) -> dict[st
   pairs = tables.pairwise(m)
   failing = any(r["failed"] is not None for r in rows)
   reaching = any(r["reached"] is not None for r in rows)
+  targets = {r["target"] for r in rows if r["reached"] is not None}
+  target = f"{next(iter(targets)):g}" if len(targets) == 1 else "its target"
   head = tables.SUMMARY_HEAD + [f"median {m['metric_name']}"] + (
       ["failed to learn"] if failing else []) + (
-      [f"reached {rows[0]['target']:g}", f"median {m['step_unit']} to {rows[0]['target']:g}"]
-      if reaching else [])
-  table = [tables.summary_cells(r) + ([str(r["failed"])] if failing else [])
-           + ([f"{r['reached']}/{r['n']}", fmt(r["to_target"]) if r["to_target"] is not None
-               and np.isfinite(r["to_target"]) else "not by most"] if reaching else [])
-           for r in rows]
+      [f"reached {target}", f"median {m['step_unit']} to {target}"] if reaching else [])
+
+  def to_target(r):
+    if r["reached"] is None:
+      return ["n/a", "n/a"]
+    took = r["to_target"]
+    took = fmt(took) if took is not None and np.isfinite(took) else "not by most"
+    own = f" ({r['target']:g})" if len(targets) > 1 else ""
+    return [f"{r['reached']}/{r['n']}{own}", took]
+
+  table = [tables.summary_cells(r)
+           + ([str(r["failed"]) if r["failed"] is not None else "n/a"] if failing else [])
+           + (to_target(r) if reaching else []) for r in rows]
   pair_head = ["A", "B", "mean A - B [95% CI]", "P(A better than B) [95% CI]", "Welch p",
                "Mann-Whitney p", "Hedges g"]
   pair_rows = [[p["a"], p["b"], f"{fmt(p['mean_diff'])} [{fmt(p['ci_low'])}, {fmt(p['ci_high'])}]",
@@ -120,8 +136,10 @@ def write_report(workdirs: Sequence[str], out_dir: str | None = None) -> dict[st
                " No-learning baseline per condition: "
                + ", ".join(f"{n} {b:.4g}" for n, b in zip(m["conditions"], m["baselines"]))
                + "." if np.isfinite(m["baselines"]).any() else "")
-            + (f" Failed to learn: a final score {'below' if m['higher'] else 'above'} "
-               f"{rows[0]['failure_line']:g}." if failing else "")),
+            + (" Failed to learn: a final score " + ("below" if m["higher"] else "above") + " "
+               + ", ".join(sorted({f"{r['failure_line']:g}" for r in rows
+                                   if r["failure_line"] is not None})) + "." if failing
+               else "")),
       ("p", f"Sources: {', '.join(workdirs)}. JAX {env.get('versions', {}).get('jax', '?')} on "
             f"{env.get('backend', '?')} ({env.get('device_count', '?')} device(s))."),
       ("h2", m["score"].capitalize() + (" (higher is better)" if m["higher"] else "")),
