@@ -137,24 +137,41 @@ def band(ax, xs, curves, label, col):
   ax.fill_between(xs, q[0], q[3], color=col, alpha=0.1, lw=0)
 
 
-def fig_curves(m, out_dir):
+def fig_curves(m, out_dir, grid=None):
+  """One panel; for a two-axis sweep (`tables.two_axis_grid`), one panel per value
+  of its column axis with a line per row value, so many conditions stay readable."""
   plt = pyplot()
-  fig, ax = plt.subplots(figsize=(6.5, 4))
-  for name, c, st, col in zip(m["conditions"], m["curves"], m["steps"],
-                              colors(len(m["conditions"]))):
-    e = int((st >= 0).sum())
-    band(ax, st[:e], c[:, :e], name, col)
-  draw_baselines(ax, m, label="baseline")
-  rows = m.get("curve_rows", [0])
-  ax.set_xlabel(m.get("step_unit", "training step"))
-  if m.get("higher"):
-    ax.set_ylabel(m.get("score", "score") + " (learning-curve evaluations)")
+  if grid is None:
+    panels = [(None, list(range(len(m["conditions"]))))]
+    labels = m["conditions"]
   else:
-    ax.set_ylabel("validation loss" + (f" (first {rows[0]} validation rows)"
-                                       if len(rows) == 1 and rows[0] > 0 else ""))
-    ax.set_yscale("log")
-  ax.set_title("Learning curves: median, 25-75% and 10-90% of seeds")
-  ax.legend(fontsize=8)
+    (row_axis, rows), (col_axis, cols) = grid["rows"], grid["cols"]
+    panels = [(f"{col_axis}={c}", [grid["index"][(r, c)] for r in rows
+                                   if (r, c) in grid["index"]]) for c in cols]
+    labels = {grid["index"][k]: f"{row_axis}={k[0]}" for k in grid["index"]}
+  fig, axes = plt.subplots(1, len(panels), figsize=(6.5 if grid is None else
+                                                    3.2 * len(panels) + 1, 4),
+                           squeeze=False, sharey=True)
+  palette = colors(len(m["conditions"]) if grid is None else len(grid["rows"][1]))
+  for ax, (title, members) in zip(axes[0], panels):
+    for k, ci in enumerate(members):
+      st, c = m["steps"][ci], m["curves"][ci]
+      e = int((st >= 0).sum())
+      band(ax, st[:e], c[:, :e], labels[ci], palette[ci if grid is None else k])
+    draw_baselines(ax, m, label="baseline")
+    ax.set_xlabel(m.get("step_unit", "training step"))
+    if title:
+      ax.set_title(title, fontsize=9)
+    if not m.get("higher"):
+      ax.set_yscale("log")
+  rows = m.get("curve_rows", [0])
+  if m.get("higher"):
+    axes[0][0].set_ylabel(m.get("score", "score") + " (learning-curve evaluations)")
+  else:
+    axes[0][0].set_ylabel("validation loss" + (f" (first {rows[0]} validation rows)"
+                                               if len(rows) == 1 and rows[0] > 0 else ""))
+  axes[0][-1].legend(fontsize=8)
+  fig.suptitle("Learning curves: median, 25-75% and 10-90% of seeds")
   return save(fig, out_dir, "curves")
 
 

@@ -94,8 +94,10 @@ def write_report(workdirs: Sequence[str], out_dir: str | None = None) -> dict[st
   runs = [load_results(w) for w in workdirs]
   m = merge(runs)
   rows = tables.summary_rows(m)
+  grid = tables.two_axis_grid(m)
   figs = {name: getattr(figures, f"fig_{name}")(m, out_dir)
-          for name in ("distribution", "ecdf", "curves", "per_timestep", "best_of_k")}
+          for name in ("distribution", "ecdf", "per_timestep", "best_of_k")}
+  figs["curves"] = figures.fig_curves(m, out_dir, grid)
   matrices = tables.improvement_matrix(m) if len(m["conditions"]) > 1 else None
   if matrices is not None:
     figs["improvement"] = figures.fig_improvement(m, out_dir, matrices)
@@ -164,7 +166,6 @@ def write_report(workdirs: Sequence[str], out_dir: str | None = None) -> dict[st
                ("p", f"Validation loss over the first {k} positions of each window (right "
                      "after a reset, or after the carried state) against the other positions:"),
                ("table", (el_head, el_rows))]
-  grid = tables.two_axis_grid(m)
   if grid is not None:
     (row_axis, _), (col_axis, _) = grid["rows"], grid["cols"]
     blocks += [("h2", f"{m['metric_name'].capitalize()} by {row_axis} and {col_axis}"),
