@@ -253,3 +253,29 @@ def test_the_best_seed_study_refuses_a_return_instead_of_ranking_it_backwards(tm
   assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-1500:]
   assert out.stderr.strip().startswith("error: the best-seed study ranks seeds by a loss")
   assert not os.listdir(tmp_path)
+
+
+def test_a_two_axis_sweep_is_laid_out_on_a_grid(tmp_path):
+  from lstm_init import figures, tables
+  conds = [("keras", 5), ("keras", 10), ("chrono", 5), ("chrono", 10)]
+  metric = [np.array([1., 1., 0.5]), np.array([0.5, 0.5, 1.]), np.ones(3), np.ones(3)]
+  m = {"conditions": [f"p={p},L={l}" for p, l in conds],
+       "summaries": [{"overrides": {"model.init.preset": p, "rl.memory_length": l}}
+                     for p, l in conds],
+       "metric": metric, "diverged": [np.zeros(3, bool)] * 4, "metric_name": "success rate",
+       "curves": [np.tile(x[:, None], (1, 4)) for x in metric],
+       "steps": [np.array([0, 10, 20, 30])] * 4, "baselines": [np.nan] * 4, "baseline": None,
+       "higher": True, "score": "return", "step_unit": "environment steps"}
+  grid = tables.two_axis_grid(m)
+  # The numeric axis is the columns, in increasing order.
+  assert grid["cols"] == ("rl.memory_length", [5, 10])
+  assert grid["rows"] == ("model.init.preset", ["keras", "chrono"])
+  head, rows = tables.grid_table(m, grid)
+  assert rows[0] == ["keras", "1 [0.75, 1]", "0.5 [0.5, 0.75]"]
+  assert rows[1] == ["chrono", "1 [1, 1]", "1 [1, 1]"]
+  for path in (figures.fig_grid(m, str(tmp_path), grid),
+               figures.fig_curves(m, str(tmp_path), grid)):
+    assert os.path.getsize(tmp_path / path) > 1000
+  # One axis only: no grid.
+  m1 = dict(m, summaries=[{"overrides": {"rl.memory_length": l}} for _, l in conds])
+  assert tables.two_axis_grid(m1) is None
