@@ -211,6 +211,12 @@ def fig_best_of_k(m, out_dir):
   return save(fig, out_dir, "best_of_k")
 
 
+def grid_cell(m, grid, row, col) -> np.ndarray:
+  """The metric of a two-axis grid's cell over its non-diverged seeds (empty if none)."""
+  i = grid["index"].get((row, col))
+  return np.array([]) if i is None else finite_ok(m["metric"][i], m["diverged"][i])
+
+
 def fig_grid(m, out_dir, grid):
   """The metric against the grid's column axis, one line per row value (median and
   25-75% band over seeds)."""
@@ -220,11 +226,7 @@ def fig_grid(m, out_dir, grid):
   numeric = all(isinstance(c, (int, float)) for c in cols)
   xs = np.asarray(cols, float) if numeric else np.arange(len(cols))
   for r, col in zip(rows, colors(len(rows))):
-    per = [m["metric"][grid["index"][(r, c)]] if (r, c) in grid["index"] else np.array([])
-           for c in cols]
-    ok = [finite_ok(x, d) for x, d in zip(per, [
-        m["diverged"][grid["index"][(r, c)]] if (r, c) in grid["index"] else np.array([], bool)
-        for c in cols])]
+    ok = [grid_cell(m, grid, r, c) for c in cols]
     med = np.array([np.median(x) if x.size else np.nan for x in ok])
     q = np.array([np.quantile(x, [.25, .75]) if x.size else [np.nan] * 2 for x in ok])
     ax.plot(xs, med, marker="o", color=col, label=f"{row_axis}={r}")

@@ -61,8 +61,8 @@ def merge(runs: list[SweepResults]) -> dict[str, Any]:
           "step_unit": first.get("step_unit", "training step"),
           "baseline": m["baselines"][0] if shared else None,
           "baseline_note": first["baseline_note"] if shared else "per condition",
-          "task": first["task"] if all(run.summary["task"] == first["task"] for run in runs)
-          else "; ".join(dict.fromkeys(run.summary["task"] for run in runs)), "seed": int(runs[0].record["config"].get("seed", 0)),
+          "task": "; ".join(dict.fromkeys(run.summary["task"] for run in runs)),
+          "seed": int(runs[0].record["config"].get("seed", 0)),
           "curve_rows": sorted({int(r) for run in runs
                                 for r in run.curves.get("curve_rows", [0])})}
 

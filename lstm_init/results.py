@@ -160,6 +160,7 @@ def summarize(plan: SweepPlan, rows: list[dict],
                                      "steps_per_update", "failure_line", "target")}}
   out["conditions"] = {}
   for ci, c in enumerate(plan.conditions):
+    exp = plan.experiments[ci]
     mine = [r for r in rows if r["condition"] == c.name]
     ok = np.array([r["final_eval_loss"] for r in mine if not r["diverged"]])
     d = stats.describe(ok)
@@ -169,9 +170,9 @@ def summarize(plan: SweepPlan, rows: list[dict],
     iqm_low, iqm_high = stats.bootstrap_ci(ok, stats.iqm, key_or_seed=seed,
                                            n_resamples=2000) if ok.size else (math.nan,
                                                                                math.nan)
-    line, higher = plan.experiments[ci].failure_line, not plan.experiments[ci].lower_is_better
+    line = exp.failure_line
     n_failed = (None if line is None else
-                int(np.sum(ok < line) if higher else np.sum(ok > line)))
+                int(np.sum(ok > line) if exp.lower_is_better else np.sum(ok < line)))
     metric = np.array([r["final_eval_metric"] for r in mine if not r["diverged"]])
     early = np.array([r["early_eval_loss"] for r in mine if not r["diverged"]])
     late = np.array([r["late_eval_loss"] for r in mine if not r["diverged"]])
@@ -187,7 +188,6 @@ def summarize(plan: SweepPlan, rows: list[dict],
         "metric_median": float(np.median(metric)) if metric.size else math.nan,
         "early_median": _finite_median(early), "late_median": _finite_median(late),
         "overrides": c.overrides, **per_task[ci]}
-    exp = plan.experiments[ci]
     if curves is not None and exp.target is not None:
       n = len(mine)
       took = steps_to_target(curves["eval_loss"][ci, :n], curves["steps"][ci], exp.target,

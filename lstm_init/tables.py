@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from lstm_init import stats
-from lstm_init.figures import finite_ok
+from lstm_init.figures import finite_ok, grid_cell
 
 
 def summary_rows(m: dict[str, Any]) -> list[dict[str, Any]]:
@@ -47,7 +47,8 @@ def summary_cells(r):
   return [r["condition"], str(r["n"]),
           f"{r['diverged']} [{r['fail_low']:.2f}, {r['fail_high']:.2f}]",
           f"{fmt(r['mean'])} [{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]", fmt(r["median"]),
-          f"{fmt(r['iqm'])} [{fmt(r['iqm_low'])}, {fmt(r['iqm_high'])}]", fmt(r["std"], 3), fmt(r["min"]), fmt(r["max"]), fmt(r["metric"])]
+          f"{fmt(r['iqm'])} [{fmt(r['iqm_low'])}, {fmt(r['iqm_high'])}]", fmt(r["std"], 3),
+          fmt(r["min"]), fmt(r["max"]), fmt(r["metric"])]
 
 
 def latex_table(rows, metric_name: str) -> str:
@@ -132,8 +133,7 @@ def grid_table(m: dict[str, Any], grid: dict[str, Any]) -> tuple[list, list]:
   for r in rows:
     cells = [str(r)]
     for c in cols:
-      i = grid["index"].get((r, c))
-      x = finite_ok(m["metric"][i], m["diverged"][i]) if i is not None else np.array([])
+      x = grid_cell(m, grid, r, c)
       cells.append(f"{fmt(np.median(x), 3)} [{fmt(np.quantile(x, .25), 3)}, "
                    f"{fmt(np.quantile(x, .75), 3)}]" if x.size else "n/a")
     out.append(cells)

@@ -208,16 +208,15 @@ class A2C:
       advantages = advantages / (jnp.std(advantages) + 1e-8)
     outs = self.replay(params, state, traj)
     log_prob, entropy = self.log_prob_entropy(outs["policy"], traj["action"])
-    total, metrics = loss_lib.a2c_terms(
+    total, _ = loss_lib.a2c_terms(
         log_prob, entropy, outs["value"], advantages, returns,
         value_coef=values["value_coef"], entropy_coef=values["entropy_coef"])
-    return total, metrics
+    return total
 
   def train_step(self, state: A2CState, data) -> tuple[A2CState, jax.Array]:
     del data
     after, traj = self.rollout(state)
-    (loss, _), grads = jax.value_and_grad(self.loss, has_aux=True)(state.params, state,
-                                                                  traj, after)
+    loss, grads = jax.value_and_grad(self.loss)(state.params, state, traj, after)
     updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
