@@ -114,7 +114,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.max_chunk_seeds = 0         # 0 = as many as memory allows
   c.devices = 0                 # shard seeds over this many devices (0 = all)
   c.seed_group = -1             # runs vmapped together inside a device's loop over runs:
-                                # -1 = auto (the fastest measured: lstm_init.seed_groups), 0 = all
+                                # -1 = the backend's fixed size (1 on CPU, 1024 on GPU/TPU),
+                                # n >= 1 = exactly n; a run always computes in a batch of this size
+  c.seed_group_timing = False   # True: time candidate sizes and keep the fastest (per-seed
+                                # results then depend on the choice; lstm_init.seed_groups)
   c.checkpoint_every_s = 30.0   # checkpoint at most this often (between pieces; 0 = always)
   c.report = True               # write report.md and figures at the end
   c.report_first_k = 0          # early positions set apart in reports (0 = the task's)
@@ -160,7 +163,9 @@ _RANGES = {
     "memory_budget_gb": (lambda v: v > 0, "> 0"),
     "max_chunk_seeds": (lambda v: v >= 0, ">= 0 (0 = as many as fit)"),
     "devices": (lambda v: v >= 0, ">= 0 (0 = all)"),
-    "seed_group": (lambda v: v >= -1, ">= -1 (-1 = auto, 0 = all)"),
+    "seed_group": (lambda v: v == -1 or v >= 1,
+                   "-1 (the backend's fixed size: 1 on CPU, 1024 on GPU/TPU) or n >= 1; 0 (all "
+                   "runs at once) is gone: a seed's batch would depend on the number of seeds"),
     "checkpoint_every_s": (lambda v: v >= 0, ">= 0"),
 }
 
@@ -203,6 +208,10 @@ def check_config(config) -> None:
     if not ok:
       raise ConfigError(f"bad value {value!r} for {path}; valid: {valid}"
                         + ("" if valid == _FINITE else f", {_FINITE}"))
+  if bool(_get(config, "seed_group_timing")) and _get(config, "seed_group") != -1:
+    raise ConfigError(f"seed_group_timing=True times the candidate sizes, so it needs "
+                      f"seed_group=-1, got seed_group={_get(config, 'seed_group')}; valid "
+                      "choices: a fixed seed_group, or seed_group=-1 with seed_group_timing")
 
 
 # --------------------------------------------------------------------------
@@ -266,6 +275,7 @@ _USED_WHEN = {
     "task.column": (lambda c: c.task.series == "file", "task.series=file"),
     "task.missing": (lambda c: c.task.series == "file", "task.series=file"),
     "task.permutation_seed": (lambda c: bool(c.task.permuted), "task.permuted=True"),
+    "seed_group_timing": (lambda c: int(c.seed_group) == -1, "seed_group=-1"),
 }
 
 

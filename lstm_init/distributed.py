@@ -13,12 +13,13 @@ are gathered to every process, and only process 0 writes files.
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
 import os
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P, SingleDeviceSharding
 
 from lstm_init.errors import ConfigError
 
@@ -158,17 +159,23 @@ def broadcast_from_writer(value: int) -> int:
   return int(multihost_utils.broadcast_one_to_all(np.array(value, np.int32)))
 
 
-def seed_group(setting: int) -> int:
-  """Runs per vmapped group inside a device: `setting`, or for -1 a rule of thumb
-  (the sweep measures instead, `lstm_init.seed_groups`; the benchmarks use this).
+# Runs per vmapped group on each backend when `config.seed_group=-1` (the
+# default). A rule of the backend, never a timing, so that a seed's result is a
+# function of the command and the kind of machine. On the CPU one run at a
+# time keeps its weights in cache through the time loop (measured fastest at
+# hidden 128, benchmarks/throughput.py); an accelerator wants many runs in one
+# batch, and 1024 runs of the default sizes fill one.
+SEED_GROUP = {"cpu": 1}
+ACCELERATOR_SEED_GROUP = 1024
 
-  On the CPU one run at a time per device measured fastest (reference
-  workload 86 against 68 seed-steps/s for all 32 runs of a device vmapped
-  together; benchmarks/throughput.py); accelerators want the whole batch.
-  """
-  if setting >= 0:
-    return setting
-  return 1 if jax.local_devices()[0].platform == "cpu" else 0
+
+def seed_group(setting: int, platform: str | None = None) -> int:
+  """Runs per vmapped group inside a device: `setting` (>= 1), or for -1 the
+  fixed size of the backend (`SEED_GROUP`, else `ACCELERATOR_SEED_GROUP`)."""
+  if setting >= 1:
+    return int(setting)
+  platform = platform or jax.local_devices()[0].platform
+  return SEED_GROUP.get(platform, ACCELERATOR_SEED_GROUP)
 
 
 def in_groups(vfn, group: int):
@@ -191,14 +198,73 @@ def in_groups(vfn, group: int):
   return run
 
 
-def per_device(fn, mesh: Mesh, num_shared: int):
-  """`fn(runs_tree, *shared)` run by every device on its own shard of the runs.
+class PerDevice:
+  """A program of one device's runs, run by every device of the mesh on its shard.
 
-  The runs axis is split over the mesh (`P("runs")`); the shared arguments are
-  replicated. Inside, `fn` sees only its device's runs, so per-device grouping
-  (`in_groups`) is local and needs no communication.
+    program = PerDevice(fn, mesh).compile(runs, *shared)   # runs: sharded P("runs")
+    out = program(runs, *shared)                             # sharded the same way
+
+  Each local device runs the same single-device executable on its own shard
+  of the runs (the shared arguments are replicated); the outputs are put back
+  together as arrays sharded over the mesh, without a copy. There is no SPMD
+  partitioning: a partitioned program compiles differently from a
+  one-device one (measured: last-bit differences in a training loss between
+  1 and 2 devices), so a seed's bits would depend on the device count. Here
+  the program a run goes through is the same on 1 device or on 64, in one
+  process or in several (tested). Every device's copy is compiled in a
+  thread of its own.
   """
-  if mesh.size == 1:
-    return fn
-  return jax.shard_map(fn, mesh=mesh, in_specs=(P(AXIS),) + (P(),) * num_shared,
-                       out_specs=P(AXIS), check_vma=False)
+
+  def __init__(self, fn, mesh: Mesh):
+    self.jitted = jax.jit(fn)
+    self.mesh = mesh
+    self.sharding = runs_sharding(mesh)
+
+  def _local(self, tree, shared):
+    """{device: (its shard of `tree`, its copy of `shared`)}, in mesh order."""
+    leaves, treedef = jax.tree.flatten(tree)
+    shared_leaves, shared_def = jax.tree.flatten(shared)
+    n = leaves[0].shape[0]
+    devices = list(self.sharding.addressable_devices_indices_map((n,)))
+
+    def shard(x, d, whole: bool):
+      if isinstance(x, jax.ShapeDtypeStruct):
+        shape = x.shape if whole else (n // self.mesh.size,) + x.shape[1:]
+        return jax.ShapeDtypeStruct(shape, x.dtype, sharding=SingleDeviceSharding(d))
+      return next(s.data for s in x.addressable_shards if s.device == d)
+
+    return {d: (jax.tree.unflatten(treedef, [shard(x, d, False) for x in leaves]),
+                jax.tree.unflatten(shared_def, [shard(x, d, True) for x in shared_leaves]))
+            for d in devices}
+
+  def compile(self, tree, *shared) -> "CompiledPerDevice":
+    """Compiles every local device's copy (arrays or `ShapeDtypeStruct`s)."""
+    local = self._local(tree, shared)
+    with concurrent.futures.ThreadPoolExecutor(len(local)) as pool:
+      futures = {d: pool.submit(lambda a: self.jitted.lower(a[0], *a[1]).compile(), args)
+                 for d, args in local.items()}
+      return CompiledPerDevice(self, {d: f.result() for d, f in futures.items()})
+
+
+class CompiledPerDevice:
+  """The compiled copies of a `PerDevice` program, one per local device."""
+
+  def __init__(self, program: PerDevice, executables: dict):
+    self.program, self.executables = program, executables
+
+  def memory_analysis(self):
+    """XLA's memory analysis of one device's copy (they are all the same)."""
+    return next(iter(self.executables.values())).memory_analysis()
+
+  def __call__(self, tree, *shared):
+    local = self.program._local(tree, shared)
+    outs = {d: self.executables[d](t, *s) for d, (t, s) in local.items()}
+    per_device = [jax.tree.flatten(o) for o in outs.values()]
+    treedef, size = per_device[0][1], self.program.mesh.size
+
+    def whole(i):
+      parts = [leaves[i] for leaves, _ in per_device]
+      shape = (parts[0].shape[0] * size,) + parts[0].shape[1:]
+      return jax.make_array_from_single_device_arrays(shape, self.program.sharding, parts)
+
+    return jax.tree.unflatten(treedef, [whole(i) for i in range(len(per_device[0][0]))])

@@ -23,6 +23,7 @@ import jax
 import numpy as np
 
 from lstm_init import checkpoint, distributed, records, seed_groups
+from lstm_init.errors import ConfigError
 from lstm_init.plan import SweepPlan
 from lstm_init.programs import GroupPrograms, Schedule, schedule_of
 
@@ -87,7 +88,7 @@ class SweepState:
   outputs: dict[str, dict[str, np.ndarray]]  # per condition: OUTPUTS over its seeds
   current: ChunkRecords           # the chunk in training, valid when `in_chunk`
   in_chunk: np.ndarray            # whether the checkpoint holds that chunk's run states
-  at_once: np.ndarray             # [groups]: runs vmapped at once per device (0: all; -1: unset)
+  at_once: np.ndarray             # [groups]: runs vmapped at once per device (-1: unset)
 
   @classmethod
   def fresh(cls, plan: SweepPlan) -> "SweepState":
@@ -227,10 +228,15 @@ class Loop:
     runs = group_runs(self.plan, g)
     cfg, d = self.plan.config, self.mesh.size
 
+    # A chunk holds whole groups of runs on every device where it can: a
+    # group is padded to its size anyway.
+    whole = d * max(1, programs.group)
+
     def rounded(size: int) -> int:
       if int(cfg.max_chunk_seeds) > 0:
         size = min(size, int(cfg.max_chunk_seeds))
-      return min(size // d * d if size >= d else size, len(runs))
+      unit = whole if size >= whole else d
+      return min(size // unit * unit if size >= unit else size, len(runs))
 
     # Analyse the programs of the largest chunk allowed; they are the ones
     # that run unless memory asks for smaller chunks.
@@ -243,17 +249,26 @@ class Loop:
     need = size * held + d * temp
     if need > budget:  # temporaries taken to shrink in proportion to the runs
       size = min(size, rounded(max(1, int(budget // (need / size)))))
+      one_group = distributed.padded(1, self.mesh, programs.group)
+      if one_group * need / n_pad > budget:
+        raise ConfigError(
+            f"seed_group={programs.group} needs about {one_group * need / n_pad / 2**30:.2f} "
+            f"GiB for one group of runs per device, over the budget of {budget / 2**30:.2f} "
+            f"GiB; valid choices: a smaller --config.seed_group (a seed's result depends on "
+            f"it), or a larger --config.memory_budget_gb")
     bounds = boundaries(len(runs), size)
     self.log(f"memory: {held / 2**20:.2f} MiB held per run and {temp / 2**20:.1f} MiB of "
              f"temporaries per device for {n_pad // d} runs per device (XLA's analysis of the "
              f"compiled programs); budget {budget / 2**30:.2f} GiB over {d} device(s), "
-             f"{programs.group or 'all'} run(s) at a time per device -> {size} runs per "
+             f"{programs.group} run(s) at a time per device -> {size} runs per "
              f"chunk, {len(bounds) - 1} chunk(s)")
     self.state.bounds[str(g)] = np.array(bounds)
 
-  def split_after_oom(self, g: int, k: int) -> None:
+  def split_after_oom(self, g: int, k: int, unit: int) -> None:
+    """Cuts chunk k of group g and the rest into chunks of half its size
+    (whole multiples of `unit` runs)."""
     b = self.state.bounds[str(g)].tolist()
-    size = max(1, (b[k + 1] - b[k]) // 2)
+    size = max(unit, (b[k + 1] - b[k]) // 2 // unit * unit)
     self.log(f"out of memory with {b[k + 1] - b[k]} runs per chunk; retrying with {size}")
     self.state.bounds[str(g)] = np.array(b[:k] + boundaries(b[-1], size, b[k]))
 
@@ -326,12 +341,12 @@ class Loop:
         data = distributed.place(plan.experiments[group[0]].data,
                                  distributed.replicated(self.mesh))
         if int(self.state.at_once[g]) < 0:
-          if int(cfg.seed_group) >= 0:
-            self.state.at_once[g] = int(cfg.seed_group)
-          else:
+          if bool(cfg.seed_group_timing):
             self.state.at_once[g], spent = seed_groups.choose(
                 plan, g, self.mesh, data, group_runs(plan, g), self.log)
             self.compile_s += spent
+          else:
+            self.state.at_once[g] = distributed.seed_group(int(cfg.seed_group))
         programs = GroupPrograms(plan, group, self.mesh, int(self.state.at_once[g]))
         self.plan_chunks(g, programs, data)
         k = 0
@@ -346,9 +361,14 @@ class Loop:
           try:
             out = self.train_chunk(g, k, programs, chunk, data, prefix, progress)
           except Exception as e:  # noqa: BLE001 - only out-of-memory is retried
-            if not _is_oom(e) or len(chunk) == 1:
+            if not _is_oom(e):
               raise
-            self.split_after_oom(g, k)
+            if len(chunk) <= self.mesh.size * programs.group:  # smaller saves nothing
+              raise ConfigError(
+                  f"out of memory with one group of seed_group={programs.group} run(s) per "
+                  "device; valid choices: a smaller --config.seed_group (a seed's result "
+                  "depends on it)") from None
+            self.split_after_oom(g, k, self.mesh.size * programs.group)
             self.state = self.state.replace(in_chunk=np.array(False))
             continue
           self.state.store(plan, chunk, out)

@@ -164,7 +164,7 @@ class GroupPrograms:
         fn = chex.assert_max_traces(_as_function(fn, f"{name}{static}@{id(self)}"),
                                     n=MAX_TRACES)
       body = distributed.in_groups(jax.vmap(fn, in_axes=(0, None)), self.group)
-      self._jitted[key] = jax.jit(distributed.per_device(body, self.mesh, 1))
+      self._jitted[key] = distributed.PerDevice(body, self.mesh)
     return self._jitted[key]
 
   def compiled(self, key, state, data):
@@ -173,7 +173,7 @@ class GroupPrograms:
     shapes = (key, treedef, tuple((a.shape, str(a.dtype)) for a in leaves))
     if shapes not in self._compiled:
       start = time.perf_counter()
-      self._compiled[shapes] = self._jit(key).lower(state, data).compile()
+      self._compiled[shapes] = self._jit(key).compile(state, data)
       self.compile_s += time.perf_counter() - start
     return self._compiled[shapes]
 
@@ -211,7 +211,7 @@ class GroupPrograms:
     per_device = max(1, jax.tree.leaves(state)[0].shape[0] // self.mesh.size)
     held = temporaries = 0
     for key in (("piece", segments), ("evaluate", "final")):
-      m = self.compiled(key, state, data).memory_analysis()
+      m = self.compiled(key, state, data).memory_analysis()  # one device's program
       if m is None:
         continue
       held = max(held, (m.argument_size_in_bytes + m.output_size_in_bytes) / per_device)

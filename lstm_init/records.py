@@ -65,12 +65,26 @@ def write_json(path: str, obj: Any) -> None:
                             + "\n").encode())
 
 
+def exact(v: float) -> str:
+  """The shortest text that reads back as exactly `v`: the float32 spelling when
+  `v` is a float32 value (every result of a run is), else Python's."""
+  single = np.float32(v)
+  return str(single) if float(single) == v or v != v else repr(float(v))
+
+
+def read_exact(text: str) -> float:
+  """The float that `exact` wrote as `text` (its float32 value where it was one)."""
+  single = float(np.float32(text))
+  return single if exact(single) == text.strip() else float(text)
+
+
 def write_csv(path: str, rows: Iterable[Mapping[str, Any]], columns: list[str]) -> None:
+  """Rows as CSV; floats exactly (`exact`), so the file holds a run's bits."""
   buf = io.StringIO()
   w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
   w.writeheader()
   for r in rows:
-    w.writerow({k: (f"{v:.8g}" if isinstance(v, float) else v) for k, v in r.items()})
+    w.writerow({k: (exact(v) if isinstance(v, float) else v) for k, v in r.items()})
   atomic_write_bytes(path, buf.getvalue().encode())
 
 
@@ -114,6 +128,42 @@ def process_start_time() -> float | None:
     return None
 
 
+def cpu_model() -> str:
+  """The processor's model name (XLA compiles CPU code for it), or the machine type."""
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("model name"):
+          return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or platform.machine()
+
+
+# What decides a run's bits beside the command (`experiments.reproduce`
+# compares these with the environment it runs in). The seed group sizes are
+# recorded beside them, as `seed_groups`.
+BIT_FIELDS = ("versions.jax", "versions.jaxlib", "versions.flax", "versions.optax",
+              "versions.chex", "versions.numpy", "backend", "device_kinds", "cpu_model",
+              "x64", "default_matmul_precision", "prng_impl", "xla_flags")
+# An XLA flag that only says how many host devices the CPU is cut into: a
+# seed's bits do not depend on it (tested), so it is left out of comparisons.
+HOST_DEVICES_FLAG = "--xla_force_host_platform_device_count"
+
+
+def bit_fields(env: Mapping[str, Any]) -> dict[str, Any]:
+  """The `BIT_FIELDS` of an `environment()` record, by dotted name (None: absent)."""
+  out = {}
+  for name in BIT_FIELDS:
+    node: Any = env
+    for part in name.split("."):
+      node = node.get(part) if isinstance(node, Mapping) else None
+    if name == "xla_flags" and isinstance(node, str):
+      node = " ".join(f for f in node.split() if not f.startswith(HOST_DEVICES_FLAG))
+    out[name] = node
+  return out
+
+
 def environment() -> dict[str, Any]:
   """Versions, backend and devices: what a reader needs to repeat a run."""
   import jax
@@ -141,5 +191,6 @@ def environment() -> dict[str, Any]:
       "command": sys.argv,
       "git_commit": git_commit(),
       "platform": platform.platform(),
+      "cpu_model": cpu_model(),
       "cpu_count": os.cpu_count(),
   }

@@ -307,7 +307,7 @@ def _typed_row(row: dict[str, str], overrides: dict[str, dict[str, Any]]) -> dic
     elif name in _INT_COLUMNS:
       out[name] = int(text)
     else:
-      out[name] = float(text)
+      out[name] = records.read_exact(text)
   out.update(overrides.get(row["condition"], {}))
   return out
 

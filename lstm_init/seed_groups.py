@@ -1,22 +1,24 @@
-"""How many runs a device vmaps at once (`seed_group`), chosen by measurement.
+"""How many runs a device vmaps at once (`seed_group`), chosen by timing when asked.
 
-With `config.seed_group=-1` (the default) the loop times two steps of the
-group's training program for each candidate (1, 2, 4, 8 runs at a time, or
-all of them) on 16 runs per device (the group's runs, repeated: the same
-whatever the sweep's size), keeps the fastest per run-step, and logs the
-times. Which is fastest depends on the machine and the
-sizes: on a CPU, one run at a time keeps its weights in cache through the time
-loop; an accelerator wants every run at once. The choice is remembered in the
-compilation cache's folder (`seed_groups.json`), keyed by the machine and the
-program, so a repeated sweep does not measure again; the sweep state records it,
-so a resumed sweep uses the same.
+By default (`config.seed_group=-1`) the size is a fixed rule of the backend
+(`distributed.seed_group`: 1 on the CPU, 1024 on GPUs and TPUs), so a seed's
+result follows from the command and the kind of machine alone. Timing is
+there for a user who asks for it by name (`config.seed_group_timing=True`):
+the loop times two steps of the group's training program for each candidate
+size (`candidates`) on a fixed set of runs per device (the group's runs,
+repeated: the same whatever the sweep's size), keeps the fastest per
+run-step, and logs the times. The choice is remembered in the compilation
+cache's folder (`seed_groups.json`), keyed by the machine and the program;
+the sweep state records it, so a resumed sweep uses the same.
 
-A run computes in a batch of exactly `seed_group` runs (padded), so with a
-group of 1, 2, 4 or 8 a seed's result is the same bits alone or among any
-number of seeds (tested). Different group sizes compute the same numbers in
-another order: they agree to float rounding per step (1e-7), which a long,
-chaotic training can amplify; the records say which size ran
-(`environment.json`'s `seed_groups`), and `--config.seed_group=<n>` repeats it.
+A run computes in a batch of exactly `seed_group` runs (padded), so with any
+fixed size a seed's result is the same bits alone or among any number of
+seeds (tested). Different sizes compute the same numbers in another order:
+they agree to float rounding per step (1e-7), which a long, chaotic training
+amplifies into other per-seed results. So a timed choice makes per-seed
+results depend on a timing; the log says so and names the size, and
+`environment.json` records it (`seed_groups`) for `--config.seed_group=<n>`
+and `experiments.reproduce` to repeat.
 """
 
 from __future__ import annotations
@@ -33,13 +35,22 @@ from lstm_init import distributed, records
 from lstm_init.plan import SweepPlan, structure_key
 from lstm_init.programs import GroupPrograms
 
-CANDIDATES = (1, 2, 4, 8, 0)  # 0: all of a device's runs at once
+CPU_CANDIDATES = (1, 2, 4, 8)
+ACCELERATOR_CANDIDATES = (128, 256, 512, 1024, 2048)
 TIMED_RUNS_PER_DEVICE = 16
 TIMED_STEPS = 2
 CACHE_FILE = "seed_groups.json"
+DEPENDS = ("per-seed results depend on this timed choice (another size computes in another "
+           "order); --config.seed_group=<n> repeats it")
 
 
-def _cache_path() -> str | None:
+def candidates(platform: str) -> tuple[int, ...]:
+  """The sizes timed on a backend."""
+  return CPU_CANDIDATES if platform == "cpu" else ACCELERATOR_CANDIDATES
+
+
+def cache_path() -> str | None:
+  """Where timed choices are remembered (None: the compilation cache is off)."""
   folder = jax.config.jax_compilation_cache_dir
   return os.path.join(folder, CACHE_FILE) if folder else None
 
@@ -53,7 +64,7 @@ def _cache_key(plan: SweepPlan, g: int, mesh) -> str:
 
 
 def _remembered(key: str) -> int | None:
-  path = _cache_path()
+  path = cache_path()
   if path is None or not os.path.isfile(path):
     return None
   try:
@@ -64,7 +75,7 @@ def _remembered(key: str) -> int | None:
 
 
 def _remember(key: str, choice: int) -> None:
-  path = _cache_path()
+  path = cache_path()
   if path is None or not distributed.is_writer():
     return
   known = {}
@@ -81,19 +92,33 @@ def _remember(key: str, choice: int) -> None:
 def choose(plan: SweepPlan, g: int, mesh, data, runs: list[tuple[int, int]],
            log: Callable[[str], None]) -> tuple[int, float]:
   """The fastest runs-at-once per device for group g (see module docstring),
-  and the seconds spent compiling the candidates."""
+  and the seconds spent compiling the candidates.
+
+  Args:
+    plan: the sweep's plan.
+    g: the group's index in `plan.groups`.
+    mesh: the devices the runs are sharded over.
+    data: the group's data, placed on the mesh.
+    runs: the group's runs as (condition, seed row) pairs.
+    log: where the timings go.
+
+  Returns:
+    (size, compile seconds).
+  """
   key = _cache_key(plan, g, mesh)
   known = _remembered(key)
   if known is not None:
-    log(f"seed_group: {known or 'all'} run(s) at a time per device (measured before; "
-        f"{CACHE_FILE} in the compilation cache)")
+    log(f"seed_group: {known} run(s) at a time per device (timed before; {CACHE_FILE} in "
+        f"the compilation cache); {DEPENDS}")
     return known, 0.0
   # The same timing set whatever the sweep's size (its runs, repeated), so the
   # choice depends on the machine and the program only.
-  timed = (runs * TIMED_RUNS_PER_DEVICE * mesh.size)[:TIMED_RUNS_PER_DEVICE * mesh.size]
+  sizes = candidates(jax.devices()[0].platform)
+  per_device = max(TIMED_RUNS_PER_DEVICE, max(sizes))
+  timed = (runs * per_device * mesh.size)[:per_device * mesh.size]
   states = {}  # initial states by padded size (the init is shared, `programs.stacked_init`)
   per_run_step, compile_s = {}, 0.0
-  for c in CANDIDATES:  # (compiling them in threads measured slower on 2 cores)
+  for c in sizes:  # (compiling them in threads measured slower on 2 cores)
     programs = GroupPrograms(plan, plan.groups[g], mesh, c)
     n_pad = distributed.padded(len(timed), mesh, c)
     if n_pad not in states:
@@ -108,8 +133,7 @@ def choose(plan: SweepPlan, g: int, mesh, data, runs: list[tuple[int, int]],
     per_run_step[c] = (time.perf_counter() - start) / (len(timed) * TIMED_STEPS)
   # Every process must make the same choice: process 0's times decide.
   best = int(distributed.broadcast_from_writer(min(per_run_step, key=per_run_step.get)))
-  log("seed_group: " + ", ".join(f"{c or 'all'}: {1e6 * t:.0f} us" for c, t in
-                                 per_run_step.items())
-      + f" per run-step on {len(timed)} runs -> {best or 'all'} at a time per device")
+  log("seed_group: " + ", ".join(f"{c}: {1e6 * t:.0f} us" for c, t in per_run_step.items())
+      + f" per run-step on {len(timed)} runs -> {best} at a time per device; {DEPENDS}")
   _remember(key, best)
   return best, compile_s

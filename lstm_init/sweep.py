@@ -18,6 +18,7 @@ import os
 import time
 from typing import Any, Callable, Mapping, Sequence
 
+import jax
 import numpy as np
 
 from lstm_init import distributed, records, results
@@ -65,6 +66,7 @@ def run_sweep(config, workdir: str | None = None, sweep: Sequence[str] | None = 
   for note in plan.notes:
     log(note)
   env = records.environment()
+  env.update(seed_group_record(plan.config, len(plan.groups)))
   if writer:
     record = config_record(plan)
     prepare_workdir(workdir, record, overwrite)
@@ -88,11 +90,23 @@ def run_sweep(config, workdir: str | None = None, sweep: Sequence[str] | None = 
     results.write(workdir, plan, rows, curves, summary)
   log(results.summary_table(summary))
   env["timings"] = timings(started, planned, trained, loop)
-  env["seed_groups"] = [int(g) for g in loop.state.at_once]  # per group; 0: all at once
+  env["seed_groups"] = [int(g) for g in loop.state.at_once]  # per group, as they ran
   log(describe_timings(env["timings"]))
   if writer:
     records.write_json(os.path.join(workdir, "environment.json"), env)
   return SweepResult(workdir, rows, summary, curves)
+
+
+def seed_group_record(config, num_groups: int) -> dict[str, Any]:
+  """How many runs computed together per device, per group, and by which rule
+  (`seed_groups` is None until a timed choice is made)."""
+  setting = int(config.seed_group)
+  if bool(config.seed_group_timing):
+    return {"seed_groups": None, "seed_group_rule": "timed (per-seed results depend on it)"}
+  size = distributed.seed_group(setting)
+  rule = (f"given (seed_group={setting})" if setting >= 1 else
+          f"the backend's fixed size ({jax.default_backend()}: {size})")
+  return {"seed_groups": [size] * num_groups, "seed_group_rule": rule}
 
 
 def timings(started: float, planned: float, trained: float, loop: Loop) -> dict[str, Any]:

@@ -21,3 +21,9 @@ def tiny_config(**task):
   for k, v in task.items():
     c.task[k] = v
   return c
+
+
+def bits(rows):
+  """Result rows with every float as its exact text (NaN equals NaN; bits compared)."""
+  from lstm_init.records import exact
+  return [{k: exact(v) if isinstance(v, float) else v for k, v in r.items()} for r in rows]

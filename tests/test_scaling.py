@@ -1,6 +1,7 @@
 """Sweeps that scale and survive: sharding, memory chunks, kill and resume."""
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -8,29 +9,29 @@ import sys
 import textwrap
 import time
 
+import numpy as np
 import pytest
 
 from lstm_init import ConfigError, sweep
-from tests.helpers import tiny_config
+from tests.helpers import bits, tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# Sharded, chunked and resumed runs compute each seed with the same per-seed
-# program; measured differences on the CPU are exactly zero. Allow float32
-# rounding in case a backend picks another matmul split.
-RTOL = 1e-5
+# Sharded, chunked, resumed and multi-process runs compute each seed with the
+# same single-device program, so their results are the same bits: every
+# result column of results.csv (written exactly) must be equal text.
 
 
 def _losses(path):
   with open(path) as f:
-    return {(r["condition"], r["seed"]): (float(r["final_eval_loss"]), float(r["final_test_loss"]))
+    return {(r["condition"], r["seed"]): tuple(v for k, v in r.items() if k.startswith("final"))
             for r in csv.DictReader(f)}
 
 
 def _assert_same(a, b):
   assert a.keys() == b.keys()
-  worst = max(abs(a[k][i] - b[k][i]) / abs(b[k][i]) for k in a for i in (0, 1))
-  assert worst <= RTOL, worst
-  return worst
+  differ = [k for k in a if a[k] != b[k]]
+  assert not differ, [(k, a[k], b[k]) for k in differ[:3]]
+  return 0.0
 
 
 def test_sharded_over_four_cpu_devices_equals_one_device(tmp_path):
@@ -42,7 +43,7 @@ def test_sharded_over_four_cpu_devices_equals_one_device(tmp_path):
       import jax
       assert jax.device_count() == 4, jax.devices()
       from lstm_init import sweep
-      from tests.helpers import tiny_config
+      from tests.helpers import bits, tiny_config
       cfg = tiny_config(); cfg.num_seeds = 6
       sweep.run_sweep(cfg, {str(tmp_path / 'four')!r}, sweep=["model.init.preset=keras,pytorch"],
                       log=print)
@@ -57,44 +58,80 @@ def test_sharded_over_four_cpu_devices_equals_one_device(tmp_path):
   print(f"4 devices vs 1: worst relative difference {worst:.1e}")
 
 
-def test_seed_group_is_measured_and_results_do_not_depend_on_it(tmp_path, monkeypatch):
+def test_seed_group_is_timed_only_when_asked_and_says_what_that_means(tmp_path, monkeypatch):
   from lstm_init import seed_groups
-  # Remember choices in a fresh folder, so this run measures.
-  monkeypatch.setattr(seed_groups, "_cache_path", lambda: str(tmp_path / "seed_groups.json"))
-  results, lines = {}, []
-  for i, group in enumerate((-1, 1, 2, 0, -1)):
-    cfg = tiny_config()
-    cfg.num_seeds, cfg.seed_group = 6, group
-    sweep.run_sweep(cfg, str(tmp_path / str(i)), log=lines.append)
-    results[group] = _losses(tmp_path / str(i) / "results.csv")
+  # Remember choices in a fresh folder, so this run times.
+  monkeypatch.setattr(seed_groups, "cache_path", lambda: str(tmp_path / "seed_groups.json"))
+  lines = []
+  cfg = tiny_config()
+  cfg.seed_group = -1  # the backend's fixed size: nothing is timed
+  sweep.run_sweep(cfg, str(tmp_path / "rule"), log=lines.append)
+  assert not [l for l in lines if l.startswith("seed_group:")]
+  env = json.load(open(tmp_path / "rule" / "environment.json"))
+  assert env["seed_groups"] == [1] and env["seed_group_rule"] == "the backend's fixed size (cpu: 1)"
+  for i in range(2):
+    cfg.seed_group_timing = True
+    sweep.run_sweep(cfg, str(tmp_path / f"timed{i}"), log=lines.append)
   measured, recalled = [l for l in lines if l.startswith("seed_group:")]
-  for c in ("1", "2", "4", "8", "all"):
+  for c in seed_groups.CPU_CANDIDATES:
     assert f" {c}: " in measured, measured
-  chosen = measured.split("->")[1].split()[0]
-  assert recalled.startswith(f"seed_group: {chosen} run(s) at a time per device (measured "
-                             "before"), recalled
-  for group in (1, 2, 0):
-    _assert_same(results[group], results[-1])
-  # With a fixed group, a seed is the same bits alone and among others.
-  for group in (1, 2, 4):
-    alone, among = tiny_config(), tiny_config()
-    alone.num_seeds, among.num_seeds = 1, 7
-    alone.seed_group = among.seed_group = group
-    a = sweep.run_sweep(alone, str(tmp_path / f"alone{group}"), log=lambda s: None)
-    b = sweep.run_sweep(among, str(tmp_path / f"among{group}"), log=lambda s: None)
-    assert a.rows[0]["final_eval_loss"] == b.rows[0]["final_eval_loss"], group
+  chosen = int(measured.split("->")[1].split()[0])
+  assert "per-seed results depend on this timed choice" in measured
+  assert recalled.startswith(f"seed_group: {chosen} run(s) at a time per device (timed before")
+  assert "per-seed results depend" in recalled
+  env = json.load(open(tmp_path / "timed1" / "environment.json"))
+  assert env["seed_groups"] == [chosen] and env["seed_group_rule"].startswith("timed")
+
+
+@pytest.mark.parametrize("group", [1, 2, 4])
+def test_a_seed_is_the_same_bits_alone_among_others_and_in_chunks(tmp_path, group):
+  alone, among, chunked = tiny_config(), tiny_config(), tiny_config()
+  alone.num_seeds, among.num_seeds, chunked.num_seeds = 1, 7, 7
+  chunked.max_chunk_seeds = 3 * group
+  for c in (alone, among, chunked):
+    c.seed_group = group
+  a, b, c = (sweep.run_sweep(cfg, str(tmp_path / name), log=lambda s: None)
+             for name, cfg in (("alone", alone), ("among", among), ("chunked", chunked)))
+  assert bits(a.rows)[0] == bits(b.rows)[0]
+  assert bits(b.rows) == bits(c.rows)
+  steps = [np.load(tmp_path / n / "curves.npz")["train_loss_every_step"][0, :1]
+           for n in ("alone", "among", "chunked")]
+  assert np.array_equal(steps[0], steps[1]) and np.array_equal(steps[1], steps[2])
+
+
+def test_the_accelerator_group_size_on_the_cpu_seed_0_alone_equals_among_300(tmp_path):
+  """The GPU/TPU default, forced on the CPU: 256 runs computing together."""
+  rows = {}
+  for n in (1, 300):
+    cfg = tiny_config()
+    cfg.num_seeds, cfg.seed_group, cfg.train.steps = n, 256, 4
+    cfg.train.eval_every = cfg.train.log_every = 2
+    cfg.task.length, cfg.model.hidden_size, cfg.train.batch_size = 4, 4, 4
+    cfg.task.eval_size = 8
+    rows[n] = sweep.run_sweep(cfg, str(tmp_path / str(n)), log=lambda s: None).rows
+  assert bits(rows[1])[0] == bits(rows[300])[0]
+  assert len({r["final_eval_loss"] for r in rows[300]}) > 250  # the seeds differ
+
+
+def test_seed_group_zero_and_timing_beside_a_given_size_are_refused():
+  from lstm_init.config import check_config
+  cfg = tiny_config()
+  cfg.seed_group = 0
+  with pytest.raises(ConfigError, match="0 .all runs at once. is gone"):
+    check_config(cfg)
+  cfg.seed_group, cfg.seed_group_timing = 4, True
+  with pytest.raises(ConfigError, match="seed_group_timing=True .* needs seed_group=-1"):
+    check_config(cfg)
 
 
 def test_memory_budget_splits_into_chunks_with_equal_results(tmp_path):
   whole = tiny_config()
-  whole.seed_group = 0  # all runs of a chunk compute at once
   lines = []
   sweep.run_sweep(whole, str(tmp_path / "whole"), log=lines.append)
   # "memory: <held> MiB held per run and <temp> MiB of temporaries per device for <n> runs ..."
   words = next(l for l in lines if l.startswith("memory:")).split()
   held, temp, n = float(words[1]), float(words[7]), int(words[14])
   small = tiny_config()
-  small.seed_group = 0
   small.memory_budget_gb = 2.5 * (held + temp / n) / 1024  # room for two runs at a time
   lines = []
   sweep.run_sweep(small, str(tmp_path / "small"), log=lines.append)
