@@ -16,8 +16,10 @@ from __future__ import annotations
 import concurrent.futures
 import math
 import os
+from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P, SingleDeviceSharding
 
@@ -178,93 +180,122 @@ def seed_group(setting: int, platform: str | None = None) -> int:
   return SEED_GROUP.get(platform, ACCELERATOR_SEED_GROUP)
 
 
-def in_groups(vfn, group: int):
-  """`vfn` (vmapped over the leading axis of its first argument) run group by group.
+class DeviceGroups:
+  """A chunk's runs as groups of exactly `size` runs, each group on one device.
 
-  The leading axis [n] is cut into [n / group, group]; `lax.map` runs the
-  groups one after another, each vmapped. A group's weights then stay in cache
-  for a whole time loop instead of every step cycling through all runs'
-  weights, which measures faster on the CPU at hidden size 128. n must be a
-  multiple of `group` (see `padded`). One group is a loop of one: the same
-  program for a run, so the same numbers, however many groups there are.
+    groups = DeviceGroups.split(runs, mesh, size)   # runs: sharded P("runs")
+    runs = groups.join()                            # the same, sharded again
+
+  Device i of the mesh holds rows [i * n / d, (i + 1) * n / d) of the runs, cut
+  into groups in order. A group is what one call of a `GroupProgram` computes.
   """
-  def run(tree, *shared):
-    n = jax.tree.leaves(tree)[0].shape[0]
-    if group <= 0:
-      return vfn(tree, *shared)
-    cut = jax.tree.map(lambda a: a.reshape((n // group, group) + a.shape[1:]), tree)
-    out = jax.lax.map(lambda t: vfn(t, *shared), cut)
-    return jax.tree.map(lambda a: a.reshape((n,) + a.shape[2:]), out)
-  return run
+
+  def __init__(self, mesh: Mesh, size: int, by_device: dict[Any, list[Any]]):
+    self.mesh, self.size, self.by_device = mesh, size, by_device
+
+  @classmethod
+  def split(cls, tree, mesh: Mesh, size: int) -> "DeviceGroups":
+    leaves, treedef = jax.tree.flatten(tree)
+    n = leaves[0].shape[0]
+    devices = list(runs_sharding(mesh).addressable_devices_indices_map((n,)))
+    count = n // mesh.size // size
+    by_device = {}
+    for d in devices:
+      local = [next(s.data for s in x.addressable_shards if s.device == d) for x in leaves]
+      parts = [jnp.split(x, count) if count > 1 else [x] for x in local]
+      by_device[d] = [jax.tree.unflatten(treedef, [p[g] for p in parts]) for g in range(count)]
+    return cls(mesh, size, by_device)
+
+  def map(self, fn) -> "DeviceGroups":
+    """`fn` applied to every group's tree (host-side restructuring, e.g. `t[0]`)."""
+    return DeviceGroups(self.mesh, self.size,
+                        {d: [fn(t) for t in ts] for d, ts in self.by_device.items()})
+
+  @property
+  def first(self):
+    """One group's tree (the shapes every group has)."""
+    return next(iter(self.by_device.values()))[0]
+
+  def join(self):
+    """The runs as arrays sharded over the mesh (runs on the first axis)."""
+    per_device = [[jax.tree.leaves(t) for t in ts] for ts in self.by_device.values()]
+    treedef = jax.tree.structure(self.first)
+    sharding = runs_sharding(self.mesh)
+
+    def whole(i):
+      parts = [g[0][i] if len(g) == 1 else jnp.concatenate([leaves[i] for leaves in g])
+               for g in per_device]
+      shape = (parts[0].shape[0] * self.mesh.size,) + parts[0].shape[1:]
+      return jax.make_array_from_single_device_arrays(shape, sharding, parts)
+
+    return jax.tree.unflatten(treedef, [whole(i) for i in range(treedef.num_leaves)])
 
 
-class PerDevice:
-  """A program of one device's runs, run by every device of the mesh on its shard.
+def _on(x, device):
+  """`x` (an array replicated over the mesh, or a host array) on one device."""
+  if isinstance(x, jax.Array):
+    return next(s.data for s in x.addressable_shards if s.device == device)
+  return jax.device_put(x, device)
 
-    program = PerDevice(fn, mesh).compile(runs, *shared)   # runs: sharded P("runs")
-    out = program(runs, *shared)                             # sharded the same way
 
-  Each local device runs the same single-device executable on its own shard
-  of the runs (the shared arguments are replicated); the outputs are put back
-  together as arrays sharded over the mesh, without a copy. There is no SPMD
-  partitioning: a partitioned program compiles differently from a
-  one-device one (measured: last-bit differences in a training loss between
-  1 and 2 devices), so a seed's bits would depend on the device count. Here
-  the program a run goes through is the same on 1 device or on 64, in one
-  process or in several (tested). Every device's copy is compiled in a
-  thread of its own.
+class GroupProgram:
+  """A program of one group of runs, run group by group on every device.
+
+    program = GroupProgram(jax.vmap(fn, in_axes=(0, None)), mesh)
+    compiled = program.compile(group, data)     # group: one group's arrays or shapes
+    out = compiled(groups, data)                # a DeviceGroups of fn's outputs
+
+  Every group of every device goes through the same single-device executable,
+  compiled for exactly `size` runs: a run's program does not depend on how
+  many runs there are, how they are chunked, on how many devices or in how
+  many processes. Neither an SPMD-partitioned program nor a loop over groups
+  inside one program gives that (measured: both change a training loss in its
+  last bits, partitioning between 1 and 2 devices, a loop between 2 and 96
+  runs). Each device's copy is compiled in a thread of its own; calls are
+  dispatched round-robin over the devices so that they compute in parallel.
   """
 
   def __init__(self, fn, mesh: Mesh):
     self.jitted = jax.jit(fn)
     self.mesh = mesh
-    self.sharding = runs_sharding(mesh)
 
-  def _local(self, tree, shared):
-    """{device: (its shard of `tree`, its copy of `shared`)}, in mesh order."""
-    leaves, treedef = jax.tree.flatten(tree)
-    shared_leaves, shared_def = jax.tree.flatten(shared)
-    n = leaves[0].shape[0]
-    devices = list(self.sharding.addressable_devices_indices_map((n,)))
+  def compile(self, group, *shared) -> "CompiledGroupProgram":
+    """Compiles every local device's copy for `group`'s shapes."""
+    devices = list(runs_sharding(self.mesh).addressable_devices_indices_map(
+        (self.mesh.size,)))
+    leaves, treedef = jax.tree.flatten(group)
 
-    def shard(x, d, whole: bool):
-      if isinstance(x, jax.ShapeDtypeStruct):
-        shape = x.shape if whole else (n // self.mesh.size,) + x.shape[1:]
-        return jax.ShapeDtypeStruct(shape, x.dtype, sharding=SingleDeviceSharding(d))
-      return next(s.data for s in x.addressable_shards if s.device == d)
+    def args(d):
+      one = [jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=SingleDeviceSharding(d))
+             for x in leaves]
+      return jax.tree.unflatten(treedef, one), jax.tree.map(lambda x: _abstract(x, d), shared)
 
-    return {d: (jax.tree.unflatten(treedef, [shard(x, d, False) for x in leaves]),
-                jax.tree.unflatten(shared_def, [shard(x, d, True) for x in shared_leaves]))
-            for d in devices}
-
-  def compile(self, tree, *shared) -> "CompiledPerDevice":
-    """Compiles every local device's copy (arrays or `ShapeDtypeStruct`s)."""
-    local = self._local(tree, shared)
-    with concurrent.futures.ThreadPoolExecutor(len(local)) as pool:
-      futures = {d: pool.submit(lambda a: self.jitted.lower(a[0], *a[1]).compile(), args)
-                 for d, args in local.items()}
-      return CompiledPerDevice(self, {d: f.result() for d, f in futures.items()})
+    with concurrent.futures.ThreadPoolExecutor(len(devices)) as pool:
+      futures = {d: pool.submit(lambda a: self.jitted.lower(a[0], *a[1]).compile(), args(d))
+                 for d in devices}
+      return CompiledGroupProgram(self.mesh, {d: f.result() for d, f in futures.items()})
 
 
-class CompiledPerDevice:
-  """The compiled copies of a `PerDevice` program, one per local device."""
+def _abstract(x, device):
+  return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=SingleDeviceSharding(device))
 
-  def __init__(self, program: PerDevice, executables: dict):
-    self.program, self.executables = program, executables
+
+class CompiledGroupProgram:
+  """The compiled copies of a `GroupProgram`, one per local device."""
+
+  def __init__(self, mesh: Mesh, executables: dict):
+    self.mesh, self.executables = mesh, executables
 
   def memory_analysis(self):
-    """XLA's memory analysis of one device's copy (they are all the same)."""
+    """XLA's memory analysis of one group's program (every copy is the same)."""
     return next(iter(self.executables.values())).memory_analysis()
 
-  def __call__(self, tree, *shared):
-    local = self.program._local(tree, shared)
-    outs = {d: self.executables[d](t, *s) for d, (t, s) in local.items()}
-    per_device = [jax.tree.flatten(o) for o in outs.values()]
-    treedef, size = per_device[0][1], self.program.mesh.size
-
-    def whole(i):
-      parts = [leaves[i] for leaves, _ in per_device]
-      shape = (parts[0].shape[0] * size,) + parts[0].shape[1:]
-      return jax.make_array_from_single_device_arrays(shape, self.program.sharding, parts)
-
-    return jax.tree.unflatten(treedef, [whole(i) for i in range(len(per_device[0][0]))])
+  def __call__(self, groups: DeviceGroups, *shared) -> DeviceGroups:
+    local = {d: [_on(x, d) for x in jax.tree.leaves(shared)] for d in groups.by_device}
+    shared_def = jax.tree.structure(shared)
+    args = {d: jax.tree.unflatten(shared_def, v) for d, v in local.items()}
+    out: dict[Any, list[Any]] = {d: [] for d in groups.by_device}
+    for g in range(max(len(ts) for ts in groups.by_device.values())):
+      for d, ts in groups.by_device.items():  # round-robin: devices compute in parallel
+        out[d].append(self.executables[d](ts[g], *args[d]))
+    return DeviceGroups(groups.mesh, groups.size, out)

@@ -184,7 +184,10 @@ def _is_oom(e: Exception) -> bool:
 class Loop:
   """One sweep's execution: chunk sizes, programs, checkpoints, records."""
 
-  def __init__(self, plan: SweepPlan, workdir: str, log: Callable[[str], None]):
+  def __init__(self, plan: SweepPlan, workdir: str, log: Callable[[str], None],
+               seed_groups: list[int] | None = None):
+    """`seed_groups`: runs per vmapped group for each group of `plan` (default:
+    from the config's rule; `experiments.reproduce` gives the recorded ones)."""
     self.plan, self.workdir, self.log = plan, workdir, log
     cfg = plan.config
     self.mesh = distributed.run_mesh(int(cfg.devices))
@@ -196,6 +199,8 @@ class Loop:
     self.metrics_path = os.path.join(workdir, "metrics.jsonl")
     self.schedules = [schedule_of(c.config) for c in plan.conditions]
     self.state = SweepState.fresh(plan)
+    if seed_groups is not None:
+      self.state = self.state.replace(at_once=np.array(seed_groups, int))
     self.sigint: Sigint | None = None
     self.compile_s = 0.0  # over every group's programs
     self.first_step_at: float | None = None  # time.time() when training began
@@ -210,14 +215,21 @@ class Loop:
              "complete")
     return True
 
-  def save(self, runs=None, force: bool = False) -> None:
-    if not self.writer:
-      if runs is not None:
-        checkpoint.gather(runs)  # every process joins the gather
+  def save(self, runs: distributed.DeviceGroups | None = None, force: bool = False) -> None:
+    """Checkpoints the sweep state and the chunk's runs (at most every
+    `checkpoint_every_s` unless `force`). Process 0's clock decides for every
+    process, so all of them join the same gathers."""
+    due = force or time.time() - self.last_ckpt >= self.ckpt_every
+    if not force:
+      due = bool(distributed.broadcast_from_writer(int(due)))
+    if not due:
       return
-    if force or time.time() - self.last_ckpt >= self.ckpt_every:
-      checkpoint.save(self.ckpt_path, self.state, runs)
-      self.last_ckpt = time.time()
+    gathered = None if runs is None else runs.join()
+    if self.writer:
+      checkpoint.save(self.ckpt_path, self.state, gathered)
+    elif gathered is not None:
+      checkpoint.gather(gathered)  # every process joins the gather
+    self.last_ckpt = time.time()
 
   # -- chunks ----------------------------------------------------------------
 
@@ -235,33 +247,30 @@ class Loop:
     def rounded(size: int) -> int:
       if int(cfg.max_chunk_seeds) > 0:
         size = min(size, int(cfg.max_chunk_seeds))
+      if size >= len(runs):
+        return len(runs)
       unit = whole if size >= whole else d
-      return min(size // unit * unit if size >= unit else size, len(runs))
+      return size // unit * unit if size >= unit else size
 
-    # Analyse the programs of the largest chunk allowed; they are the ones
-    # that run unless memory asks for smaller chunks.
+    # Analyse one group's programs: the ones every chunk then runs.
     size = rounded(len(runs))
-    n_pad = distributed.padded(size, self.mesh, programs.group)
-    shapes = programs.abstract_runs(runs[:1] * n_pad, self.sharding)
+    shapes = programs.abstract_group(runs[0])
     segments = self.schedules[runs[0][0]].pieces[0].segments
     held, temp = programs.run_bytes(shapes, data, segments)
     budget = distributed.memory_budget_bytes(cfg.memory_budget_gb, self.mesh)
-    need = size * held + d * temp
-    if need > budget:  # temporaries taken to shrink in proportion to the runs
-      size = min(size, rounded(max(1, int(budget // (need / size)))))
-      one_group = distributed.padded(1, self.mesh, programs.group)
-      if one_group * need / n_pad > budget:
+    if size * held + d * temp > budget:  # each device runs its groups in turn
+      if whole * held + d * temp > budget:
         raise ConfigError(
-            f"seed_group={programs.group} needs about {one_group * need / n_pad / 2**30:.2f} "
+            f"seed_group={programs.group} needs about {(whole * held + d * temp) / 2**30:.2f} "
             f"GiB for one group of runs per device, over the budget of {budget / 2**30:.2f} "
             f"GiB; valid choices: a smaller --config.seed_group (a seed's result depends on "
             f"it), or a larger --config.memory_budget_gb")
+      size = min(size, rounded(max(1, int((budget - d * temp) // held))))
     bounds = boundaries(len(runs), size)
     self.log(f"memory: {held / 2**20:.2f} MiB held per run and {temp / 2**20:.1f} MiB of "
-             f"temporaries per device for {n_pad // d} runs per device (XLA's analysis of the "
-             f"compiled programs); budget {budget / 2**30:.2f} GiB over {d} device(s), "
-             f"{programs.group} run(s) at a time per device -> {size} runs per "
-             f"chunk, {len(bounds) - 1} chunk(s)")
+             f"temporaries per device for a group of {programs.group} run(s) (XLA's analysis "
+             f"of the compiled programs); budget {budget / 2**30:.2f} GiB over {d} device(s) "
+             f"-> {size} runs per chunk, {len(bounds) - 1} chunk(s)")
     self.state.bounds[str(g)] = np.array(bounds)
 
   def split_after_oom(self, g: int, k: int, unit: int) -> None:
@@ -287,7 +296,7 @@ class Loop:
       self.log(f"{prefix} resuming at step {sched.pieces[int(rec.next_piece) - 1].end}")
     else:
       rec = ChunkRecords.fresh(n_pad, sched)
-    runs = distributed.place(runs, self.sharding)
+    runs = programs.split(distributed.place(runs, self.sharding))
     if int(rec.next_piece) == 0:  # checkpoints come after pieces only
       rec.record_start(jax_fetch(programs.evaluate(runs, data, "curve")))
     first = int(rec.next_piece)
@@ -295,10 +304,10 @@ class Loop:
     names = [self.plan.conditions[ci].name for ci, _ in chunk]
     for p in range(first, len(sched.pieces)):
       piece = sched.pieces[p]
-      step = programs.compiled(("piece", piece.segments), runs, data)  # compiled once
+      programs.compiled(("piece", piece.segments), runs.first, data)  # compiled once
       if self.first_step_at is None:
         self.first_step_at = time.time()
-      runs, out = step(runs, data)
+      runs, out = programs.piece(runs, data, piece.segments)
       e = rec.record_piece(sched, p, jax_fetch(out))  # one host sync a piece
       progress.update(n * (piece.end - piece.start), f"{prefix} step {piece.end}/{sched.total}",
                       rec.train_curve[:n, e], rec.eval_loss[:n, e])

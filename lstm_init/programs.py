@@ -1,7 +1,8 @@
 """The compiled programs of a sweep: one set per group of conditions.
 
 A group's runs are stacked on one axis and sharded over devices; each device
-runs its shard `seed_group` runs at a time. The host loop (`lstm_init.loop`)
+runs its shard `seed_group` runs at a time, every group of runs through the
+same single-device executable (`distributed.GroupProgram`). The host loop (`lstm_init.loop`)
 calls two kinds of program:
 
   piece(state, data, segments)   training steps with the learning-curve
@@ -124,6 +125,11 @@ def stacked_init(exp: Experiment):
   return _STACKED_INIT[exp]
 
 
+def _concat(trees):
+  return trees[0] if len(trees) == 1 else jax.tree.map(
+      lambda *a: jnp.concatenate(a, axis=0), *trees)
+
+
 # Set to 1 (tests) to assert that each program of a group is traced once.
 MAX_TRACES: int | None = None
 
@@ -163,57 +169,91 @@ class GroupPrograms:
       if MAX_TRACES is not None:
         fn = chex.assert_max_traces(_as_function(fn, f"{name}{static}@{id(self)}"),
                                     n=MAX_TRACES)
-      body = distributed.in_groups(jax.vmap(fn, in_axes=(0, None)), self.group)
-      self._jitted[key] = distributed.PerDevice(body, self.mesh)
+      self._jitted[key] = distributed.GroupProgram(jax.vmap(fn, in_axes=(0, None)), self.mesh)
     return self._jitted[key]
 
-  def compiled(self, key, state, data):
-    """The compiled program for `state`'s shapes (compiling it if needed)."""
-    leaves, treedef = jax.tree.flatten(state)
+  def compiled(self, key, group, data):
+    """The compiled program for one group with `group`'s shapes (compiling it
+    for every device if needed)."""
+    leaves, treedef = jax.tree.flatten(group)
     shapes = (key, treedef, tuple((a.shape, str(a.dtype)) for a in leaves))
     if shapes not in self._compiled:
       start = time.perf_counter()
-      self._compiled[shapes] = self._jit(key).compile(state, data)
+      self._compiled[shapes] = self._jit(key).compile(group, data)
       self.compile_s += time.perf_counter() - start
     return self._compiled[shapes]
 
-  def evaluate(self, state, data, split: str):
-    return self.compiled(("evaluate", split), state, data)(state, data)
+  def split(self, runs) -> distributed.DeviceGroups:
+    """A chunk's stacked runs (sharded over the mesh, a whole number of groups
+    per device: `distributed.padded`) as groups of `self.group` runs."""
+    return distributed.DeviceGroups.split(runs, self.mesh, self.group)
+
+  def run(self, key, groups: distributed.DeviceGroups, data) -> distributed.DeviceGroups:
+    """Program `key` on every group; the outputs, group by group."""
+    return self.compiled(key, groups.first, data)(groups, data)
+
+  def piece(self, groups: distributed.DeviceGroups, data, segments):
+    """One piece of training: (the groups' new states, the outputs sharded over the mesh)."""
+    out = self.run(("piece", segments), groups, data)
+    return out.map(lambda t: t[0]), out.map(lambda t: t[1]).join()
+
+  def evaluate(self, groups: distributed.DeviceGroups, data, split: str):
+    """Scores of every run, sharded over the mesh."""
+    return self.run(("evaluate", split), groups, data).join()
 
   def init_runs(self, runs: list[tuple[int, int]]):
-    """The stacked initial state of `runs` ((condition, seed row) pairs)."""
-    states = []
+    """The stacked initial state of `runs` ((condition, seed row) pairs).
+
+    Like training, initialization computes in batches of exactly `self.group`
+    runs (the last padded with copies), so a run's initial bits do not depend
+    on how many runs share its condition or its chunk."""
+    # Stream keys are integer arithmetic of each run's own indices (the same
+    # bits in any batch): derived once per condition, then cut into groups.
+    key_data, impls = {}, {}
     for ci in dict.fromkeys(c for c, _ in runs):
       rows = np.array([r for c, r in runs if c == ci])
-      cfg = self.plan.conditions[ci].config
-      keys = condition_keys(cfg, self.plan.layouts[ci], rows)
-      states.append(self.init[ci](keys, stacked_values(self.plan.experiments[ci], len(rows))))
-    return jax.tree.map(lambda *a: jnp.concatenate(a, axis=0), *states)
+      keys = condition_keys(self.plan.conditions[ci].config, self.plan.layouts[ci], rows)
+      key_data[ci] = {k: dict(zip(rows.tolist(), np.asarray(jax.random.key_data(v))))
+                      for k, v in keys.items()}
+      impls[ci] = {k: jax.random.key_impl(v) for k, v in keys.items()}
+    states = []
+    for start in range(0, len(runs), self.group):
+      batch = runs[start:start + self.group]
+      for ci in dict.fromkeys(c for c, _ in batch):  # a chunk is condition by condition
+        rows = [r for c, r in batch if c == ci]
+        rows = rows + [rows[-1]] * (self.group - len(rows))
+        keys = {k: jax.random.wrap_key_data(np.stack([d[r] for r in rows]), impl=impls[ci][k])
+                for k, d in key_data[ci].items()}
+        state = self.init[ci](keys, stacked_values(self.plan.experiments[ci], self.group))
+        n = sum(1 for c, _ in batch if c == ci)
+        states.append(state if n == self.group else jax.tree.map(lambda a, n=n: a[:n], state))
+    return jax.tree.map(lambda a: a[:len(runs)], _concat(states))
 
-  def abstract_runs(self, runs: list[tuple[int, int]], sharding):
-    """The shapes of `init_runs(runs)`, placed by `sharding`, allocating nothing."""
-    shapes = jax.eval_shape(lambda: self.init_runs(runs))
-    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding),
-                        shapes)
+  def abstract_group(self, run: tuple[int, int]):
+    """The shapes of one group of runs like `run`, allocating nothing."""
+    ci, row = run
+    keys = condition_keys(self.plan.conditions[ci].config, self.plan.layouts[ci],
+                          np.full(self.group, row))
+    return jax.eval_shape(self.init[ci], keys, stacked_values(self.plan.experiments[ci],
+                                                              self.group))
 
-  def run_bytes(self, state, data, segments) -> tuple[int, int]:
-    """Memory from XLA's analysis of the programs compiled for `state`
-    (stacked runs, or their shapes from `abstract_runs`): the very programs a
-    chunk of that size then runs, so nothing is compiled twice.
+  def run_bytes(self, group, data, segments) -> tuple[int, int]:
+    """Memory from XLA's analysis of the programs compiled for one group
+    (its arrays, or its shapes from `abstract_group`): the very programs that
+    then run, so nothing is compiled twice.
 
     Returns:
       (held, temporaries): bytes each run holds on its device for the whole
       chunk (arguments and outputs: parameters, optimizer state, records; the
       shared data is spread over the runs, so this is an upper bound), and
-      XLA's temporaries of one device's program for these runs (activations
-      of the runs computing at once, buffers of the loop over runs).
+      XLA's temporaries of one group's program (activations of the runs
+      computing at once), which a device needs once: its groups run in turn.
     """
-    per_device = max(1, jax.tree.leaves(state)[0].shape[0] // self.mesh.size)
     held = temporaries = 0
     for key in (("piece", segments), ("evaluate", "final")):
-      m = self.compiled(key, state, data).memory_analysis()  # one device's program
+      m = self.compiled(key, group, data).memory_analysis()
       if m is None:
         continue
-      held = max(held, (m.argument_size_in_bytes + m.output_size_in_bytes) / per_device)
+      held = max(held, (m.argument_size_in_bytes + m.output_size_in_bytes) / self.group)
       temporaries = max(temporaries, m.temp_size_in_bytes)
     return int(held), int(temporaries)

@@ -125,11 +125,13 @@ def choose(plan: SweepPlan, g: int, mesh, data, runs: list[tuple[int, int]],
       states[n_pad] = distributed.place(
           programs.init_runs(timed + [timed[-1]] * (n_pad - len(timed))),
           distributed.runs_sharding(mesh))
-    step = programs.compiled(("train", TIMED_STEPS), states[n_pad], data)
+    groups = programs.split(states[n_pad])
+    step = lambda: jax.block_until_ready(
+        jax.tree.leaves(programs.run(("train", TIMED_STEPS), groups, data).by_device))
+    step()  # compiles; the first call allocates
     compile_s += programs.compile_s
-    jax.block_until_ready(step(states[n_pad], data))  # the first call allocates
     start = time.perf_counter()
-    jax.block_until_ready(step(states[n_pad], data))
+    step()
     per_run_step[c] = (time.perf_counter() - start) / (len(timed) * TIMED_STEPS)
   # Every process must make the same choice: process 0's times decide.
   best = int(distributed.broadcast_from_writer(min(per_run_step, key=per_run_step.get)))
