@@ -145,7 +145,7 @@ def _as_function(fn, name: str):
 class GroupPrograms:
   """The jitted, vmapped programs of one group, compiled once, reused by chunks."""
 
-  def __init__(self, plan: SweepPlan, group: list[int], mesh=None, seed_group: int = 0):
+  def __init__(self, plan: SweepPlan, group: list[int], mesh=None, seed_group: int = 1):
     self.plan = plan
     self.exp = plan.experiments[group[0]]
     self.init = {ci: stacked_init(plan.experiments[ci]) for ci in group}

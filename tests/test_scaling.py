@@ -125,14 +125,18 @@ def test_seed_group_zero_and_timing_beside_a_given_size_are_refused():
 
 
 def test_memory_budget_splits_into_chunks_with_equal_results(tmp_path):
+  from lstm_init import distributed, plan as plan_lib, programs as programs_lib
+  from lstm_init.programs import schedule_of
   whole = tiny_config()
-  lines = []
-  sweep.run_sweep(whole, str(tmp_path / "whole"), log=lines.append)
-  # "memory: <held> MiB held per run and <temp> MiB of temporaries per device for <n> runs ..."
-  words = next(l for l in lines if l.startswith("memory:")).split()
-  held, temp, n = float(words[1]), float(words[7]), int(words[14])
+  sweep.run_sweep(whole, str(tmp_path / "whole"), log=lambda s: None)
+  # XLA's analysis of one group's programs, as the sweep reads it.
+  plan = plan_lib.plan_sweep(whole)
+  programs = programs_lib.GroupPrograms(plan, plan.groups[0], distributed.run_mesh(1), 1)
+  segments = schedule_of(plan.conditions[0].config).pieces[0].segments
+  held, temp = programs.run_bytes(programs.abstract_group((0, 0)), plan.experiments[0].data,
+                                  segments)
   small = tiny_config()
-  small.memory_budget_gb = 2.5 * (held + temp / n) / 1024  # room for two runs at a time
+  small.memory_budget_gb = (temp + 2.5 * held) / 2**30  # one device: room for two runs
   lines = []
   sweep.run_sweep(small, str(tmp_path / "small"), log=lines.append)
   chunk_line = next(l for l in lines if l.startswith("memory:"))
@@ -140,6 +144,10 @@ def test_memory_budget_splits_into_chunks_with_equal_results(tmp_path):
   assert per_chunk == 2, chunk_line
   _assert_same(_losses(tmp_path / "small" / "results.csv"),
                _losses(tmp_path / "whole" / "results.csv"))
+  # Less than one group's need is refused with one line, before training.
+  small.memory_budget_gb = (temp + 0.5 * held) / 2**30
+  with pytest.raises(ConfigError, match="seed_group=1 needs about .* GiB for one group"):
+    sweep.run_sweep(small, str(tmp_path / "tiny"), log=lambda s: None)
 
 
 SLOW = ["--config.task.length=8", "--config.num_seeds=4",
