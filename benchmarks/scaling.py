@@ -27,7 +27,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from benchmarks.workload import (WORKLOADS, flops_per_seed_step, make_train,  # noqa: E402
+from benchmarks.workload import (WORKLOADS, flops_per_seed_step, make_train, sweep_program,  # noqa: E402
                                  torch_seconds)
 from lstm_init import distributed  # noqa: E402
 
@@ -53,17 +53,12 @@ def time_seeds(w, steps: int, seeds: int) -> dict:
   if seeds % mesh.size:
     mesh = distributed.run_mesh(1)
   group = distributed.seed_group(-1)
-  keys = jax.random.split(jax.random.key(0), seeds)
-  keys = distributed.place(keys, distributed.runs_sharding(mesh))
-  fn = jax.jit(distributed.per_device(distributed.in_groups(jax.vmap(train), group), mesh, 0))
+  run, compiled, compile_s = sweep_program(train, seeds, mesh, group)
   t = time.perf_counter()
-  compiled = fn.lower(keys).compile()
-  compile_s = time.perf_counter() - t
-  t = time.perf_counter()
-  losses = jax.block_until_ready(compiled(keys))
+  losses = jax.block_until_ready(run())
   first_s = time.perf_counter() - t
   t = time.perf_counter()
-  jax.block_until_ready(compiled(keys))
+  jax.block_until_ready(run())
   run_s = time.perf_counter() - t
   m = compiled.memory_analysis()
   return {"seeds": seeds, "devices": mesh.size, "seed_group": group, "compile_s": compile_s,

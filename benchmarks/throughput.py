@@ -37,10 +37,9 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
-from jax.sharding import NamedSharding, PartitionSpec as P  # noqa: E402
 
 from benchmarks.workload import (WORKLOADS, flops_per_seed_step, make_train,  # noqa: E402
-                                 torch_seconds)
+                                 sweep_program, torch_seconds)
 from lstm_init import distributed  # noqa: E402
 
 _WORKLOADS = flags.DEFINE_list("workloads", ["reference", "small"], "Workloads to run.")
@@ -72,18 +71,21 @@ def time_compiled(fn, *args, repeats=1):
 
 
 def bench_vmapped(w, steps, seeds, impl, sharded, group=0):
+  """Seeds trained as the sweep trains them (groups of `group`; 0: each device's
+  whole shard at once), on every device or on one."""
   train = make_train(w, steps, impl)
-  keys = jax.random.split(jax.random.key(0), seeds)
-  mesh = distributed.run_mesh(0 if sharded else 1)
-  if sharded and seeds % mesh.size == 0:
-    keys = jax.device_put(keys, NamedSharding(mesh, P(distributed.AXIS)))
-  else:
-    mesh = distributed.run_mesh(1)
-    keys = jax.device_put(keys, jax.devices()[0])
-  fn = distributed.per_device(distributed.in_groups(jax.vmap(train), group), mesh, 0)
-  seconds, peak = time_compiled(fn, keys)
+  mesh = distributed.run_mesh(0 if sharded and seeds % len(jax.devices()) == 0 else 1)
+  run, compiled, _ = sweep_program(train, seeds, mesh, group)
+  jax.block_until_ready(run())  # first call allocates
+  t = time.perf_counter()
+  jax.block_until_ready(run())
+  seconds = time.perf_counter() - t
+  mem = compiled.memory_analysis()  # one group's program
+  size = group or -(-seeds // mesh.size)
+  peak = (mem.temp_size_in_bytes + mem.argument_size_in_bytes + mem.output_size_in_bytes
+          if mem is not None else float("nan"))
   return {"seed_steps_per_s": seeds * steps / seconds, "seconds": seconds,
-          "peak_bytes_per_seed": peak / seeds, "devices": mesh.size if sharded else 1}
+          "peak_bytes_per_seed": peak / size, "devices": mesh.size}
 
 
 def bench_loop(w, steps, seeds, impl):

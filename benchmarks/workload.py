@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lstm_init import init_params, lstm
+from lstm_init import distributed, init_params, lstm
 
 WORKLOADS = {
     "reference": dict(input=8, hidden=128, length=100, batch=32),
@@ -64,6 +64,27 @@ def make_train(w, steps, impl="fused"):
     return losses[-1]
 
   return train
+
+
+def sweep_program(train, seeds: int, mesh, group: int):
+  """`train` over `seeds` keys as the sweep runs it: groups of `group` seeds
+  (0: a device's whole shard), each through one single-device executable, on
+  every device of `mesh`.
+
+  Returns:
+    (run, compiled, compile seconds): `run()` trains every seed and returns the
+    losses [padded seeds], sharded over the mesh.
+  """
+  per_device = -(-seeds // mesh.size)
+  group = group or per_device
+  n_pad = distributed.padded(seeds, mesh, group)
+  keys = jax.random.split(jax.random.key(0), n_pad)
+  groups = distributed.DeviceGroups.split(
+      distributed.place(keys, distributed.runs_sharding(mesh)), mesh, group)
+  start = time.perf_counter()
+  compiled = distributed.GroupProgram(jax.vmap(train), mesh).compile(groups.first)
+  compile_s = time.perf_counter() - start
+  return (lambda: compiled(groups).join()), compiled, compile_s
 
 
 def torch_seconds(w, steps, seeds, device="cpu"):

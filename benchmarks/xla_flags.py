@@ -44,22 +44,17 @@ def measure() -> dict:
   from lstm_init import devices
   devices.configure_cpu_devices(sys.argv)
   import jax
-  from benchmarks.workload import WORKLOADS, make_train
+  from benchmarks.workload import WORKLOADS, make_train, sweep_program
   from lstm_init import distributed
   w = WORKLOADS[_WORKLOAD.value]
   mesh = distributed.run_mesh(0)
-  fn = jax.jit(distributed.per_device(distributed.in_groups(
-      jax.vmap(make_train(w, _STEPS.value)), distributed.seed_group(-1)), mesh, 0))
-  keys = distributed.place(jax.random.split(jax.random.key(0), _SEEDS.value),
-                           distributed.runs_sharding(mesh))
-  t = time.perf_counter()
-  compiled = fn.lower(keys).compile()
-  compile_s = time.perf_counter() - t
-  loss = jax.block_until_ready(compiled(keys))
+  run, _, compile_s = sweep_program(make_train(w, _STEPS.value), _SEEDS.value, mesh,
+                                    distributed.seed_group(-1))
+  loss = jax.block_until_ready(run())
   best = float("inf")
   for _ in range(_REPEATS.value):
     t = time.perf_counter()
-    jax.block_until_ready(compiled(keys))
+    jax.block_until_ready(run())
     best = min(best, time.perf_counter() - t)
   return {"seed_steps_per_s": _SEEDS.value * _STEPS.value / best, "compile_s": compile_s,
           "loss_mean": float(loss.mean())}

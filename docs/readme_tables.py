@@ -1,0 +1,163 @@
+"""Re-measure the README's tables: run each documented command, paste what it wrote.
+
+  python -m docs.readme_tables                      # every study, in order
+  python -m docs.readme_tables --only=quickstart,cartpole
+  python -m docs.readme_tables --check              # rewrite nothing: exit 1 if a table differs
+
+Every README block between `<!-- table NAME -->` and `<!-- /table -->` is
+produced by the study NAME below: its command runs in a fresh process (with
+the machine's compilation cache, into `runs/readme/NAME`), and the block
+becomes the tables that run wrote: the printed summary for the Quick start
+(verbatim, as the command prints it), the report's tables for the sweeps
+(`report.md`: the final scores, and where a sweep has them the grid by two
+axes and the variance split), `best_seed.md` and `signal.md` for the studies.
+Each block ends with the command and its wall time on the machine that ran it.
+A seed's result follows from the command and the kind of machine alone, so
+the tables are the same bits on any run of this script with the versions of
+`constraints.txt` on a CPU (the times are not).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import subprocess
+import sys
+import time
+
+from absl import app, flags
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+README = os.path.join(ROOT, "README.md")
+SWEEP = ["-m", "experiments.seed_sweep"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+  """A README block: the command (after `python`), and what of its output it shows."""
+
+  args: tuple[str, ...]
+  output: str = "report.md"       # "printed", "report.md", "best_seed.md", "signal.md"
+  # report headings whose tables it shows: those that start with one of these
+  # ("*x": that contain x)
+  sections: tuple[str, ...] = ("Final", "Mean")
+
+
+MEMORY = ("--config=configs/a2c_memory.py", "--config.rl.memory_length=20",
+          "--config.model.init.preset=keras")
+STUDIES = {
+    "quickstart": Study(tuple(SWEEP), "printed"),
+    "stateful": Study((*SWEEP, "--config=configs/stateful.py")),
+    "stateful_forecast": Study((*SWEEP, "--config=configs/stateful_forecast.py")),
+    "gru": Study((*SWEEP, "--config=examples/gru_forecast.py")),
+    "best_seed_0": Study(("-m", "experiments.best_seed"), "best_seed.md"),
+    "best_seed_1": Study(("-m", "experiments.best_seed", "--config.seed=1"), "best_seed.md"),
+    "best_seed_2": Study(("-m", "experiments.best_seed", "--config.seed=2"), "best_seed.md"),
+    "variance": Study((*SWEEP, "--config=configs/variance.py"),
+                      sections=("Final", "Where the variance")),
+    "cartpole": Study((*SWEEP, "--config=configs/a2c_cartpole.py")),
+    "memory": Study((*SWEEP, "--config=configs/a2c_memory.py"),
+                    sections=("Mean", "Final", "* by ")),
+    "memory_cosine": Study((*SWEEP, "--config=configs/a2c_memory.py",
+                            "--config.train.schedule=cosine"),
+                           sections=("Mean", "Final", "* by ")),
+    "memory_states": Study((*SWEEP, *MEMORY, "--sweep=model.initial_state.strategy=zeros,"
+                            "learned,noisy,learned_noisy")),
+    "memory_crossed": Study((*SWEEP, *MEMORY, "--config.design=crossed"),
+                            sections=("Mean", "Final", "Where the variance")),
+    "pendulum": Study((*SWEEP, "--config=configs/a2c_pendulum.py")),
+    "signal": Study(("-m", "experiments.signal_propagation"), "signal.md"),
+}
+
+_ONLY = flags.DEFINE_list("only", [], f"Studies to run (default: all): {', '.join(STUDIES)}.")
+_CHECK = flags.DEFINE_bool("check", False, "Compare with the README instead of rewriting it.")
+
+
+def tables(text: str, sections: tuple[str, ...]) -> list[str]:
+  """The markdown tables under the `## ` headings that `sections` select."""
+  out, keep, current = [], False, []
+  for line in text.splitlines() + ["## end"]:
+    if line.startswith("#"):
+      title = line[3:]
+      keep = line.startswith("## ") and any(
+          s[1:] in title if s.startswith("*") else title.startswith(s) for s in sections)
+      heading = line
+    if line.startswith("|") and keep:
+      if not current:
+        current.append(f"**{heading.lstrip('# ')}**")
+        current.append("")
+      current.append(line)
+    elif current:
+      out.append("\n".join(current))
+      current = []
+  return out
+
+
+def printed_summary(stdout: str) -> str:
+  """The summary table the sweep printed, verbatim."""
+  lines = stdout.splitlines()
+  start = next(i for i, l in enumerate(lines) if l.startswith(("Final ", "Mean ")))
+  end = next(i for i in range(start, len(lines)) if lines[i].startswith("time:"))
+  return "```text\n" + "\n".join(lines[start:end]) + "\n```"
+
+
+def run(name: str, study: Study) -> str:
+  """Runs a study; returns the README block's body."""
+  workdir = os.path.join("runs", "readme", name)
+  cmd = [sys.executable, *study.args, f"--workdir={workdir}"]
+  if study.args[1] == "experiments.seed_sweep":
+    cmd.append("--overwrite")
+  start = time.perf_counter()
+  out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+  wall = time.perf_counter() - start
+  if out.returncode != 0:
+    raise SystemExit(f"{name}: {' '.join(cmd)} failed:\n{out.stderr[-3000:]}")
+  if study.output == "printed":
+    body = printed_summary(out.stdout)
+  else:
+    with open(os.path.join(ROOT, workdir, study.output)) as f:
+      text = f.read()
+    if study.output == "best_seed.md":
+      body = "\n".join(l for l in text.splitlines()[2:] if l and not l.startswith("!["))
+    else:
+      body = "\n\n".join(tables(text, study.sections if study.output == "report.md"
+                                else ("", )) or tables("## x\n" + text, ("x",)))
+  shown = " ".join(["python", *study.args])
+  print(f"{name}: {wall:.0f} s", flush=True)
+  return f"{body}\n\n`{shown}` ({wall:.0f} s on this machine when the table was made)"
+
+
+def replace(readme: str, name: str, body: str) -> str:
+  pattern = re.compile(rf"(<!-- table {re.escape(name)} -->\n).*?(\n<!-- /table -->)", re.S)
+  if not pattern.search(readme):
+    raise SystemExit(f"README.md has no block <!-- table {name} --> ... <!-- /table -->")
+  return pattern.sub(lambda m: m.group(1) + body + m.group(2), readme)
+
+
+def _without_times(text: str) -> str:
+  return re.sub(r"\(\d+ s on this machine when the table was made\)", "", text)
+
+
+def main(argv):
+  del argv
+  names = _ONLY.value or list(STUDIES)
+  unknown = [n for n in names if n not in STUDIES]
+  if unknown:
+    raise SystemExit(f"unknown study {unknown[0]!r}; valid choices: {', '.join(STUDIES)}")
+  with open(README) as f:
+    before = f.read()
+  after = before
+  for name in names:
+    after = replace(after, name, run(name, STUDIES[name]))
+  if _CHECK.value:
+    same = _without_times(after) == _without_times(before)
+    print("README tables " + ("match" if same else "differ from") + " what the commands print")
+    sys.exit(0 if same else 1)
+  with open(README, "w") as f:
+    f.write(after)
+  print(f"rewrote {len(names)} table block(s) of README.md")
+
+
+if __name__ == "__main__":
+  app.run(main)
