@@ -129,10 +129,11 @@ def run(name: str, study: Study) -> str:
 
 
 def replace(readme: str, name: str, body: str) -> str:
-  pattern = re.compile(rf"(<!-- table {re.escape(name)} -->\n).*?(\n<!-- /table -->)", re.S)
-  if not pattern.search(readme):
-    raise SystemExit(f"README.md has no block <!-- table {name} --> ... <!-- /table -->")
-  return pattern.sub(lambda m: m.group(1) + body + m.group(2), readme)
+  pattern = re.compile(rf"(<!-- table {re.escape(name)} -->\n)(?:(?!<!-- /table -->).)*"
+                       r"(<!-- /table -->)", re.S)
+  if len(pattern.findall(readme)) != 1:
+    raise SystemExit(f"README.md needs one block <!-- table {name} --> ... <!-- /table -->")
+  return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), readme)
 
 
 def _without_times(text: str) -> str:

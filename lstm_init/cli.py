@@ -97,26 +97,79 @@ def _config_file_error(e: BaseException) -> str:
   return f"cannot load the config file{where}: {' '.join(text.split())}"
 
 
+TRACE_FLAGS = ("--trace", "--verbose")
+
+
+def wants_trace(argv: list[str] | None = None) -> bool:
+  """Whether the command line asks for tracebacks (`--trace` or `--verbose`)."""
+  return any(a in TRACE_FLAGS or a.split("=")[0] in TRACE_FLAGS and a.endswith("=true")
+             for a in (sys.argv if argv is None else argv))
+
+
+def _config_path(argv: list[str]) -> str | None:
+  for a in argv:
+    if a.startswith("--config="):
+      return os.path.abspath(a.split("=", 1)[1].split(":")[0])
+  return None
+
+
+def _raised_in(e: BaseException, path: str | None) -> bool:
+  """Whether `e` was raised by code in the file `path` (a config file's own error)."""
+  tb = e.__traceback__
+  while tb is not None:
+    if path and os.path.abspath(tb.tb_frame.f_code.co_filename) == path:
+      return True
+    tb = tb.tb_next
+  return False
+
+
+def _config_raised(e: BaseException, path: str) -> None:
+  if wants_trace():
+    traceback.print_exception(e)
+  print(f"error: config file {path}: get_config raised {type(e).__name__}: {_one_line(e)} "
+        f"({' or '.join(TRACE_FLAGS)} shows the traceback)", file=sys.stderr)
+  sys.exit(2)
+
+
 def parse_flags(argv: list[str]) -> list[str]:
-  """absl's flag parsing, with errors reported in one line and exit status 2."""
+  """absl's flag parsing, with errors reported in one line and exit status 2.
+
+  A config file's own error (its `get_config` raising, or no `get_config`)
+  names the file and the exception; `--trace` adds the traceback."""
   from absl import flags
+  path = _config_path(argv)
   try:
     return flags.FLAGS(argv)
-  except (flags.Error, KeyError, AttributeError, TypeError, ValueError) as e:
-    _bad_flag(e)
-  except (OSError, ImportError, SyntaxError) as e:  # a config file that does not load
-    _bad_config_file(e)
+  except Exception as e:  # noqa: BLE001 - every way a config file can fail is one line
+    if _raised_in(e, path):
+      _config_raised(e, path)
+    if isinstance(e, AttributeError) and "get_config" in str(e) and path:
+      print(f"error: config file {path} has no get_config(); valid: a file defining "
+            "get_config() that returns an ml_collections.ConfigDict", file=sys.stderr)
+      sys.exit(2)
+    if isinstance(e, (OSError, ImportError, SyntaxError)):  # a file that does not load
+      _bad_config_file(e)
+    if isinstance(e, (flags.Error, KeyError, AttributeError, TypeError, ValueError)):
+      _bad_flag(e)
+    raise
 
 
 def config_value(flag):
-  """The parsed config of a `define_config` flag; a file that fails to load is a
-  one-line `ConfigError`."""
+  """The parsed config of a `define_config` flag; a file that fails to load, or
+  whose `get_config` returns something else than a ConfigDict, is a one-line
+  `ConfigError`."""
+  import ml_collections
   try:
     value = flag.value
-    value.to_dict()  # a config that failed to load raises on first attribute access
-    return value
   except (OSError, ImportError, SyntaxError) as e:
     raise ConfigError(_config_file_error(e)) from None
+  if not isinstance(value, ml_collections.ConfigDict):
+    from absl import flags
+    path = flags.FLAGS[flag.name].config_filename
+    raise ConfigError(f"config file {path}: get_config "
+                      f"returned a value of type {type(value).__name__}, expected an "
+                      "ml_collections.ConfigDict (start from lstm_init.config.base_config())")
+  return value
 
 
 def given_values(flag) -> dict:
@@ -134,6 +187,8 @@ def define_run_flags() -> None:
   from absl import flags
   flags.DEFINE_integer("cpu_devices", None, "Host devices on the CPU (default: one per core; "
                        "read before JAX starts).")
+  flags.DEFINE_bool("trace", False, "Print the traceback of a config file's own error.")
+  flags.DEFINE_bool("verbose", False, "The same as --trace.")
 
 
 def start_run(log: Callable[[str], None] = print) -> None:

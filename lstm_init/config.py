@@ -170,6 +170,10 @@ _RANGES = {
 }
 
 
+# Fields that may change between a run and its resumption without changing results.
+RESUMABLE_FIELDS = ("report", "checkpoint_every_s", "memory_budget_gb", "max_chunk_seeds",
+                    "devices")
+
 EVAL_POINTS = 40  # validations per run when train.eval_every = 0
 
 

@@ -125,6 +125,11 @@ def available_memory_bytes() -> int:
     stats = dev.memory_stats() or {}
     if "bytes_limit" in stats:
       return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+  return host_memory_bytes()
+
+
+def host_memory_bytes() -> int:
+  """The host's available memory (where the records of every run are kept)."""
   try:
     with open("/proc/meminfo") as f:
       for line in f:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import math
 import os
-import signal
-import threading
 import time
 from typing import Callable
 
@@ -26,6 +24,8 @@ from lstm_init import checkpoint, distributed, records, seed_groups
 from lstm_init.errors import ConfigError
 from lstm_init.plan import SweepPlan
 from lstm_init.programs import GroupPrograms, Schedule, schedule_of
+from lstm_init.progress import Interrupted, Progress, StopSignals
+from lstm_init.runs import RECORD_SHARE, boundaries, group_runs, plan_identity, record_bytes
 
 CHECKPOINT = "checkpoint.msgpack"
 # Per condition, [seeds, ...] arrays: results.py turns them into rows and curves.
@@ -100,10 +100,14 @@ class SweepState:
                ChunkRecords(*(empty() for _ in range(5)), np.array(0)),
                np.array(False), np.full(len(plan.groups), -1))
 
-  def chunks(self, plan: SweepPlan, g: int) -> list[list[tuple[int, int]]]:
-    runs = group_runs(plan, g)
-    b = self.bounds[str(g)].tolist()
-    return [runs[i:j] for i, j in zip(b[:-1], b[1:])]
+  def num_chunks(self, g: int) -> int:
+    """How many chunks group g is cut into (0 before it is planned)."""
+    return max(0, self.bounds[str(g)].size - 1)
+
+  def chunk(self, plan: SweepPlan, g: int, k: int) -> list[tuple[int, int]]:
+    """Chunk k of group g as (condition, seed row) pairs."""
+    b = self.bounds[str(g)]
+    return group_runs(plan, g)[int(b[k]):int(b[k + 1])]
 
   def store(self, plan: SweepPlan, chunk, out: dict[str, np.ndarray]) -> None:
     """Files a finished chunk's per-run outputs under each condition's seeds."""
@@ -116,64 +120,6 @@ class SweepState:
         if dest[name].shape[:1] != (len(plan.layouts[ci]["seed"]),):
           dest[name] = np.full((len(plan.layouts[ci]["seed"]),) + arr.shape[1:], np.nan)
         dest[name][rows] = arr[sel]
-
-
-def group_runs(plan: SweepPlan, g: int) -> list[tuple[int, int]]:
-  """A group's runs as (condition, seed row) pairs, in chunk order."""
-  return [(ci, r) for ci in plan.groups[g] for r in range(len(plan.layouts[ci]["seed"]))]
-
-
-def boundaries(n: int, size: int, start: int = 0) -> list[int]:
-  return list(range(start, n, max(1, size))) + [n]
-
-
-class Progress:
-  """Progress lines with rate and ETA at every piece."""
-
-  def __init__(self, total_seed_steps: int, log: Callable[[str], None],
-               score: str = "val loss"):
-    self.total, self.done, self.log, self.score = total_seed_steps, 0, log, score
-    self.start = time.time()
-
-  def update(self, seed_steps: int, prefix: str, losses: np.ndarray, evals: np.ndarray):
-    self.done += seed_steps
-    rate = self.done / max(time.time() - self.start, 1e-9)
-    eta = (self.total - self.done) / max(rate, 1e-9)
-    desc = lambda a: (f"{np.median(a):.4g} [{np.quantile(a, 0.1):.4g}, "
-                      f"{np.quantile(a, 0.9):.4g}]") if a.size else "n/a"
-    self.log(f"{prefix} | {rate:,.0f} seed-steps/s | ETA {_fmt_time(eta)} | train loss "
-             f"median {desc(losses[np.isfinite(losses)])} | {self.score} median "
-             f"{desc(evals[np.isfinite(evals)])} (q10, q90)")
-
-
-def _fmt_time(s: float) -> str:
-  s = int(round(s))
-  return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
-
-
-class Interrupted(Exception):
-  """SIGINT during a sweep: the current piece finished and a checkpoint was written."""
-
-
-class Sigint:
-  """Turns the first SIGINT into a flag the loop checks between pieces."""
-
-  def __init__(self):
-    self.hit, self.old = False, None
-
-  def __enter__(self):
-    if threading.current_thread() is threading.main_thread():
-      self.old = signal.signal(signal.SIGINT, self._handle)
-    return self
-
-  def _handle(self, signum, frame):
-    if self.hit:  # a second Ctrl-C stops at once
-      raise KeyboardInterrupt
-    self.hit = True
-
-  def __exit__(self, *exc):
-    if self.old is not None:
-      signal.signal(signal.SIGINT, self.old)
 
 
 def _is_oom(e: Exception) -> bool:
@@ -198,19 +144,40 @@ class Loop:
     self.last_ckpt = -math.inf
     self.metrics_path = os.path.join(workdir, "metrics.jsonl")
     self.schedules = [schedule_of(c.config) for c in plan.conditions]
+    self.identity = plan_identity(plan, self.schedules)
     self.state = SweepState.fresh(plan)
     if seed_groups is not None:
       self.state = self.state.replace(at_once=np.array(seed_groups, int))
-    self.sigint: Sigint | None = None
+    self.sigint: StopSignals | None = None
     self.compile_s = 0.0  # over every group's programs
     self.first_step_at: float | None = None  # time.time() when training began
 
   # -- checkpoints -----------------------------------------------------------
 
+  def check_size(self) -> None:
+    """Refuses, before training, a sweep whose records cannot fit in host memory:
+    every run keeps each step's loss, its validations and a results row."""
+    need = sum(len(lay["seed"]) * record_bytes(s)
+               for lay, s in zip(self.plan.layouts, self.schedules))
+    have = distributed.host_memory_bytes()
+    if need > RECORD_SHARE * have:
+      runs = sum(len(lay["seed"]) for lay in self.plan.layouts)
+      raise ConfigError(
+          f"{runs:,} runs need about {need / 2**30:.1f} GiB of host memory for their records "
+          f"(each step's loss, each validation, a results row), more than {RECORD_SHARE:.0%} "
+          f"of the {have / 2**30:.1f} GiB available; valid choices: fewer seeds, conditions "
+          "or train.steps, or a machine with more memory")
+
+  def check_checkpoint(self) -> None:
+    """Refuses, with one line, a checkpoint in the workdir that is damaged or was
+    written by another plan (before anything in the workdir is written)."""
+    if os.path.isfile(self.ckpt_path):
+      checkpoint.check(self.ckpt_path, self.identity)
+
   def resume(self) -> bool:
     if not os.path.isfile(self.ckpt_path):
       return False
-    self.state = checkpoint.load_sweep(self.ckpt_path, self.state)
+    self.state = checkpoint.load_sweep(self.ckpt_path, self.state, self.identity)
     self.log(f"resuming from {self.ckpt_path}: {int(self.state.done.sum())} chunk(s) of runs "
              "complete")
     return True
@@ -226,7 +193,7 @@ class Loop:
       return
     gathered = None if runs is None else runs.join()
     if self.writer:
-      checkpoint.save(self.ckpt_path, self.state, gathered)
+      checkpoint.save(self.ckpt_path, self.state, gathered, self.identity)
     elif gathered is not None:
       checkpoint.gather(gathered)  # every process joins the gather
     self.last_ckpt = time.time()
@@ -291,7 +258,7 @@ class Loop:
     n_pad = distributed.padded(n, self.mesh, programs.group)
     runs = programs.init_runs(chunk + [chunk[-1]] * (n_pad - n))
     if bool(self.state.in_chunk):
-      runs = checkpoint.load_runs(self.ckpt_path, runs)
+      runs = checkpoint.load_runs(self.ckpt_path, runs, self.identity)
       rec = self.state.current
       self.log(f"{prefix} resuming at step {sched.pieces[int(rec.next_piece) - 1].end}")
     else:
@@ -318,7 +285,8 @@ class Loop:
             "eval_metric": rec.eval_metric[:n, e]})
       self.state = self.state.replace(current=rec, in_chunk=np.array(True))
       if p < len(sched.pieces) - 1:
-        if self.sigint is not None and self.sigint.hit:
+        stop = self.sigint is not None and self.sigint.hit
+        if bool(distributed.broadcast_from_writer(int(stop))):  # process 0's signal decides
           self.save(runs, force=True)
           raise Interrupted()
         self.save(runs)
@@ -340,7 +308,7 @@ class Loop:
     total = sum(len(plan.layouts[i]["seed"]) * s.total for i, s in enumerate(self.schedules))
     exp = plan.experiments[0]
     progress = Progress(total, self.log, "val loss" if exp.lower_is_better else exp.score)
-    with Sigint() as self.sigint:
+    with StopSignals() as self.sigint:
       for g, group in enumerate(plan.groups):
         bounds = self.state.bounds[str(g)]
         if bounds.size and int(self.state.done[g]) == len(bounds) - 1:
@@ -359,14 +327,14 @@ class Loop:
         programs = GroupPrograms(plan, group, self.mesh, int(self.state.at_once[g]))
         self.plan_chunks(g, programs, data)
         k = 0
-        while k < len(self.state.chunks(plan, g)):
-          chunk = self.state.chunks(plan, g)[k]
+        while k < self.state.num_chunks(g):
+          chunk = self.state.chunk(plan, g, k)
           if k < int(self.state.done[g]):
             progress.done += sum(self.schedules[ci].total for ci, _ in chunk)
             k += 1
             continue
           prefix = (f"[group {g + 1}/{len(plan.groups)} chunk {k + 1}/"
-                    f"{len(self.state.chunks(plan, g))} {len(chunk)} runs]")
+                    f"{self.state.num_chunks(g)} {len(chunk)} runs]")
           try:
             out = self.train_chunk(g, k, programs, chunk, data, prefix, progress)
           except Exception as e:  # noqa: BLE001 - only out-of-memory is retried

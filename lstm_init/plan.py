@@ -83,10 +83,17 @@ def parse_sweep(spec: str, config) -> tuple[str, list[Any]]:
   if not eq or not path or not values.strip():
     raise ConfigError(f"malformed --sweep {spec!r}; expected <config path>=<v1>,<v2>,... "
                       "e.g. model.init.preset=keras,pytorch")
-  vals = [v for v in values.split(",") if v.strip()]
-  if not vals:
-    raise ConfigError(f"malformed --sweep {spec!r}: no values")
-  return path, [_coerce(config, path, v) for v in vals]
+  items = values.split(",")
+  empty = [i + 1 for i, v in enumerate(items) if not v.strip()]
+  if empty:
+    raise ConfigError(f"malformed --sweep {spec!r}: value {empty[0]} of {len(items)} is empty; "
+                      "expected <config path>=<v1>,<v2>,... with every value given")
+  typed = [_coerce(config, path, v) for v in items]
+  for i, v in enumerate(typed):
+    if v in typed[:i]:
+      raise ConfigError(f"--sweep {spec!r} gives the value {items[i].strip()!r} twice; each "
+                        "value of an axis is one condition: give it once")
+  return path, typed
 
 
 def _short(path: str) -> str:

@@ -115,7 +115,7 @@ def choose(plan: SweepPlan, g: int, mesh, data, runs: list[tuple[int, int]],
   # choice depends on the machine and the program only.
   sizes = candidates(jax.devices()[0].platform)
   per_device = max(TIMED_RUNS_PER_DEVICE, max(sizes))
-  timed = (runs * per_device * mesh.size)[:per_device * mesh.size]
+  timed = [runs[i % len(runs)] for i in range(per_device * mesh.size)]
   states = {}  # initial states by padded size (the init is shared, `programs.stacked_init`)
   per_run_step, compile_s = {}, 0.0
   for c in sizes:  # (compiling them in threads measured slower on 2 cores)

@@ -13,6 +13,7 @@ that run one after the other. The report is the entry point's next step.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -23,9 +24,10 @@ import numpy as np
 
 from lstm_init import distributed, records, results
 from lstm_init.errors import ConfigError
-from lstm_init.loop import Interrupted, Loop
+from lstm_init.loop import Loop
+from lstm_init.progress import Interrupted
 from lstm_init.plan import SweepPlan, plan_sweep
-from lstm_init.workdir import config_record, prepare_workdir, write_partial
+from lstm_init.workdir import config_record, locked, prepare_workdir, write_partial
 
 
 @dataclasses.dataclass
@@ -67,34 +69,40 @@ def run_sweep(config, workdir: str | None = None, sweep: Sequence[str] | None = 
     log(note)
   env = records.environment()
   env.update(seed_group_record(plan.config, len(plan.groups)))
-  if writer:
-    record = config_record(plan)
-    prepare_workdir(workdir, record, overwrite)
-    records.write_json(os.path.join(workdir, "config.json"), record)
-    records.write_json(os.path.join(workdir, "environment.json"), env)
-  else:
-    log = lambda s: None
-  log(results.describe_plan(plan))
   loop = Loop(plan, workdir, log)
-  try:
-    outputs = loop.run()
-  except Interrupted:
-    path = write_partial(workdir, plan, loop.state) if writer else ""
-    raise ConfigError(f"interrupted: checkpoint written to {loop.ckpt_path} and partial "
-                      f"results to {path}; run the same command again to resume") from None
-  trained = time.time()
-  rows = results.result_rows(plan, outputs)
-  curves = results.curve_arrays(plan, outputs, [s.evals for s in loop.schedules])
-  summary = results.summarize(plan, rows, curves)
-  if writer:
-    results.write(workdir, plan, rows, curves, summary)
-  log(results.summary_table(summary))
-  env["timings"] = timings(started, planned, trained, loop)
-  env["seed_groups"] = [int(g) for g in loop.state.at_once]  # per group, as they ran
-  log(describe_timings(env["timings"]))
-  if writer:
-    records.write_json(os.path.join(workdir, "environment.json"), env)
-  return SweepResult(workdir, rows, summary, curves)
+  loop.check_size()
+  # One live process writes a workdir (process 0 of a multi-process run).
+  with locked(workdir, log) if writer else contextlib.nullcontext():
+    if writer:
+      record = config_record(plan)
+      prepare_workdir(workdir, record, overwrite)
+    loop.check_checkpoint()  # a damaged or foreign checkpoint: refused before anything is written
+    if writer:
+      records.write_json(os.path.join(workdir, "config.json"), record)
+      records.write_json(os.path.join(workdir, "environment.json"), env)
+    else:
+      log = lambda s: None
+    log(results.describe_plan(plan))
+    loop.log = log
+    try:
+      outputs = loop.run()
+    except Interrupted:
+      path = write_partial(workdir, plan, loop.state) if writer else ""
+      raise ConfigError(f"interrupted: checkpoint written to {loop.ckpt_path} and partial "
+                        f"results to {path}; run the same command again to resume") from None
+    trained = time.time()
+    rows = results.result_rows(plan, outputs)
+    curves = results.curve_arrays(plan, outputs, [s.evals for s in loop.schedules])
+    summary = results.summarize(plan, rows, curves)
+    if writer:
+      results.write(workdir, plan, rows, curves, summary)
+    log(results.summary_table(summary))
+    env["timings"] = timings(started, planned, trained, loop)
+    env["seed_groups"] = [int(g) for g in loop.state.at_once]  # per group, as they ran
+    log(describe_timings(env["timings"]))
+    if writer:
+      records.write_json(os.path.join(workdir, "environment.json"), env)
+    return SweepResult(workdir, rows, summary, curves)
 
 
 def seed_group_record(config, num_groups: int) -> dict[str, Any]:

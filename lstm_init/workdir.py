@@ -7,15 +7,18 @@ that holds another config's results (the same config resumes);
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
+import time
 from typing import Any
 
 import ml_collections
 import numpy as np
 
 from lstm_init import records
-from lstm_init.config import conditional_fields
+from lstm_init.config import RESUMABLE_FIELDS, conditional_fields
 from lstm_init.errors import ConfigError
 from lstm_init.plan import SweepPlan, flatten, unused_by
 
@@ -83,10 +86,6 @@ def config_from_record(record: dict[str, Any]):
   return ml_collections.ConfigDict(config)
 
 
-# Fields that may change between a run and its resumption without changing results.
-RESUMABLE_FIELDS = ("report", "checkpoint_every_s", "memory_budget_gb", "max_chunk_seeds",
-                    "devices")
-
 
 def _comparable(record: dict[str, Any]) -> dict[str, Any]:
   rec = json.loads(json.dumps(record, default=records.json_default))
@@ -117,6 +116,67 @@ def prepare_workdir(workdir: str, record: dict[str, Any], overwrite: bool) -> No
   os.makedirs(workdir, exist_ok=True)
 
 
+LOCK = ".lock"
+
+
+def _alive(pid: int) -> bool:
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:  # another user's live process
+    return True
+  return True
+
+
+@contextlib.contextmanager
+def locked(workdir: str, log):
+  """Holds `workdir/.lock` (this process's PID and host) while a sweep writes there.
+
+  A second live process on the same workdir is refused with one line; a lock
+  left by a process that is no longer running (on this host) is taken over,
+  and the log says so. The lock goes when the sweep ends, however it ends.
+  """
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise ConfigError(f"--workdir {workdir!r} is a file, not a folder; choose another --workdir")
+  os.makedirs(workdir, exist_ok=True)
+  path = os.path.join(workdir, LOCK)
+  me = {"pid": os.getpid(), "host": socket.gethostname(),
+        "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+  for _ in range(2):
+    try:
+      fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+      try:
+        with open(path) as f:
+          owner = json.load(f)
+      except (OSError, ValueError):
+        owner = {}
+      pid, host = int(owner.get("pid", -1)), owner.get("host", "?")
+      if host == me["host"] and pid > 0 and not _alive(pid):
+        log(f"workdir lock: process {pid} on {host} (since {owner.get('since')}) is no longer "
+            "running; taking its lock over")
+        os.remove(path)
+        continue
+      where = "this host" if host == me["host"] else f"host {host}"
+      raise ConfigError(f"workdir {workdir!r} is being written by process {pid} on {where} "
+                        f"(since {owner.get('since')}, {path}); wait for it to finish, or "
+                        "choose another --workdir" + ("" if host == me["host"] else
+                        f" (if that process is gone, remove {path})")) from None
+    with os.fdopen(fd, "w") as f:
+      json.dump(me, f)
+    break
+  try:
+    yield
+  finally:
+    try:
+      with open(path) as f:
+        if json.load(f).get("pid") == me["pid"]:
+          os.remove(path)
+    except (OSError, ValueError):
+      pass
+
+
 def write_partial(workdir: str, plan: SweepPlan, state) -> str:
   """results.partial.csv: the latest validation of every run trained so far
   (`state`: the loop's `SweepState` at an interruption)."""
@@ -134,7 +194,7 @@ def write_partial(workdir: str, plan: SweepPlan, state) -> str:
   if bool(state.in_chunk):
     g = next(i for i in range(len(plan.groups))
              if int(state.done[i]) < len(state.bounds[str(i)]) - 1)
-    for (ci, r), curve in zip(state.chunks(plan, g)[int(state.done[g])],
+    for (ci, r), curve in zip(state.chunk(plan, g, int(state.done[g])),
                               state.current.eval_loss):
       add(ci, r, curve)
   path = os.path.join(workdir, "results.partial.csv")

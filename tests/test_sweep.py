@@ -48,8 +48,11 @@ def test_tiny_sweep_writes_every_file(tmp_path):
   np.testing.assert_allclose(z["eval_loss"][0, :, -1], losses, rtol=1e-6)
   env = json.load(open(os.path.join(wd, "environment.json")))
   for k in ("versions", "backend", "device_kinds", "device_count", "x64",
-            "default_matmul_precision", "xla_flags", "command", "git_commit"):
+            "default_matmul_precision", "xla_flags", "command", "git_commit", "cpu_model",
+            "prng_impl", "seed_groups", "seed_group_rule"):
     assert k in env
+  for name in ("jax", "jaxlib", "flax", "optax"):
+    assert env["versions"][name] == __import__(name).__version__
   lines = open(os.path.join(wd, "metrics.jsonl")).read().splitlines()
   assert len(lines) == 2 and json.loads(lines[0])["step"] == 10
   md = open(os.path.join(wd, "report.md")).read()
