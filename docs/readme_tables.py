@@ -74,19 +74,19 @@ _ONLY = flags.DEFINE_list("only", [], f"Studies to run (default: all): {', '.joi
 _CHECK = flags.DEFINE_bool("check", False, "Compare with the README instead of rewriting it.")
 
 
-def tables(text: str, sections: tuple[str, ...]) -> list[str]:
-  """The markdown tables under the `## ` headings that `sections` select."""
-  out, keep, current = [], False, []
+def tables(text: str, sections: tuple[str, ...] | None) -> list[str]:
+  """The markdown tables under the `## ` headings that `sections` select (None:
+  every table of the text)."""
+  out, keep, current, heading = [], sections is None, [], ""
   for line in text.splitlines() + ["## end"]:
-    if line.startswith("#"):
+    if line.startswith("#") and sections is not None:
       title = line[3:]
       keep = line.startswith("## ") and any(
           s[1:] in title if s.startswith("*") else title.startswith(s) for s in sections)
       heading = line
     if line.startswith("|") and keep:
-      if not current:
-        current.append(f"**{heading.lstrip('# ')}**")
-        current.append("")
+      if not current and heading:
+        current += [f"**{heading.lstrip('# ')}**", ""]
       current.append(line)
     elif current:
       out.append("\n".join(current))
@@ -118,11 +118,10 @@ def run(name: str, study: Study) -> str:
   else:
     with open(os.path.join(ROOT, workdir, study.output)) as f:
       text = f.read()
-    if study.output == "best_seed.md":
-      body = "\n".join(l for l in text.splitlines()[2:] if l and not l.startswith("!["))
+    if study.output == "best_seed.md":  # its words and its table, without title and figure
+      body = "\n".join(l for l in text.splitlines()[2:] if not l.startswith("![")).strip()
     else:
-      body = "\n\n".join(tables(text, study.sections if study.output == "report.md"
-                                else ("", )) or tables("## x\n" + text, ("x",)))
+      body = "\n\n".join(tables(text, study.sections if study.output == "report.md" else None))
   shown = " ".join(["python", *study.args])
   print(f"{name}: {wall:.0f} s", flush=True)
   return f"{body}\n\n`{shown}` ({wall:.0f} s on this machine when the table was made)"

@@ -108,9 +108,14 @@ def write_report(workdirs: Sequence[str], out_dir: str | None = None) -> dict[st
   reaching = any(r["reached"] is not None for r in rows)
   targets = {r["target"] for r in rows if r["reached"] is not None}
   target = f"{next(iter(targets)):g}" if len(targets) == 1 else "its target"
+  # Tasks scored at every position of a window: the loss just after a reset apart.
+  positional = any(r["early"] is not None and np.isfinite(r["early"]) and r["late"] is not None
+                   and np.isfinite(r["late"]) for r in rows)
   head = tables.SUMMARY_HEAD + [f"median {m['metric_name']}"] + (
       ["failed to learn"] if failing else []) + (
-      [f"reached {target}", f"median {m['step_unit']} to {target}"] if reaching else [])
+      [f"reached {target}", f"median {m['step_unit']} to {target}"] if reaching else []) + (
+      [f"median loss, first {m['first_k']} positions", "median loss, other positions"]
+      if positional else [])
 
   def to_target(r):
     if r["reached"] is None:
@@ -122,7 +127,8 @@ def write_report(workdirs: Sequence[str], out_dir: str | None = None) -> dict[st
 
   table = [tables.summary_cells(r)
            + ([str(r["failed"]) if r["failed"] is not None else "n/a"] if failing else [])
-           + (to_target(r) if reaching else []) for r in rows]
+           + (to_target(r) if reaching else [])
+           + ([fmt(r["early"]), fmt(r["late"])] if positional else []) for r in rows]
   pair_head = ["A", "B", "mean A - B [95% CI]", "P(A better than B) [95% CI]", "Welch p",
                "Mann-Whitney p", "Hedges g"]
   pair_rows = [[p["a"], p["b"], f"{fmt(p['mean_diff'])} [{fmt(p['ci_low'])}, {fmt(p['ci_high'])}]",

@@ -31,7 +31,8 @@ def summary_rows(m: dict[str, Any]) -> list[dict[str, Any]]:
                  "iqm_high": s.get("iqm_ci95_high", math.nan),
                  "failed": s.get("n_failed"), "failure_line": s.get("failure_line"),
                  "reached": s.get("n_reached"), "target": s.get("target"),
-                 "to_target": s.get("median_steps_to_target")})
+                 "to_target": s.get("median_steps_to_target"),
+                 "early": s.get("early_median"), "late": s.get("late_median")})
   return rows
 
 
