@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -68,6 +69,10 @@ STUDIES = {
                             sections=("Mean", "Final", "Where the variance")),
     "pendulum": Study((*SWEEP, "--config=configs/a2c_pendulum.py")),
     "signal": Study(("-m", "experiments.signal_propagation"), "signal.md"),
+    # the diagnostics joined with the Quick start's run (which must come first)
+    "signal_default": Study(("-m", "experiments.signal_propagation",
+                             "--sweep_workdir=runs/readme/quickstart"), "signal.md",
+                            sections=("Do the diagnostics",)),
 }
 
 _ONLY = flags.DEFINE_list("only", [], f"Studies to run (default: all): {', '.join(STUDIES)}.")
@@ -105,9 +110,8 @@ def printed_summary(stdout: str) -> str:
 def run(name: str, study: Study) -> str:
   """Runs a study; returns the README block's body."""
   workdir = os.path.join("runs", "readme", name)
+  shutil.rmtree(os.path.join(ROOT, workdir), ignore_errors=True)  # a fresh run, timed whole
   cmd = [sys.executable, *study.args, f"--workdir={workdir}"]
-  if study.args[1] == "experiments.seed_sweep":
-    cmd.append("--overwrite")
   start = time.perf_counter()
   out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
   wall = time.perf_counter() - start
@@ -121,7 +125,8 @@ def run(name: str, study: Study) -> str:
     if study.output == "best_seed.md":  # its words and its table, without title and figure
       body = "\n".join(l for l in text.splitlines()[2:] if not l.startswith("![")).strip()
     else:
-      body = "\n\n".join(tables(text, study.sections if study.output == "report.md" else None))
+      whole = study.output != "report.md" and study.sections == Study.sections
+      body = "\n\n".join(tables(text, None if whole else study.sections))
   shown = " ".join(["python", *study.args])
   print(f"{name}: {wall:.0f} s", flush=True)
   return f"{body}\n\n`{shown}` ({wall:.0f} s on this machine when the table was made)"

@@ -6,7 +6,7 @@ one:
 
   save(path, sweep_state, runs)         # runs: the chunk's stacked states, or None
   sweep_state = load_sweep(path, fresh, plan) # restored into the structure of `fresh`
-  runs = load_runs(path, template, plan)      # template: run states of the same structure
+  runs = load_runs(path, template, n, plan)   # template: one group's run states
 
 Each file carries the SHA-256 digest of its contents and the identity of the
 plan that wrote it (`plan`: conditions, seeds, groups, the config), so a
@@ -45,7 +45,8 @@ def _is_key(x) -> bool:
 
 def gather(runs) -> list[np.ndarray]:
   """The leaves of run states as NumPy arrays (keys as their key data)."""
-  return [fetch(jax.random.key_data(x) if _is_key(x) else x) for x in jax.tree.leaves(runs)]
+  return [np.asarray(x) if isinstance(x, np.ndarray) else
+          fetch(jax.random.key_data(x) if _is_key(x) else x) for x in jax.tree.leaves(runs)]
 
 
 def save(path: str, sweep_state, runs=None, plan: dict[str, Any] | None = None) -> None:
@@ -104,8 +105,9 @@ def load_sweep(path: str, fresh, plan: dict[str, Any]):
   return jax.tree.map(np.array, restored)
 
 
-def load_runs(path: str, template, plan: dict[str, Any]):
-  """The saved run states, rebuilt in the structure and dtypes of `template`."""
+def load_runs(path: str, template, n: int, plan: dict[str, Any]):
+  """The saved run states as stacked host arrays (keys as their key data), in
+  the structure of `template` (one group's tree) with `n` runs."""
   saved = check(path, plan).get("runs", {})
   leaves, treedef = jax.tree.flatten(template)
   if len(saved) != len(leaves):
@@ -113,8 +115,8 @@ def load_runs(path: str, template, plan: dict[str, Any]):
   out = []
   for i, t in enumerate(leaves):
     a = np.asarray(saved[str(i)])
-    if a.shape != t.shape:
-      raise _refuse(path, f"holds run arrays of shape {a.shape} where this sweep has {t.shape}")
-    out.append(jax.random.wrap_key_data(a, impl=jax.random.key_impl(t)) if _is_key(t)
-               else a.astype(t.dtype))
+    want = (n,) + (jax.random.key_data(t).shape if _is_key(t) else t.shape)[1:]
+    if a.shape != want:
+      raise _refuse(path, f"holds run arrays of shape {a.shape} where this sweep has {want}")
+    out.append(a if _is_key(t) else a.astype(t.dtype))
   return jax.tree.unflatten(treedef, out)

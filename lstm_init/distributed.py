@@ -188,28 +188,69 @@ def seed_group(setting: int, platform: str | None = None) -> int:
 class DeviceGroups:
   """A chunk's runs as groups of exactly `size` runs, each group on one device.
 
-    groups = DeviceGroups.split(runs, mesh, size)   # runs: sharded P("runs")
-    runs = groups.join()                            # the same, sharded again
+    groups = DeviceGroups.build(mesh, size, n, make)   # make(rows, device) -> one group
+    groups = DeviceGroups.from_host(arrays, mesh, size, template)
+    host = groups.fetch()                              # every run, stacked, as NumPy
 
   Device i of the mesh holds rows [i * n / d, (i + 1) * n / d) of the runs, cut
-  into groups in order. A group is what one call of a `GroupProgram` computes.
+  into groups in order. A group is what one call of a `GroupProgram` computes;
+  groups are made one by one and never stacked on a device (a chunk of
+  thousands of runs would otherwise compile split and concatenate programs of
+  thousands of operands).
   """
 
   def __init__(self, mesh: Mesh, size: int, by_device: dict[Any, list[Any]]):
     self.mesh, self.size, self.by_device = mesh, size, by_device
 
   @classmethod
-  def split(cls, tree, mesh: Mesh, size: int) -> "DeviceGroups":
+  def build(cls, mesh: Mesh, size: int, n: int, make) -> "DeviceGroups":
+    """Groups of the runs [0, n) (n: a whole number of groups per device), each
+    made by `make(range of rows, device)` on the device that holds it."""
+    index = runs_sharding(mesh).addressable_devices_indices_map((n,))
+    return cls(mesh, size, {d: [make(range(i, i + size), d)
+                                for i in range(sl[0].start or 0, sl[0].stop or n, size)]
+                            for d, sl in index.items()})
+
+  @classmethod
+  def from_host(cls, tree, mesh: Mesh, size: int, template) -> "DeviceGroups":
+    """Groups from stacked host arrays (`fetch`'s layout: typed keys as their key
+    data), typed like `template` (one group's tree)."""
     leaves, treedef = jax.tree.flatten(tree)
-    n = leaves[0].shape[0]
-    devices = list(runs_sharding(mesh).addressable_devices_indices_map((n,)))
-    count = n // mesh.size // size
-    by_device = {}
-    for d in devices:
-      local = [next(s.data for s in x.addressable_shards if s.device == d) for x in leaves]
-      parts = [jnp.split(x, count) if count > 1 else [x] for x in local]
-      by_device[d] = [jax.tree.unflatten(treedef, [p[g] for p in parts]) for g in range(count)]
-    return cls(mesh, size, by_device)
+    kinds = jax.tree.leaves(template)
+
+    def make(rows, d):
+      part = [np.asarray(x[rows.start:rows.stop]) for x in leaves]
+      placed = jax.device_put(part, d)
+      return jax.tree.unflatten(treedef, [
+          jax.random.wrap_key_data(x, impl=jax.random.key_impl(t)) if _is_key(t) else x
+          for x, t in zip(placed, kinds)])
+
+    return cls.build(mesh, size, leaves[0].shape[0], make)
+
+  @classmethod
+  def split(cls, tree, mesh: Mesh, size: int) -> "DeviceGroups":
+    """Groups of stacked runs sharded over the mesh (a few groups: one slice each)."""
+    leaves, treedef = jax.tree.flatten(tree)
+
+    def make(rows, d):
+      local = [next(s for s in x.addressable_shards if s.device == d) for x in leaves]
+      start = [s.index[0].start or 0 for s in local]
+      return jax.tree.unflatten(treedef, [s.data[rows.start - a:rows.stop - a]
+                                          for s, a in zip(local, start)])
+
+    return cls.build(mesh, size, leaves[0].shape[0], make)
+
+  def fetch(self):
+    """Every run's arrays on this host, stacked in run order (typed keys as their
+    key data): one transfer per group and leaf, gathered from every process."""
+    if jax.process_count() > 1:
+      return jax.tree.map(lambda x: fetch(jax.random.key_data(x) if _is_key(x) else x),
+                          self.join())
+    per_group = [jax.tree.leaves(t) for ts in self.by_device.values() for t in ts]
+    treedef = jax.tree.structure(self.first)
+    host = lambda x: np.asarray(jax.random.key_data(x) if _is_key(x) else x)
+    return jax.tree.unflatten(treedef, [np.concatenate([host(g[i]) for g in per_group])
+                                        for i in range(treedef.num_leaves)])
 
   def map(self, fn) -> "DeviceGroups":
     """`fn` applied to every group's tree (host-side restructuring, e.g. `t[0]`)."""
@@ -234,6 +275,10 @@ class DeviceGroups:
       return jax.make_array_from_single_device_arrays(shape, sharding, parts)
 
     return jax.tree.unflatten(treedef, [whole(i) for i in range(treedef.num_leaves)])
+
+
+def _is_key(x) -> bool:
+  return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
 def _on(x, device):

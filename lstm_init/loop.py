@@ -17,7 +17,6 @@ import time
 from typing import Callable
 
 import flax.struct
-import jax
 import numpy as np
 
 from lstm_init import checkpoint, distributed, records, seed_groups
@@ -191,11 +190,9 @@ class Loop:
       due = bool(distributed.broadcast_from_writer(int(due)))
     if not due:
       return
-    gathered = None if runs is None else runs.join()
+    gathered = None if runs is None else runs.fetch()  # every process joins the gather
     if self.writer:
       checkpoint.save(self.ckpt_path, self.state, gathered, self.identity)
-    elif gathered is not None:
-      checkpoint.gather(gathered)  # every process joins the gather
     self.last_ckpt = time.time()
 
   # -- chunks ----------------------------------------------------------------
@@ -256,16 +253,16 @@ class Loop:
     sched = self.schedules[chunk[0][0]]
     n = len(chunk)
     n_pad = distributed.padded(n, self.mesh, programs.group)
-    runs = programs.init_runs(chunk + [chunk[-1]] * (n_pad - n))
+    runs = programs.init_groups(chunk + [chunk[-1]] * (n_pad - n))
     if bool(self.state.in_chunk):
-      runs = checkpoint.load_runs(self.ckpt_path, runs, self.identity)
+      saved = checkpoint.load_runs(self.ckpt_path, runs.first, n_pad, self.identity)
+      runs = distributed.DeviceGroups.from_host(saved, self.mesh, programs.group, runs.first)
       rec = self.state.current
       self.log(f"{prefix} resuming at step {sched.pieces[int(rec.next_piece) - 1].end}")
     else:
       rec = ChunkRecords.fresh(n_pad, sched)
-    runs = programs.split(distributed.place(runs, self.sharding))
     if int(rec.next_piece) == 0:  # checkpoints come after pieces only
-      rec.record_start(jax_fetch(programs.evaluate(runs, data, "curve")))
+      rec.record_start(programs.evaluate(runs, data, "curve"))
     first = int(rec.next_piece)
     progress.done += n * (sched.pieces[first - 1].end if first > 0 else 0)
     names = [self.plan.conditions[ci].name for ci, _ in chunk]
@@ -275,7 +272,7 @@ class Loop:
       if self.first_step_at is None:
         self.first_step_at = time.time()
       runs, out = programs.piece(runs, data, piece.segments)
-      e = rec.record_piece(sched, p, jax_fetch(out))  # one host sync a piece
+      e = rec.record_piece(sched, p, out)  # one host sync a piece
       progress.update(n * (piece.end - piece.start), f"{prefix} step {piece.end}/{sched.total}",
                       rec.train_curve[:n, e], rec.eval_loss[:n, e])
       if self.writer:
@@ -290,7 +287,7 @@ class Loop:
           self.save(runs, force=True)
           raise Interrupted()
         self.save(runs)
-    final = jax_fetch(programs.evaluate(runs, data, "final"))
+    final = programs.evaluate(runs, data, "final")
     ev, test = final["val"], final["test"]
     out = {name: getattr(rec, name)[:n] for name in
            ("train_steps", "train_curve", "eval_loss", "eval_metric", "diverged_step")}
@@ -355,8 +352,3 @@ class Loop:
           k += 1
         self.compile_s += programs.compile_s
     return {ci: self.state.outputs[str(ci)] for ci in range(len(plan.conditions))}
-
-
-def jax_fetch(tree):
-  """A tree of (sharded) device arrays as NumPy arrays on every process."""
-  return jax.tree.map(distributed.fetch, tree)

@@ -183,51 +183,65 @@ class GroupPrograms:
       self.compile_s += time.perf_counter() - start
     return self._compiled[shapes]
 
-  def split(self, runs) -> distributed.DeviceGroups:
-    """A chunk's stacked runs (sharded over the mesh, a whole number of groups
-    per device: `distributed.padded`) as groups of `self.group` runs."""
-    return distributed.DeviceGroups.split(runs, self.mesh, self.group)
-
   def run(self, key, groups: distributed.DeviceGroups, data) -> distributed.DeviceGroups:
     """Program `key` on every group; the outputs, group by group."""
     return self.compiled(key, groups.first, data)(groups, data)
 
   def piece(self, groups: distributed.DeviceGroups, data, segments):
-    """One piece of training: (the groups' new states, the outputs sharded over the mesh)."""
+    """One piece of training: (the groups' new states, every run's outputs on the host)."""
     out = self.run(("piece", segments), groups, data)
-    return out.map(lambda t: t[0]), out.map(lambda t: t[1]).join()
+    return out.map(lambda t: t[0]), out.map(lambda t: t[1]).fetch()
 
   def evaluate(self, groups: distributed.DeviceGroups, data, split: str):
-    """Scores of every run, sharded over the mesh."""
-    return self.run(("evaluate", split), groups, data).join()
+    """Scores of every run, on the host."""
+    return self.run(("evaluate", split), groups, data).fetch()
 
-  def init_runs(self, runs: list[tuple[int, int]]):
-    """The stacked initial state of `runs` ((condition, seed row) pairs).
+  def _stream_keys(self, runs) -> dict[int, tuple[dict, dict]]:
+    """Per condition of `runs`: each stream's key data by seed row, and its impl.
+
+    Stream keys are integer arithmetic of each run's own indices (the same bits
+    in any batch): derived once per condition of a chunk, then cut into groups."""
+    out = {}
+    for ci in dict.fromkeys(c for c, _ in runs):
+      rows = np.array(sorted({r for c, r in runs if c == ci}))
+      keys = condition_keys(self.plan.conditions[ci].config, self.plan.layouts[ci], rows)
+      out[ci] = ({k: dict(zip(rows.tolist(), np.asarray(jax.random.key_data(v))))
+                  for k, v in keys.items()}, {k: jax.random.key_impl(v) for k, v in keys.items()})
+    return out
+
+  def _group_state(self, batch, streams, device=None):
+    """The initial state of one group's runs `batch`, computed on `device`.
 
     Like training, initialization computes in batches of exactly `self.group`
-    runs (the last padded with copies), so a run's initial bits do not depend
-    on how many runs share its condition or its chunk."""
-    # Stream keys are integer arithmetic of each run's own indices (the same
-    # bits in any batch): derived once per condition, then cut into groups.
-    key_data, impls = {}, {}
-    for ci in dict.fromkeys(c for c, _ in runs):
-      rows = np.array([r for c, r in runs if c == ci])
-      keys = condition_keys(self.plan.conditions[ci].config, self.plan.layouts[ci], rows)
-      key_data[ci] = {k: dict(zip(rows.tolist(), np.asarray(jax.random.key_data(v))))
-                      for k, v in keys.items()}
-      impls[ci] = {k: jax.random.key_impl(v) for k, v in keys.items()}
-    states = []
-    for start in range(0, len(runs), self.group):
-      batch = runs[start:start + self.group]
-      for ci in dict.fromkeys(c for c, _ in batch):  # a chunk is condition by condition
-        rows = [r for c, r in batch if c == ci]
-        rows = rows + [rows[-1]] * (self.group - len(rows))
-        keys = {k: jax.random.wrap_key_data(np.stack([d[r] for r in rows]), impl=impls[ci][k])
-                for k, d in key_data[ci].items()}
-        state = self.init[ci](keys, stacked_values(self.plan.experiments[ci], self.group))
-        n = sum(1 for c, _ in batch if c == ci)
-        states.append(state if n == self.group else jax.tree.map(lambda a, n=n: a[:n], state))
-    return jax.tree.map(lambda a: a[:len(runs)], _concat(states))
+    runs (padded with copies), so a run's initial bits do not depend on how many
+    runs share its condition or its chunk."""
+    put = (lambda x: x) if device is None else (lambda x: jax.device_put(x, device))
+    parts = []
+    for ci in dict.fromkeys(c for c, _ in batch):  # a chunk is condition by condition
+      rows = [r for c, r in batch if c == ci]
+      n = len(rows)
+      rows = rows + [rows[-1]] * (self.group - n)
+      data, impls = streams[ci]
+      keys = {k: jax.random.wrap_key_data(put(np.stack([d[r] for r in rows])), impl=impls[k])
+              for k, d in data.items()}
+      state = self.init[ci](keys, put(stacked_values(self.plan.experiments[ci], self.group)))
+      parts.append(state if n == self.group else jax.tree.map(lambda a, n=n: a[:n], state))
+    return _concat(parts)
+
+  def init_groups(self, runs) -> distributed.DeviceGroups:
+    """The initial states of `runs` ((condition, seed row) pairs, a whole number
+    of groups per device: `distributed.padded`), each group made on its device."""
+    streams = self._stream_keys(runs)
+    return distributed.DeviceGroups.build(
+        self.mesh, self.group, len(runs),
+        lambda rows, d: self._group_state([runs[i] for i in rows], streams, d))
+
+  def init_runs(self, runs: list[tuple[int, int]]):
+    """The stacked initial state of `runs`, computed group by group (as
+    `init_groups` computes it) on the default device."""
+    streams = self._stream_keys(runs)
+    return _concat([self._group_state(runs[i:i + self.group], streams)
+                    for i in range(0, len(runs), self.group)])
 
   def abstract_group(self, run: tuple[int, int]):
     """The shapes of one group of runs like `run`, allocating nothing."""

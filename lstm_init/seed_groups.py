@@ -116,16 +116,11 @@ def choose(plan: SweepPlan, g: int, mesh, data, runs: list[tuple[int, int]],
   sizes = candidates(jax.devices()[0].platform)
   per_device = max(TIMED_RUNS_PER_DEVICE, max(sizes))
   timed = [runs[i % len(runs)] for i in range(per_device * mesh.size)]
-  states = {}  # initial states by padded size (the init is shared, `programs.stacked_init`)
   per_run_step, compile_s = {}, 0.0
   for c in sizes:  # (compiling them in threads measured slower on 2 cores)
     programs = GroupPrograms(plan, plan.groups[g], mesh, c)
     n_pad = distributed.padded(len(timed), mesh, c)
-    if n_pad not in states:
-      states[n_pad] = distributed.place(
-          programs.init_runs(timed + [timed[-1]] * (n_pad - len(timed))),
-          distributed.runs_sharding(mesh))
-    groups = programs.split(states[n_pad])
+    groups = programs.init_groups(timed + [timed[-1]] * (n_pad - len(timed)))
     step = lambda: jax.block_until_ready(
         jax.tree.leaves(programs.run(("train", TIMED_STEPS), groups, data).by_device))
     step()  # compiles; the first call allocates
