@@ -161,8 +161,12 @@ def config_value(flag):
   import ml_collections
   try:
     value = flag.value
+    if not isinstance(value, ml_collections.ConfigDict):
+      value.to_dict()  # a file that failed to load holds its error until first used
   except (OSError, ImportError, SyntaxError) as e:
     raise ConfigError(_config_file_error(e)) from None
+  except AttributeError:
+    pass  # a get_config that returned something else: refused below
   if not isinstance(value, ml_collections.ConfigDict):
     from absl import flags
     path = flags.FLAGS[flag.name].config_filename
