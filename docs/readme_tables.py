@@ -40,9 +40,9 @@ class Study:
 
   args: tuple[str, ...]
   output: str = "report.md"       # "printed", "report.md", "best_seed.md", "signal.md"
-  # report headings whose tables it shows: those that start with one of these
-  # ("*x": that contain x)
-  sections: tuple[str, ...] = ("Final", "Mean")
+  # headings whose tables it shows: those that start with one of these ("*x":
+  # that contain x); None: every table of the output
+  sections: tuple[str, ...] | None = ("Final", "Mean")
 
 
 MEMORY = ("--config=configs/a2c_memory.py", "--config.rl.memory_length=20",
@@ -52,9 +52,11 @@ STUDIES = {
     "stateful": Study((*SWEEP, "--config=configs/stateful.py")),
     "stateful_forecast": Study((*SWEEP, "--config=configs/stateful_forecast.py")),
     "gru": Study((*SWEEP, "--config=examples/gru_forecast.py")),
-    "best_seed_0": Study(("-m", "experiments.best_seed"), "best_seed.md"),
-    "best_seed_1": Study(("-m", "experiments.best_seed", "--config.seed=1"), "best_seed.md"),
-    "best_seed_2": Study(("-m", "experiments.best_seed", "--config.seed=2"), "best_seed.md"),
+    "best_seed_0": Study(("-m", "experiments.best_seed"), "best_seed.md", None),
+    "best_seed_1": Study(("-m", "experiments.best_seed", "--config.seed=1"), "best_seed.md",
+                         None),
+    "best_seed_2": Study(("-m", "experiments.best_seed", "--config.seed=2"), "best_seed.md",
+                         None),
     "variance": Study((*SWEEP, "--config=configs/variance.py"),
                       sections=("Final", "Where the variance")),
     "cartpole": Study((*SWEEP, "--config=configs/a2c_cartpole.py")),
@@ -68,7 +70,7 @@ STUDIES = {
     "memory_crossed": Study((*SWEEP, *MEMORY, "--config.design=crossed"),
                             sections=("Mean", "Final", "Where the variance")),
     "pendulum": Study((*SWEEP, "--config=configs/a2c_pendulum.py")),
-    "signal": Study(("-m", "experiments.signal_propagation"), "signal.md"),
+    "signal": Study(("-m", "experiments.signal_propagation"), "signal.md", None),
     # the diagnostics joined with the Quick start's run (which must come first)
     "signal_default": Study(("-m", "experiments.signal_propagation",
                              "--sweep_workdir=runs/readme/quickstart"), "signal.md",
@@ -125,8 +127,7 @@ def run(name: str, study: Study) -> str:
     if study.output == "best_seed.md":  # its words and its table, without title and figure
       body = "\n".join(l for l in text.splitlines()[2:] if not l.startswith("![")).strip()
     else:
-      whole = study.output != "report.md" and study.sections == Study.sections
-      body = "\n\n".join(tables(text, None if whole else study.sections))
+      body = "\n\n".join(tables(text, study.sections))
   shown = " ".join(["python", *study.args])
   print(f"{name}: {wall:.0f} s", flush=True)
   return f"{body}\n\n`{shown}` ({wall:.0f} s on this machine when the table was made)"

@@ -28,7 +28,7 @@ import msgpack
 import numpy as np
 from flax import serialization
 
-from lstm_init.distributed import fetch
+from lstm_init.distributed import fetch, is_key
 from lstm_init.errors import ConfigError
 from lstm_init.records import atomic_write_bytes
 
@@ -39,14 +39,10 @@ class CheckpointError(ConfigError):
   """A checkpoint that cannot be resumed from: one line, what is wrong and what to do."""
 
 
-def _is_key(x) -> bool:
-  return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
-
-
 def gather(runs) -> list[np.ndarray]:
   """The leaves of run states as NumPy arrays (keys as their key data)."""
   return [np.asarray(x) if isinstance(x, np.ndarray) else
-          fetch(jax.random.key_data(x) if _is_key(x) else x) for x in jax.tree.leaves(runs)]
+          fetch(jax.random.key_data(x) if is_key(x) else x) for x in jax.tree.leaves(runs)]
 
 
 def save(path: str, sweep_state, runs=None, plan: dict[str, Any] | None = None) -> None:
@@ -115,8 +111,8 @@ def load_runs(path: str, template, n: int, plan: dict[str, Any]):
   out = []
   for i, t in enumerate(leaves):
     a = np.asarray(saved[str(i)])
-    want = (n,) + (jax.random.key_data(t).shape if _is_key(t) else t.shape)[1:]
+    want = (n,) + (jax.random.key_data(t).shape if is_key(t) else t.shape)[1:]
     if a.shape != want:
       raise _refuse(path, f"holds run arrays of shape {a.shape} where this sweep has {want}")
-    out.append(a if _is_key(t) else a.astype(t.dtype))
+    out.append(a if is_key(t) else a.astype(t.dtype))
   return jax.tree.unflatten(treedef, out)

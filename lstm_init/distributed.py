@@ -222,7 +222,7 @@ class DeviceGroups:
       part = [np.asarray(x[rows.start:rows.stop]) for x in leaves]
       placed = jax.device_put(part, d)
       return jax.tree.unflatten(treedef, [
-          jax.random.wrap_key_data(x, impl=jax.random.key_impl(t)) if _is_key(t) else x
+          jax.random.wrap_key_data(x, impl=jax.random.key_impl(t)) if is_key(t) else x
           for x, t in zip(placed, kinds)])
 
     return cls.build(mesh, size, leaves[0].shape[0], make)
@@ -244,11 +244,11 @@ class DeviceGroups:
     """Every run's arrays on this host, stacked in run order (typed keys as their
     key data): one transfer per group and leaf, gathered from every process."""
     if jax.process_count() > 1:
-      return jax.tree.map(lambda x: fetch(jax.random.key_data(x) if _is_key(x) else x),
+      return jax.tree.map(lambda x: fetch(jax.random.key_data(x) if is_key(x) else x),
                           self.join())
     per_group = [jax.tree.leaves(t) for ts in self.by_device.values() for t in ts]
     treedef = jax.tree.structure(self.first)
-    host = lambda x: np.asarray(jax.random.key_data(x) if _is_key(x) else x)
+    host = lambda x: np.asarray(jax.random.key_data(x) if is_key(x) else x)
     return jax.tree.unflatten(treedef, [np.concatenate([host(g[i]) for g in per_group])
                                         for i in range(treedef.num_leaves)])
 
@@ -277,7 +277,8 @@ class DeviceGroups:
     return jax.tree.unflatten(treedef, [whole(i) for i in range(treedef.num_leaves)])
 
 
-def _is_key(x) -> bool:
+def is_key(x) -> bool:
+  """Whether `x` (an array or its shape) holds typed PRNG keys."""
   return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
@@ -323,7 +324,7 @@ class GroupProgram:
     with concurrent.futures.ThreadPoolExecutor(len(devices)) as pool:
       futures = {d: pool.submit(lambda a: self.jitted.lower(a[0], *a[1]).compile(), args(d))
                  for d in devices}
-      return CompiledGroupProgram(self.mesh, {d: f.result() for d, f in futures.items()})
+      return CompiledGroupProgram({d: f.result() for d, f in futures.items()})
 
 
 def _abstract(x, device):
@@ -333,8 +334,8 @@ def _abstract(x, device):
 class CompiledGroupProgram:
   """The compiled copies of a `GroupProgram`, one per local device."""
 
-  def __init__(self, mesh: Mesh, executables: dict):
-    self.mesh, self.executables = mesh, executables
+  def __init__(self, executables: dict):
+    self.executables = executables
 
   def memory_analysis(self):
     """XLA's memory analysis of one group's program (every copy is the same)."""

@@ -136,7 +136,6 @@ class Loop:
     self.plan, self.workdir, self.log = plan, workdir, log
     cfg = plan.config
     self.mesh = distributed.run_mesh(int(cfg.devices))
-    self.sharding = distributed.runs_sharding(self.mesh)
     self.writer = distributed.is_writer()
     self.ckpt_path = os.path.join(workdir, CHECKPOINT)
     self.ckpt_every = float(cfg.checkpoint_every_s)

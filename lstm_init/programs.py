@@ -209,13 +209,13 @@ class GroupPrograms:
                   for k, v in keys.items()}, {k: jax.random.key_impl(v) for k, v in keys.items()})
     return out
 
-  def _group_state(self, batch, streams, device=None):
+  def _group_state(self, batch, streams, device):
     """The initial state of one group's runs `batch`, computed on `device`.
 
     Like training, initialization computes in batches of exactly `self.group`
     runs (padded with copies), so a run's initial bits do not depend on how many
     runs share its condition or its chunk."""
-    put = (lambda x: x) if device is None else (lambda x: jax.device_put(x, device))
+    put = lambda x: jax.device_put(x, device)
     parts = []
     for ci in dict.fromkeys(c for c, _ in batch):  # a chunk is condition by condition
       rows = [r for c, r in batch if c == ci]
@@ -235,13 +235,6 @@ class GroupPrograms:
     return distributed.DeviceGroups.build(
         self.mesh, self.group, len(runs),
         lambda rows, d: self._group_state([runs[i] for i in rows], streams, d))
-
-  def init_runs(self, runs: list[tuple[int, int]]):
-    """The stacked initial state of `runs`, computed group by group (as
-    `init_groups` computes it) on the default device."""
-    streams = self._stream_keys(runs)
-    return _concat([self._group_state(runs[i:i + self.group], streams)
-                    for i in range(0, len(runs), self.group)])
 
   def abstract_group(self, run: tuple[int, int]):
     """The shapes of one group of runs like `run`, allocating nothing."""

@@ -69,6 +69,8 @@ def run_sweep(config, workdir: str | None = None, sweep: Sequence[str] | None = 
     log(note)
   env = records.environment()
   env.update(seed_group_record(plan.config, len(plan.groups)))
+  if not writer:
+    log = lambda s: None  # process 0 speaks for every process
   loop = Loop(plan, workdir, log)
   loop.check_size()
   # One live process writes a workdir (process 0 of a multi-process run).
@@ -80,10 +82,7 @@ def run_sweep(config, workdir: str | None = None, sweep: Sequence[str] | None = 
     if writer:
       records.write_json(os.path.join(workdir, "config.json"), record)
       records.write_json(os.path.join(workdir, "environment.json"), env)
-    else:
-      log = lambda s: None
     log(results.describe_plan(plan))
-    loop.log = log
     try:
       outputs = loop.run()
     except Interrupted:

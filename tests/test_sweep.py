@@ -7,6 +7,8 @@ import stat
 import subprocess
 import sys
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -294,8 +296,9 @@ def test_a_sweep_traces_each_program_once(tmp_path, monkeypatch):
   plan = plan_lib.plan_sweep(cfg, ["model.hidden_size=4"])
   programs = programs_lib.GroupPrograms(plan, plan.groups[0], seed_group=1)
   data = plan.experiments[0].data
-  for n in (1, 2):  # a group of 1 run, then stacked arrays of 2: other shapes
-    state = programs.init_runs([(0, r) for r in range(n)])
+  one = programs.init_groups([(0, 0)]).first
+  two = jax.tree.map(lambda a: jnp.concatenate([a, a]), one)
+  for n, state in ((1, one), (2, two)):  # a group of 1 run, then 2 stacked: other shapes
     if n == 1:
       programs.compiled(("piece", ((1, 5),)), state, data)
     else:
