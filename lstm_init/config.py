@@ -7,7 +7,9 @@ so any field can be overridden from the command line of any config
 
 from __future__ import annotations
 
+import copy
 import math
+from typing import Any, Mapping
 
 import ml_collections
 from ml_collections import config_dict
@@ -20,11 +22,15 @@ def base_config() -> ml_collections.ConfigDict:
   c.seed = 0                    # experiment seed: the root key of every run
   c.num_seeds = 32              # seeds per condition
   c.fixed_streams = ""          # streams held fixed across seeds: "data", "init,data", ...
-  c.design = "seeds"            # "seeds" or "crossed" (init seed x data seed grid)
+  c.design = "seeds"            # "seeds", "crossed" (init seed x data seed grid) or
+                                # "instability" (one-bit flips of a base seed's parameters)
   c.num_init_seeds = 8          # crossed design: init seeds
   c.num_data_seeds = 8          # crossed design: data seeds
   c.init_seed_offset = 0        # crossed design: first init seed index
   c.data_seed_offset = 0        # crossed design: first data seed index
+  c.num_base_seeds = 1          # instability design: base seeds, each num_seeds runs (run 0
+                                # unperturbed, run j > 0 one bit flipped; lstm_init.perturb)
+  c.base_seed_offset = 0        # instability design: first base seed index
   c.retrain_data_seeds = 16     # best-seed study: retrains of the chosen seed, new data orders
   c.sweep = ()                  # default sweep axes, e.g. ("model.init.preset=keras,pytorch",)
   c.name = "sweep"              # a label for reports
@@ -67,6 +73,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.input_dropout = 0.0   # on the inputs (training only)
   c.model.readout = "auto"      # "auto" (the task's), "last" or "all"
   c.model.impl = "fused"        # LSTM layer: "fused" (custom VJP, fast) or "scan" (reference)
+  c.model.cell = "lstm"         # "lstm", or a plain RNN: "rnn_tanh", "rnn_relu" (lstm_init.rnn;
+                                # presets pytorch, keras, irnn, orthogonal)
   c.model.init = ml_collections.ConfigDict()
   c.model.init.preset = "keras"  # keras, tf1, pytorch, flax_linen, flax_nnx, haiku, equinox, chrono, irnn
   c.model.init.input_kernel = ""     # override by initializer name ("" = the preset's)
@@ -263,12 +271,17 @@ _USED_WHEN = {
     "model.initial_state.value": (
         lambda c: c.model.initial_state.strategy in ("constant", "learned", "learned_noisy"),
         "model.initial_state.strategy=constant, learned or learned_noisy"),
+    "model.impl": (lambda c: c.model.cell == "lstm", "model.cell=lstm (a plain RNN cell "
+                   "has one implementation)"),
     "model.dropout": (lambda c: int(c.model.num_layers) > 1,
                       "model.num_layers > 1 (it acts between layers)"),
     "model.residual": (lambda c: int(c.model.num_layers) > 1, "model.num_layers > 1"),
     "model.residual_scale": (lambda c: bool(c.model.residual) and int(c.model.num_layers) > 1,
                              "model.residual=True with model.num_layers > 1"),
-    "num_seeds": (lambda c: c.design == "seeds", "design=seeds"),
+    "num_seeds": (lambda c: c.design in ("seeds", "instability"),
+                  "design=seeds or instability"),
+    "num_base_seeds": (lambda c: c.design == "instability", "design=instability"),
+    "base_seed_offset": (lambda c: c.design == "instability", "design=instability"),
     "num_init_seeds": (lambda c: c.design == "crossed", "design=crossed"),
     "num_data_seeds": (lambda c: c.design == "crossed", "design=crossed"),
     "init_seed_offset": (lambda c: c.design == "crossed", "design=crossed"),
@@ -306,3 +319,51 @@ def unused_reason(config, path: str) -> str | None:
     if not used(config):
       return f"it is used only with {when}"
   return None
+
+
+def _leaves(tree, prefix: str = "") -> list[tuple[str, Any]]:
+  out = []
+  for k, v in tree.items():
+    path = f"{prefix}{k}"
+    if isinstance(v, (dict, ml_collections.ConfigDict)):
+      out += _leaves(v, path + ".")
+    else:
+      out.append((path, v))
+  return out
+
+
+def apply_scale(config, given: Mapping[str, Any] | None = None) -> ml_collections.ConfigDict:
+  """A config with the values of its `scale` set, and no `scales` table left.
+
+  A config may carry `scale` (a name) and `scales` (a name -> nested values
+  table, e.g. `{"cpu": {...}, "paper": {"task": {"delay": 500}}}`); the values
+  of `scales[scale]` are set, except where the command line gave a value
+  (`given`), which is used as given. The result records `scale` and the values
+  that ran, so planning it again (a reproduction) changes nothing.
+
+  Raises:
+    ConfigError: for an unknown scale, or a scale value naming no config field.
+  """
+  if "scales" not in config:
+    return config
+  scales = config.scales.to_dict()
+  name = config.get("scale")
+  if name not in scales:
+    raise ConfigError(f"unknown scale {name!r}; valid choices: {', '.join(scales)}")
+  out = copy.deepcopy(config)
+  with out.unlocked():
+    del out["scales"]
+  given = dict(given or {})
+  for path, value in _leaves(scales[name]):
+    if path in given:
+      continue
+    parent = out
+    parts = path.split(".")
+    for p in parts[:-1]:
+      if p not in parent:
+        raise ConfigError(f"scale {name!r} sets {path}, which is no config field")
+      parent = parent[p]
+    if parts[-1] not in parent:
+      raise ConfigError(f"scale {name!r} sets {path}, which is no config field")
+    parent[parts[-1]] = value
+  return out

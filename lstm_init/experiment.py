@@ -86,6 +86,9 @@ class Experiment:
       (lower is better) counts as a seed that failed to learn; None: no such line.
     target: a score that counts as solved; the summary gives how long each
       condition's runs took to reach it on their learning curves (None: none).
+    perturb: (state, key, enabled) -> state with one initial parameter moved by
+      one ulp where `enabled` (`lstm_init.perturb.flip_one_ulp` on the
+      parameters); None: the experiment cannot run `design="instability"`.
   """
 
   data: Any
@@ -108,6 +111,7 @@ class Experiment:
   steps_per_update: int = 1
   failure_line: float | None = None
   target: float | None = None
+  perturb: Callable[..., Any] | None = None
 
 
 def unread_reason(exp: Experiment, path: str) -> str | None:

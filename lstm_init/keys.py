@@ -26,6 +26,7 @@ from lstm_init.errors import ConfigError, unknown
 STREAMS = ("init", "data", "dropout", "noise")
 _STREAM_ID = {name: i + 1 for i, name in enumerate(STREAMS)}
 EVAL_STREAM = 1001
+PERTURB_STREAM = 1002
 _REFUSED_IMPLS = ("rbg", "unsafe_rbg")
 
 
@@ -95,6 +96,13 @@ def run_keys(root: jax.Array, seed_index: jax.Array, fixed: Iterable[str] = (),
       idx = jnp.full_like(seed_index, fixed_index)
     out[name] = jax.vmap(lambda i, n=name: stream_key(root, i, n))(idx)
   return out
+
+
+def perturb_key(root: jax.Array, base: jax.Array, perturbation: jax.Array) -> jax.Array:
+  """The key that picks which parameter element perturbation j of base seed b
+  flips (the instability design, `lstm_init.perturb`): apart from the streams."""
+  seed_key = jax.random.fold_in(root, base)
+  return jax.random.fold_in(jax.random.fold_in(seed_key, PERTURB_STREAM), perturbation)
 
 
 def eval_key(eval_seed: int) -> jax.Array:

@@ -70,16 +70,19 @@ def scan_layer(p: dict[str, jax.Array], xs: jax.Array, h0: jax.Array,
 
 LayerFn = Callable[[dict, jax.Array, jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
 _LAYERS: dict[str, LayerFn] = {"scan": scan_layer}
+_CELL_OF: dict[str, str] = {"scan": "lstm"}
 
 
-def register_layer(name: str, fn: LayerFn) -> None:
-  """Registers another implementation of `scan_layer` under `name`."""
+def register_layer(name: str, fn: LayerFn, cell: str = "lstm") -> None:
+  """Registers a layer implementation under `name`: another implementation of
+  `scan_layer` (cell "lstm"), or another cell with the same carry (`lstm_init.rnn`)."""
   _LAYERS[name] = fn
+  _CELL_OF[name] = cell
 
 
-def layer_impls() -> list[str]:
-  """Names accepted by `apply(..., impl=...)`."""
-  return sorted(_LAYERS)
+def layer_impls(cell: str = "lstm") -> list[str]:
+  """Names accepted by `apply(..., impl=...)` that compute `cell`."""
+  return sorted(n for n in _LAYERS if _CELL_OF[n] == cell)
 
 
 def zero_carry(params: Params, batch: int, dtype=jnp.float32) -> list[Carry]:
@@ -143,7 +146,8 @@ def apply(params: Params, xs: jax.Array, carry: Sequence[Carry] | None = None,
     input_dropout: rate on the inputs xs.
     deterministic: evaluation mode; no dropout when True.
     key: the dropout key, required when dropout is active.
-    impl: which layer implementation to use (`layer_impls()`).
+    impl: which layer implementation to use (`layer_impls(cell)`; a plain RNN
+      cell is impl "rnn_tanh" or "rnn_relu", see `lstm_init.rnn`).
     return_layers: also return every layer's output sequence.
 
   Returns:

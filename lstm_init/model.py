@@ -17,7 +17,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from lstm_init import lstm, states
+from lstm_init import lstm, rnn, states
 from lstm_init.errors import ConfigError, unknown
 from lstm_init.initializers import get_initializer, get_preset, init_params
 from lstm_init.tasks import Task
@@ -32,10 +32,28 @@ def init_overrides(init_cfg) -> dict:
   return {k: v for k, v in out.items() if v not in (None, "")}
 
 
+def init_overrides_of(mcfg) -> dict:
+  """The overrides of `config.model.init` that the model's cell takes (for a
+  plain RNN, no forget bias or t_max: `check_model_config` refuses them)."""
+  given = init_overrides(mcfg.init)
+  if mcfg.get("cell", "lstm") != "lstm" and given.get("recurrent_scale") == 1.0:
+    given.pop("recurrent_scale")
+  return given
+
+
 def resolved_init(config, input_size: int) -> dict:
   """What a config's LSTM is initialized with: each part's initializer (the
   override, or the preset's), the forget offset and the preset's description."""
   icfg = config.model.init
+  cell = config.model.get("cell", "lstm")
+  if cell != "lstm":
+    given = init_overrides_of(config.model)
+    out = {"cell": cell, "preset": icfg.preset,
+           "description": rnn.describe_presets()[icfg.preset]}
+    for name in rnn.PARTS:
+      out[name] = given.get(name) or f"{icfg.preset}'s own (see description)"
+    out["recurrent_scale"] = float(given.get("recurrent_scale", 1.0))
+    return out
   preset = get_preset(icfg.preset, input_size, int(config.model.hidden_size))
   given = init_overrides(icfg)
   out = {"preset": icfg.preset, "description": preset.description}
@@ -60,8 +78,13 @@ def check_model_config(mcfg) -> None:
       raise ConfigError(f"model.{name} must be in [0, 1), got {mcfg[name]}")
   if mcfg.readout not in READOUTS:
     raise unknown("readout", mcfg.readout, READOUTS)
-  if mcfg.impl not in lstm.layer_impls():
-    raise unknown("LSTM implementation", mcfg.impl, lstm.layer_impls())
+  cell = mcfg.get("cell", "lstm")
+  rnn.check_cell(cell)
+  if cell == "lstm":
+    if mcfg.impl not in lstm.layer_impls():
+      raise unknown("LSTM implementation", mcfg.impl, lstm.layer_impls())
+  else:
+    rnn.resolve_layer(mcfg.init.preset, int(mcfg.hidden_size), init_overrides_of(mcfg))
   states.check_strategy(mcfg.initial_state.strategy)
   lstm.residual_factor(mcfg.residual_scale)
 
@@ -69,9 +92,9 @@ def check_model_config(mcfg) -> None:
 def init_model(key: jax.Array, task: Task, mcfg, state_value=0.0) -> dict:
   """Initializes the model's parameters for one run (see module docstring)."""
   k_lstm, k_out = jax.random.split(key)
-  layers = init_params(k_lstm, task.input_size, int(mcfg.hidden_size),
-                       preset=mcfg.init.preset, num_layers=int(mcfg.num_layers),
-                       **init_overrides(mcfg.init))
+  init = init_params if mcfg.get("cell", "lstm") == "lstm" else rnn.init_params
+  layers = init(k_lstm, task.input_size, int(mcfg.hidden_size), preset=mcfg.init.preset,
+                num_layers=int(mcfg.num_layers), **init_overrides_of(mcfg))
   hidden = int(mcfg.hidden_size)
   w = get_initializer(mcfg.init.readout)(k_out, (hidden, task.output_size), jnp.float32)
   state = states.init_state_params(mcfg.initial_state.strategy, int(mcfg.num_layers), hidden)
@@ -92,13 +115,20 @@ class ModelSpec:
   dropout: float
   input_dropout: float
   impl: str
+  cell: str = "lstm"
 
   @classmethod
   def of(cls, mcfg) -> "ModelSpec":
     if isinstance(mcfg, cls):
       return mcfg
     return cls(int(mcfg.hidden_size), int(mcfg.num_layers), bool(mcfg.residual),
-               mcfg.residual_scale, float(mcfg.dropout), float(mcfg.input_dropout), mcfg.impl)
+               mcfg.residual_scale, float(mcfg.dropout), float(mcfg.input_dropout), mcfg.impl,
+               mcfg.get("cell", "lstm"))
+
+  @property
+  def layer_impl(self) -> str:
+    """The `lstm.apply` implementation: `impl` for the LSTM, the cell's own otherwise."""
+    return self.impl if self.cell == "lstm" else self.cell
 
 
 def forward(params: dict, xs: jax.Array, carry, mcfg, *, key: jax.Array | None = None,
@@ -110,7 +140,7 @@ def forward(params: dict, xs: jax.Array, carry, mcfg, *, key: jax.Array | None =
   ys, final = lstm.apply(params["lstm"], xs, carry, carry_at=carry_at,
                          residual=m.residual, residual_scale=m.residual_scale,
                          dropout=m.dropout, input_dropout=m.input_dropout,
-                         deterministic=not training, key=key, impl=m.impl)
+                         deterministic=not training, key=key, impl=m.layer_impl)
   out = ys @ params["readout"]["W"] + params["readout"]["b"]
   return out, final
 

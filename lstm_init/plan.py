@@ -18,15 +18,16 @@ import itertools
 import json
 from typing import Any, Mapping, Sequence
 
+import jax
 import ml_collections
 import numpy as np
 
 from lstm_init import keys as keys_lib
-from lstm_init.config import check_config, unused_reason
+from lstm_init.config import apply_scale, check_config, unused_reason
 from lstm_init.errors import ConfigError
 from lstm_init.experiment import Experiment, build, unread_reason
 
-DESIGNS = ("seeds", "crossed")
+DESIGNS = ("seeds", "crossed", "instability")
 
 
 # ---------------------------------------------------------------------------
@@ -167,6 +168,12 @@ def seed_layout(config) -> dict[str, np.ndarray]:
   `dropout` and `noise`: an N x M grid of initializations and data orders. In
   both designs a stream's key depends only on its own seed index, so init seed
   i here is the same initialization as seed i of a plain sweep.
+
+  With `design="instability"` run b * P + j (P = `num_seeds`) takes every
+  stream from base seed `base_seed_offset + b` (b < `num_base_seeds`), and
+  perturbation j > 0 flips one bit of one initial parameter
+  (`lstm_init.perturb`); j = 0 is the base run itself. The layout then has a
+  "perturbation" entry.
   """
   if config.design not in DESIGNS:
     raise ConfigError(f"unknown design {config.design!r}; valid choices: {', '.join(DESIGNS)}")
@@ -180,6 +187,13 @@ def seed_layout(config) -> dict[str, np.ndarray]:
   n = int(config.num_seeds)
   if n < 1:
     raise ConfigError(f"num_seeds must be >= 1, got {n}")
+  if config.design == "instability":
+    n_b = int(config.num_base_seeds)
+    if n_b < 1:
+      raise ConfigError(f"num_base_seeds must be >= 1, got {n_b}")
+    seed = np.arange(n_b * n)
+    base = int(config.base_seed_offset) + seed // n
+    return {"seed": seed, "init_seed": base, "data_seed": base, "perturbation": seed % n}
   seed = np.arange(n)
   return {"seed": seed, "init_seed": seed, "data_seed": seed}
 
@@ -189,11 +203,22 @@ def condition_keys(config, layout: dict[str, np.ndarray], rows: np.ndarray):
   root = keys_lib.root_key(config.seed)
   fixed = keys_lib.parse_streams(config.fixed_streams)
   stream_index = None
+  if config.design == "instability":  # every stream from the base seed
+    stream_index = {name: layout["init_seed"][rows] for name in keys_lib.STREAMS}
   if config.design == "crossed":
     # init follows the init seed; data order, dropout and noise the data seed.
     stream_index = {"init": layout["init_seed"][rows], "data": layout["data_seed"][rows],
                     "dropout": layout["data_seed"][rows], "noise": layout["data_seed"][rows]}
   return keys_lib.run_keys(root, layout["seed"][rows], fixed, stream_index=stream_index)
+
+
+def perturbation_keys(config, layout: dict[str, np.ndarray], rows: np.ndarray):
+  """(keys, enabled) of the runs `rows` of an instability layout: the key that picks
+  each run's flipped element and whether it flips one (perturbation > 0)."""
+  root = keys_lib.root_key(config.seed)
+  base, j = layout["init_seed"][rows], layout["perturbation"][rows]
+  keys = jax.vmap(lambda b, p: keys_lib.perturb_key(root, b, p))(base, j)
+  return keys, j > 0
 
 
 # ---------------------------------------------------------------------------
@@ -283,6 +308,11 @@ def plan_sweep(config, sweep: Sequence[str] | None = None,
       `resolve_axes` for how they meet the default sweep).
   """
   keys_lib.check_prng_impl()
+  for spec in sweep or ():
+    if spec.partition("=")[0].strip() in ("scale", "scales"):
+      raise ConfigError(f"--sweep={spec}: a scale sets many fields at once and cannot be "
+                        "swept; valid: run each scale with --config.scale=<name>")
+  config = apply_scale(config, given)
   keys_lib.parse_streams(config.fixed_streams)
   axes, notes = resolve_axes(config, sweep, given)
   replaced = [p for p in (given or {}) if any(a.partition("=")[0].strip() == p
@@ -291,6 +321,11 @@ def plan_sweep(config, sweep: Sequence[str] | None = None,
   for c in conditions:
     check_config(c.config)
   experiments = [build(c.config) for c in conditions]
+  for c, exp in zip(conditions, experiments):
+    if c.config.design == "instability" and exp.perturb is None:
+      raise ConfigError(f"design=instability needs an experiment that can flip one initial "
+                        f"parameter (Experiment.perturb); {c.config.experiment!r} has none; "
+                        "valid choices: supervised, a2c, or a factory that sets perturb")
   refuse_unused(conditions, experiments, given or {}, axes)
   layouts = [seed_layout(c.config) for c in conditions]
   groups = group_conditions(conditions, experiments)

@@ -28,7 +28,7 @@ import numpy as np
 from lstm_init import distributed
 from lstm_init.config import eval_every
 from lstm_init.experiment import Experiment, stacked_values
-from lstm_init.plan import SweepPlan, condition_keys
+from lstm_init.plan import SweepPlan, condition_keys, perturbation_keys
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +123,16 @@ def stacked_init(exp: Experiment):
   if exp not in _STACKED_INIT:
     _STACKED_INIT[exp] = jax.jit(jax.vmap(exp.init))
   return _STACKED_INIT[exp]
+
+
+_STACKED_PERTURB: "weakref.WeakKeyDictionary[Experiment, Any]" = weakref.WeakKeyDictionary()
+
+
+def stacked_perturb(exp: Experiment):
+  """`exp.perturb` jitted and vmapped over runs (the instability design)."""
+  if exp not in _STACKED_PERTURB:
+    _STACKED_PERTURB[exp] = jax.jit(jax.vmap(exp.perturb))
+  return _STACKED_PERTURB[exp]
 
 
 def _concat(trees):
@@ -225,6 +235,12 @@ class GroupPrograms:
       keys = {k: jax.random.wrap_key_data(put(np.stack([d[r] for r in rows])), impl=impls[k])
               for k, d in data.items()}
       state = self.init[ci](keys, put(stacked_values(self.plan.experiments[ci], self.group)))
+      layout = self.plan.layouts[ci]
+      if "perturbation" in layout:
+        pkeys, enabled = perturbation_keys(self.plan.conditions[ci].config, layout,
+                                           np.array(rows))
+        state = stacked_perturb(self.plan.experiments[ci])(
+            state, jax.device_put(pkeys, device), put(np.asarray(enabled)))
       parts.append(state if n == self.group else jax.tree.map(lambda a, n=n: a[:n], state))
     return _concat(parts)
 

@@ -63,7 +63,10 @@ def describe_plan(plan: SweepPlan) -> str:
 
 def result_columns(plan: SweepPlan) -> list[str]:
   axes = list(dict.fromkeys(p for c in plan.conditions for p in c.overrides))
-  return RESULT_COLUMNS + axes
+  columns = list(RESULT_COLUMNS)
+  if any("perturbation" in lay for lay in plan.layouts):  # the instability design
+    columns.insert(columns.index("data_seed") + 1, "perturbation")
+  return columns + axes
 
 
 def _g(v) -> str:
@@ -87,6 +90,8 @@ def result_rows(plan: SweepPlan, per: dict[int, dict[str, np.ndarray]]) -> list[
              "early_eval_loss": early, "late_eval_loss": late,
              "diverged": bool(out["diverged"][r]),
              "diverged_step": int(out["diverged_step"][r])}
+      if "perturbation" in lay:
+        row["perturbation"] = int(lay["perturbation"][r])
       row.update(c.overrides)
       rows.append(row)
   return rows
@@ -200,6 +205,9 @@ def summarize(plan: SweepPlan, rows: list[dict],
     if c.config.design == "crossed":
       out["conditions"][c.name]["variance_components"] = crossed_components(
           mine, int(plan.config.seed))
+    if c.config.design == "instability":
+      out["conditions"][c.name]["instability"] = instability_components(
+          mine, int(plan.config.seed))
   return out
 
 
@@ -220,6 +228,19 @@ def crossed_components(rows: list[dict], seed: int) -> dict[str, float]:
   if not np.isfinite(table).all() or min(table.shape) < 2:
     return {}
   return stats.variance_components(table, key_or_seed=seed)
+
+
+def instability_components(rows: list[dict], seed: int) -> dict[str, float]:
+  """The spread of one-bit perturbations of the final validation loss, against the
+  spread between base seeds (`stats.instability_components`)."""
+  bases = sorted({r["init_seed"] for r in rows})
+  per = max(r["perturbation"] for r in rows) + 1
+  table = np.full((len(bases), per), np.nan)
+  for r in rows:
+    table[bases.index(r["init_seed"]), r["perturbation"]] = r["final_eval_loss"]
+  if not np.isfinite(table).all() or per < 2:
+    return {}
+  return stats.instability_components(table, key_or_seed=seed)
 
 
 def summary_table(summary: dict[str, Any]) -> str:

@@ -240,6 +240,56 @@ def variance_components(table, key_or_seed=0, n_resamples: int = 1000,
   return out
 
 
+def _one_way(t: np.ndarray) -> tuple[float, float]:
+  """(between-row, within-row) variance estimates of a one-way random-effects table."""
+  n_b, n_p = t.shape
+  within = ((t - t.mean(axis=1, keepdims=True)) ** 2).sum() / (n_b * (n_p - 1))
+  if n_b < 2:
+    return math.nan, float(within)
+  ms_between = n_p * ((t.mean(axis=1) - t.mean()) ** 2).sum() / (n_b - 1)
+  return max(0.0, (ms_between - within) / n_p), float(within)
+
+
+def instability_components(table, key_or_seed=0, n_resamples: int = 1000,
+                           confidence: float = 0.95) -> dict[str, float]:
+  """How much of a seed study's spread is numerical chaos (Summers and Dinneen 2021).
+
+  table[b, j] is the outcome of base seed b with one-bit perturbation j (j = 0
+  unperturbed): every run of a row shares all random streams. A one-way
+  random-effects ANOVA splits the variance into what the base seed decides
+  (initialization and data order together: `seed`) and what a one-ulp change
+  of one initial weight moves (`instability`, the within-row variance).
+
+  Returns:
+    "var_instability" and "std_instability" (pooled within-row); with two or
+    more rows also "var_seed", the shares "seed" and "instability" (summing to
+    1) and bootstrap intervals "<share>_low"/"_high" (base seeds resampled
+    whole, the cluster bootstrap: resampling runs within a row as well would
+    shrink the within-row variance by about (P - 1) / P).
+  """
+  t = np.asarray(table, dtype=np.float64)
+  if t.ndim != 2 or t.shape[1] < 2:
+    raise ConfigError(f"instability_components needs at least 2 perturbations per base seed, "
+                      f"got a table of shape {t.shape}")
+  var_seed, var_inst = _one_way(t)
+  out = {"var_instability": var_inst, "std_instability": math.sqrt(var_inst),
+         "base_seeds": int(t.shape[0]), "perturbations": int(t.shape[1])}
+  if t.shape[0] < 2:
+    return out
+  total = (var_seed + var_inst) or 1.0
+  out.update(var_seed=var_seed, seed=var_seed / total, instability=var_inst / total)
+  rng = _rng(key_or_seed)
+  shares = []
+  for _ in range(n_resamples):
+    s_seed, s_inst = _one_way(t[rng.integers(0, t.shape[0], t.shape[0])])
+    shares.append(s_inst / ((s_seed + s_inst) or 1.0))
+  alpha = (1 - confidence) / 2
+  lo, hi = np.quantile(shares, [alpha, 1 - alpha])
+  out.update(instability_low=float(lo), instability_high=float(hi),
+             seed_low=float(1 - hi), seed_high=float(1 - lo))
+  return out
+
+
 def seeds_needed(delta: float, sd: float, power: float = 0.8, alpha: float = 0.05) -> int:
   """Seeds per condition for a two-sided Welch/t-test to detect a mean difference.
 

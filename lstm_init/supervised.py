@@ -28,7 +28,7 @@ import ml_collections
 import optax
 
 from lstm_init import model as model_lib
-from lstm_init import optim, states
+from lstm_init import optim, perturb, states
 from lstm_init.errors import ConfigError
 from lstm_init.experiment import Experiment
 from lstm_init.initializers import resolve_layer
@@ -277,12 +277,14 @@ def make_experiment(config, task: Task | None = None) -> Experiment:
   spec = make_supervised(config, task)
   task = spec.task
   # Resolve the initializer specs now, so bad initializer names fail here.
-  resolve_layer(config.model.init.preset, task.input_size, int(config.model.hidden_size),
-                model_lib.init_overrides(config.model.init))
+  if config.model.cell == "lstm":
+    resolve_layer(config.model.init.preset, task.input_size, int(config.model.hidden_size),
+                  model_lib.init_overrides(config.model.init))
   first_k = int(config.report_first_k) or task.first_k
   return Experiment(
       data=task.data, init=spec.init, train_chunk=spec.train_chunk, evaluate=spec.evaluate,
       values=run_values(config), value_fields=VALUE_FIELDS, value_prefixes=VALUE_PREFIXES,
       description=task.description, metric=task.metric, baseline=task.baseline,
       baseline_note=task.baseline_note, first_k=first_k,
-      record={"init": model_lib.resolved_init(config, task.input_size)})
+      record={"init": model_lib.resolved_init(config, task.input_size)},
+      perturb=perturb.on_params)

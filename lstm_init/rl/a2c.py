@@ -45,7 +45,7 @@ import ml_collections
 import optax
 
 from lstm_init import model as model_lib
-from lstm_init import optim, states
+from lstm_init import optim, perturb, states
 from lstm_init.errors import ConfigError, unknown
 from lstm_init.experiment import Experiment
 from lstm_init.rl import loss as loss_lib
@@ -351,4 +351,5 @@ def make_experiment(config) -> Experiment:
       baseline_note="", first_k=1, record=record, reads=READS,
       score="mean evaluation return", step_unit="environment steps",
       steps_per_update=spec.num_envs * spec.rollout_len, failure_line=env.failure_line,
-      target=env.target)
+      target=env.target,
+      perturb=perturb.on_params)
