@@ -212,7 +212,8 @@ def write_report(workdirs: Sequence[str], out_dir: str | None = None) -> dict[st
                      "the first flips the lowest bit of one initial parameter. A one-way "
                      "random-effects ANOVA splits the variance of the final validation loss "
                      "into the share the base seed decides (initialization and data order) "
-                     "and the share a one-ulp change moves (instability), ),
+                     "and the share a one-ulp change moves (instability), with bootstrap "
+                     "intervals resampling base seeds."),
                ("table", (in_head, in_rows))]
   if matrices is not None:
     blocks += [("h2", "Pairwise comparisons"), ("table", (pair_head, pair_rows)),
