@@ -1,0 +1,42 @@
+"""Le, Jaitly & Hinton 2015: the IRNN learns the adding problem where a tanh RNN fails.
+
+  python -m experiments.seed_sweep --config=configs/papers/irnn_adding.py
+  python -m experiments.seed_sweep --config=configs/papers/irnn_adding.py --config.scale=paper
+
+Claim: a ReLU RNN whose recurrent matrix starts as the identity (zero bias,
+the IRNN) learns the adding problem at lengths where a tanh RNN with a
+standard initialization does not, and an LSTM learns it too. The sweep is the
+product of the cell (ReLU RNN, tanh RNN, LSTM) and the initialization
+(`irnn`: identity recurrent matrix; `pytorch`: torch's default U(+-1/sqrt(H))),
+so the IRNN is `cell=rnn_relu,preset=irnn` and the standard tanh RNN
+`cell=rnn_tanh,preset=pytorch`. For the LSTM, `irnn` is the identity block per
+gate (lstm_init.initializers).
+
+scale="cpu" (the default): T = 150 (the paper's shortest), 100 units, 2000
+Adam steps; scale="paper": T = 400 and the paper's budget.
+"""
+
+from lstm_init.config import base_config
+
+
+def get_config():
+  c = base_config()
+  c.name = "irnn_adding"
+  c.scale = "cpu"
+  c.num_seeds = 5
+  c.sweep = ("model.cell=rnn_relu,rnn_tanh,lstm", "model.init.preset=irnn,pytorch")
+  c.task.name = "adding"
+  c.task.length = 150
+  c.model.hidden_size = 100
+  c.train.steps = 2000
+  c.train.log_every = 500
+  c.train.batch_size = 16
+  c.train.learning_rate = 1e-3
+  c.train.clip_norm = 1.0
+  c.scales = {
+      "cpu": {},
+      "paper": {"num_seeds": 8, "task": {"length": 400},
+                "train": {"steps": 100000, "log_every": 5000, "optimizer": "sgd",
+                          "learning_rate": 0.01, "momentum": 0.0}},
+  }
+  return c
