@@ -75,6 +75,12 @@ STUDIES = {
     "signal_default": Study(("-m", "experiments.signal_propagation",
                              "--sweep_workdir=runs/readme/quickstart"), "signal.md",
                             sections=("Do the diagnostics",)),
+    # Published findings, reproduced (configs/papers/, scale="cpu")
+    **{f"paper_{name}": Study((*SWEEP, f"--config=configs/papers/{name}.py"),
+                              sections=("Final", "Mean", "Where the variance",
+                                        "Numerical instability"))
+       for name in ("chrono_copy", "copy_baseline", "irnn_adding", "forget_bias",
+                    "instability", "instability_a2c")},
 }
 
 _ONLY = flags.DEFINE_list("only", [], f"Studies to run (default: all): {', '.join(STUDIES)}.")
@@ -119,8 +125,13 @@ def run(name: str, study: Study) -> str:
   wall = time.perf_counter() - start
   if out.returncode != 0:
     raise SystemExit(f"{name}: {' '.join(cmd)} failed:\n{out.stderr[-3000:]}")
+  return block(name, study, workdir, out.stdout, wall)
+
+
+def block(name: str, study: Study, workdir: str, stdout: str, wall: float) -> str:
+  """The README block of a finished study: its tables, command and wall time."""
   if study.output == "printed":
-    body = printed_summary(out.stdout)
+    body = printed_summary(stdout)
   else:
     with open(os.path.join(ROOT, workdir, study.output)) as f:
       text = f.read()

@@ -12,8 +12,8 @@ so the IRNN is `cell=rnn_relu,preset=irnn` and the standard tanh RNN
 `cell=rnn_tanh,preset=pytorch`. For the LSTM, `irnn` is the identity block per
 gate (lstm_init.initializers).
 
-scale="cpu" (the default): T = 150 (the paper's shortest), 100 units, 2000
-Adam steps; scale="paper": T = 400 and the paper's budget.
+scale="cpu" (the default): T = 50 and 150 (the paper's shortest), 100 units,
+2000 Adam steps; scale="paper": T = 150 to 400 and the paper's budget.
 """
 
 from lstm_init.config import base_config
@@ -24,7 +24,8 @@ def get_config():
   c.name = "irnn_adding"
   c.scale = "cpu"
   c.num_seeds = 5
-  c.sweep = ("model.cell=rnn_relu,rnn_tanh,lstm", "model.init.preset=irnn,pytorch")
+  c.sweep = ("task.length=50,150", "model.cell=rnn_relu,rnn_tanh,lstm",
+             "model.init.preset=irnn,pytorch")
   c.task.name = "adding"
   c.task.length = 150
   c.model.hidden_size = 100
@@ -36,6 +37,8 @@ def get_config():
   c.scales = {
       "cpu": {},
       "paper": {"num_seeds": 8, "task": {"length": 400},
+                "sweep": ("task.length=150,200,300,400", "model.cell=rnn_relu,rnn_tanh,lstm",
+                          "model.init.preset=irnn,pytorch"),
                 "train": {"steps": 100000, "log_every": 5000, "optimizer": "sgd",
                           "learning_rate": 0.01, "momentum": 0.0}},
   }
