@@ -78,6 +78,29 @@ def test_copy_baseline_is_the_formula_at_every_delay():
     assert exp.baseline == pytest.approx(10 * math.log(8) / (d + 20), rel=1e-12)
 
 
+def test_the_memoryless_predictor_scores_the_copy_baseline():
+  """Blanks with certainty, then a uniform guess over the 8 symbols at the 10 recall
+  steps: its mean cross-entropy on the task's own validation set is the formula."""
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+  from lstm_init.model import position_losses
+  from lstm_init.tasks import make_task
+  for delay in (10, 100):
+    config = _config("copy_baseline", "cpu")
+    config.task.delay = delay
+    task = make_task(config.task)
+    batch = jax.tree.map(lambda a: a[0], task.eval_set(task.data, "val"))
+    n, length = batch.mask.shape
+    recall = jnp.arange(length) >= length - 10
+    logits = jnp.where(recall[:, None], jnp.where(jnp.arange(10) >= 1, 0.0, -1e9)
+                       .at[9].set(-1e9), jnp.where(jnp.arange(10) == 0, 0.0, -1e9))
+    loss, _ = position_losses(task, jnp.broadcast_to(logits, (n, length, 10)), batch.ys)
+    mean = float(jnp.sum(loss * batch.mask) / jnp.sum(batch.mask))
+    np.testing.assert_allclose(mean, 10 * math.log(8) / (delay + 20), rtol=1e-6)
+    assert task.baseline == pytest.approx(mean, rel=1e-6)
+
+
 def test_a_given_value_wins_over_the_scale_and_bad_scales_are_refused():
   config = _config("chrono_copy", "paper")
   config.task.delay = 60
