@@ -19,7 +19,7 @@ PAPERS = ("chrono_copy", "copy_baseline", "irnn_adding", "forget_bias", "instabi
 # What each paper scale must set (the paper's setting), read back from the plan.
 PAPER_VALUES = {
     "chrono_copy": {"task.delay": 500, "model.hidden_size": 128, "model.init.t_max": 750.0},
-    "copy_baseline": {"model.hidden_size": 128},
+    "copy_baseline": {"model.hidden_size": 40, "train.clip_norm": 1.0},
     "irnn_adding": {"train.optimizer": "sgd"},
     "forget_bias": {"model.hidden_size": 256},
     "instability": {"num_base_seeds": 32},
@@ -73,7 +73,7 @@ def test_paper_config_plans_and_runs(name, scale, tmp_path):
 def test_copy_baseline_is_the_formula_at_every_delay():
   plan = plan_sweep(_config("copy_baseline", "cpu"))
   delays = [c.config.task.delay for c in plan.conditions]
-  assert delays == [10, 25, 50, 100]
+  assert delays == [10, 25, 50, 100, 200]
   for d, exp in zip(delays, plan.experiments):
     assert exp.baseline == pytest.approx(10 * math.log(8) / (d + 20), rel=1e-12)
 
