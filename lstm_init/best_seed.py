@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from lstm_init import records, stats
+from lstm_init.config import apply_scale
 from lstm_init.errors import ConfigError, require
 from lstm_init.experiment import build
 from lstm_init.plan import resolve_axes
@@ -144,6 +145,7 @@ def run_best_seed(config, workdir: str, log: Callable[[str], None] = print,
   The study trains one condition. A config whose `sweep` varies a field is
   refused unless a `--config.<path>` value (in `given`) fixes it.
   """
+  config = apply_scale(config, given)  # once: the inner sweeps get no scales table
   require(config.design == "seeds", "the best-seed study needs design='seeds'")
   if not build(config).lower_is_better:
     raise ConfigError(f"the best-seed study ranks seeds by a loss (lower is better), but "

@@ -271,7 +271,7 @@ _USED_WHEN = {
     "model.initial_state.value": (
         lambda c: c.model.initial_state.strategy in ("constant", "learned", "learned_noisy"),
         "model.initial_state.strategy=constant, learned or learned_noisy"),
-    "model.impl": (lambda c: c.model.cell == "lstm", "model.cell=lstm (a plain RNN cell "
+    "model.impl": (lambda c: c.model.get("cell", "lstm") == "lstm", "model.cell=lstm (a plain RNN cell "
                    "has one implementation)"),
     "model.dropout": (lambda c: int(c.model.num_layers) > 1,
                       "model.num_layers > 1 (it acts between layers)"),

@@ -188,11 +188,13 @@ def seed_layout(config) -> dict[str, np.ndarray]:
   if n < 1:
     raise ConfigError(f"num_seeds must be >= 1, got {n}")
   if config.design == "instability":
-    n_b = int(config.num_base_seeds)
-    if n_b < 1:
-      raise ConfigError(f"num_base_seeds must be >= 1, got {n_b}")
+    n_b, offset = int(config.num_base_seeds), int(config.base_seed_offset)
+    if n_b < 1 or n < 2 or offset < 0:
+      raise ConfigError(f"design=instability needs num_base_seeds >= 1, num_seeds >= 2 (run 0 "
+                        f"is the base, runs 1.. its one-bit perturbations) and "
+                        f"base_seed_offset >= 0, got {n_b}, {n}, {offset}")
     seed = np.arange(n_b * n)
-    base = int(config.base_seed_offset) + seed // n
+    base = offset + seed // n
     return {"seed": seed, "init_seed": base, "data_seed": base, "perturbation": seed % n}
   seed = np.arange(n)
   return {"seed": seed, "init_seed": seed, "data_seed": seed}

@@ -200,7 +200,7 @@ def write_report(workdirs: Sequence[str], out_dir: str | None = None) -> dict[st
           for name, c in run.summary["conditions"].items() if c.get("instability")]
   if inst:
     ci = lambda v, s: (f"{v[s]:.2f} [{v[s + '_low']:.2f}, {v[s + '_high']:.2f}]"
-                       if s in v else "n/a (one base seed)")
+                       if s in v else "n/a (one base seed, or no spread)")
     in_head = ["condition", "base seeds x runs", "std, one-bit flips",
                "std, base seeds", "instability share [95% CI]", "seed share [95% CI]"]
     in_rows = [[name, f"{v['base_seeds']} x {v['perturbations']}",

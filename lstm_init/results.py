@@ -329,6 +329,8 @@ def _typed_row(row: dict[str, str], overrides: dict[str, dict[str, Any]]) -> dic
       out[name] = int(text)
     else:
       out[name] = records.read_exact(text)
+  if row.get("perturbation"):  # the instability design's column
+    out["perturbation"] = int(row["perturbation"])
   out.update(overrides.get(row["condition"], {}))
   return out
 

@@ -276,7 +276,10 @@ def instability_components(table, key_or_seed=0, n_resamples: int = 1000,
          "base_seeds": int(t.shape[0]), "perturbations": int(t.shape[1])}
   if t.shape[0] < 2:
     return out
-  total = (var_seed + var_inst) or 1.0
+  total = var_seed + var_inst
+  if total == 0:  # every run the same: no spread to share out
+    out.update(var_seed=0.0)
+    return out
   out.update(var_seed=var_seed, seed=var_seed / total, instability=var_inst / total)
   rng = _rng(key_or_seed)
   shares = []

@@ -277,7 +277,7 @@ def make_experiment(config, task: Task | None = None) -> Experiment:
   spec = make_supervised(config, task)
   task = spec.task
   # Resolve the initializer specs now, so bad initializer names fail here.
-  if config.model.cell == "lstm":
+  if config.model.get("cell", "lstm") == "lstm":
     resolve_layer(config.model.init.preset, task.input_size, int(config.model.hidden_size),
                   model_lib.init_overrides(config.model.init))
   first_k = int(config.report_first_k) or task.first_k

@@ -119,6 +119,22 @@ def test_one_way_components_recover_known_variances():
   assert stats.instability_components(flat, n_resamples=10)["instability"] == 0.0
 
 
+@pytest.mark.parametrize("field,value", [("num_seeds", 1), ("base_seed_offset", -1),
+                                         ("num_base_seeds", 0)])
+def test_impossible_instability_layouts_are_refused(field, value):
+  from lstm_init.errors import ConfigError
+  with pytest.raises(ConfigError, match="design=instability needs num_base_seeds >= 1, "
+                                        "num_seeds >= 2"):
+    plan_sweep(_instability(**{field: value}))
+
+
+def test_load_results_keeps_the_perturbation(tmp_path):
+  from lstm_init.results import load_results
+  run_sweep(_instability(num_base_seeds=1, num_seeds=3), str(tmp_path / "w"), log=lambda s: None)
+  rows = load_results(str(tmp_path / "w")).rows
+  assert [r["perturbation"] for r in rows] == [0, 1, 2]
+
+
 def test_instability_needs_a_perturbable_experiment():
   from lstm_init.errors import ConfigError
   from examples import gru_forecast

@@ -112,6 +112,21 @@ def test_a_given_value_wins_over_the_scale_and_bad_scales_are_refused():
     plan_sweep(_config("chrono_copy", "cpu"), sweep=["scale=cpu,paper"])
 
 
+def test_the_sweep_applies_the_scale_and_records_it(tmp_path):
+  """Through run_sweep's own planning: the scale's values, the given ones over them."""
+  config = _config("chrono_copy", "paper")
+  given = {"num_seeds": 1, "task.delay": 6, "task.eval_size": 8, "train.steps": 2,
+           "train.log_every": 2, "train.eval_every": 2, "seed_group": 1, "report": False}
+  for path, value in given.items():
+    parent, _, name = path.rpartition(".")
+    (_get(config, parent) if parent else config)[name] = value
+  run_sweep(config, str(tmp_path / "w"), log=lambda s: None, given=given)
+  recorded = json.load(open(tmp_path / "w" / "config.json"))["config"]
+  assert recorded["scale"] == "paper" and "scales" not in recorded
+  assert recorded["model"]["hidden_size"] == 128 and recorded["train"]["optimizer"] == "rmsprop"
+  assert recorded["task"]["delay"] == 6 and recorded["train"]["steps"] == 2
+
+
 def test_bad_scale_on_the_command_line_is_one_line(tmp_path):
   out = subprocess.run(
       [sys.executable, "-m", "experiments.seed_sweep", "--config=configs/papers/chrono_copy.py",

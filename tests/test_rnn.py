@@ -79,7 +79,7 @@ def test_literature_presets():
   p = rnn.init_params(jax.random.key(3), 2, 100, preset="irnn")[0]
   np.testing.assert_array_equal(p["W_h"], np.eye(100))
   np.testing.assert_array_equal(p["b"], 0.0)
-  # N(0, 0.001^2) input weights: 200 draws, the sample std within 20% (chi-square, ~10 sd).
+  # N(0, 0.001^2) input weights: 200 draws, the sample std within 20% (chi-square: about 4 sd).
   assert abs(float(np.std(p["W_x"])) - 1e-3) < 2e-4
   q = rnn.init_params(jax.random.key(4), 2, 50, preset="orthogonal")[0]["W_h"]
   np.testing.assert_allclose(q.T @ q, np.eye(50), atol=1e-5)

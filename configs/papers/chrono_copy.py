@@ -26,7 +26,7 @@ def get_config():
   c.task.name = "copy"
   c.task.delay = 100
   c.model.hidden_size = 64
-  c.model.init.t_max = 150.0  # 3T/2
+  c.model.init.t_max = 150.0  # 3T/2 for T = 100: give --config.model.init.t_max with a new T
   c.train.steps = 6000
   c.train.log_every = 1000
   c.train.learning_rate = 3e-3
