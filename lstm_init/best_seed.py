@@ -24,10 +24,9 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from lstm_init import records, stats
-from lstm_init.config import apply_scale
 from lstm_init.errors import ConfigError, require
 from lstm_init.experiment import build
-from lstm_init.plan import resolve_axes
+from lstm_init.plan import apply_scale, resolve_axes
 from lstm_init.figures import pyplot, save
 from lstm_init.report import write_report
 from lstm_init.sweep import run_sweep

@@ -7,9 +7,7 @@ so any field can be overridden from the command line of any config
 
 from __future__ import annotations
 
-import copy
 import math
-from typing import Any, Mapping
 
 import ml_collections
 from ml_collections import config_dict
@@ -320,50 +318,3 @@ def unused_reason(config, path: str) -> str | None:
       return f"it is used only with {when}"
   return None
 
-
-def _leaves(tree, prefix: str = "") -> list[tuple[str, Any]]:
-  out = []
-  for k, v in tree.items():
-    path = f"{prefix}{k}"
-    if isinstance(v, (dict, ml_collections.ConfigDict)):
-      out += _leaves(v, path + ".")
-    else:
-      out.append((path, v))
-  return out
-
-
-def apply_scale(config, given: Mapping[str, Any] | None = None) -> ml_collections.ConfigDict:
-  """A config with the values of its `scale` set, and no `scales` table left.
-
-  A config may carry `scale` (a name) and `scales` (a name -> nested values
-  table, e.g. `{"cpu": {...}, "paper": {"task": {"delay": 500}}}`); the values
-  of `scales[scale]` are set, except where the command line gave a value
-  (`given`), which is used as given. The result records `scale` and the values
-  that ran, so planning it again (a reproduction) changes nothing.
-
-  Raises:
-    ConfigError: for an unknown scale, or a scale value naming no config field.
-  """
-  if "scales" not in config:
-    return config
-  scales = config.scales.to_dict()
-  name = config.get("scale")
-  if name not in scales:
-    raise ConfigError(f"unknown scale {name!r}; valid choices: {', '.join(scales)}")
-  out = copy.deepcopy(config)
-  with out.unlocked():
-    del out["scales"]
-  given = dict(given or {})
-  for path, value in _leaves(scales[name]):
-    if path in given:
-      continue
-    parent = out
-    parts = path.split(".")
-    for p in parts[:-1]:
-      if p not in parent:
-        raise ConfigError(f"scale {name!r} sets {path}, which is no config field")
-      parent = parent[p]
-    if parts[-1] not in parent:
-      raise ConfigError(f"scale {name!r} sets {path}, which is no config field")
-    parent[parts[-1]] = value
-  return out

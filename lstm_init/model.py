@@ -32,22 +32,13 @@ def init_overrides(init_cfg) -> dict:
   return {k: v for k, v in out.items() if v not in (None, "")}
 
 
-def init_overrides_of(mcfg) -> dict:
-  """The overrides of `config.model.init` that the model's cell takes (for a
-  plain RNN, no forget bias or t_max: `check_model_config` refuses them)."""
-  given = init_overrides(mcfg.init)
-  if mcfg.get("cell", "lstm") != "lstm" and given.get("recurrent_scale") == 1.0:
-    given.pop("recurrent_scale")
-  return given
-
-
 def resolved_init(config, input_size: int) -> dict:
   """What a config's LSTM is initialized with: each part's initializer (the
   override, or the preset's), the forget offset and the preset's description."""
   icfg = config.model.init
   cell = config.model.get("cell", "lstm")
   if cell != "lstm":
-    given = init_overrides_of(config.model)
+    given = init_overrides(icfg)
     out = {"cell": cell, "preset": icfg.preset,
            "description": rnn.describe_presets()[icfg.preset]}
     for name in rnn.PARTS:
@@ -84,7 +75,7 @@ def check_model_config(mcfg) -> None:
     if mcfg.impl not in lstm.layer_impls():
       raise unknown("LSTM implementation", mcfg.impl, lstm.layer_impls())
   else:
-    rnn.resolve_layer(mcfg.init.preset, int(mcfg.hidden_size), init_overrides_of(mcfg))
+    rnn.resolve_layer(mcfg.init.preset, int(mcfg.hidden_size), init_overrides(mcfg.init))
   states.check_strategy(mcfg.initial_state.strategy)
   lstm.residual_factor(mcfg.residual_scale)
 
@@ -94,7 +85,7 @@ def init_model(key: jax.Array, task: Task, mcfg, state_value=0.0) -> dict:
   k_lstm, k_out = jax.random.split(key)
   init = init_params if mcfg.get("cell", "lstm") == "lstm" else rnn.init_params
   layers = init(k_lstm, task.input_size, int(mcfg.hidden_size), preset=mcfg.init.preset,
-                num_layers=int(mcfg.num_layers), **init_overrides_of(mcfg))
+                num_layers=int(mcfg.num_layers), **init_overrides(mcfg.init))
   hidden = int(mcfg.hidden_size)
   w = get_initializer(mcfg.init.readout)(k_out, (hidden, task.output_size), jnp.float32)
   state = states.init_state_params(mcfg.initial_state.strategy, int(mcfg.num_layers), hidden)

@@ -23,7 +23,7 @@ import ml_collections
 import numpy as np
 
 from lstm_init import keys as keys_lib
-from lstm_init.config import apply_scale, check_config, unused_reason
+from lstm_init.config import check_config, unused_reason
 from lstm_init.errors import ConfigError
 from lstm_init.experiment import Experiment, build, unread_reason
 
@@ -54,6 +54,34 @@ def _field(config, path: str):
     if i < len(parts) - 1:
       node = node[p]
   return node, parts[-1]
+
+
+def apply_scale(config, given: Mapping[str, Any] | None = None) -> ml_collections.ConfigDict:
+  """A config with the values of its `scale` set, and no `scales` table left.
+
+  A config may carry `scale` (a name) and `scales` (a name -> nested values
+  table, e.g. `{"cpu": {...}, "paper": {"task": {"delay": 500}}}`); the values
+  of `scales[scale]` are set, except where the command line gave a value
+  (`given`), which is used as given. The result records `scale` and the values
+  that ran, so planning it again (a reproduction) changes nothing.
+
+  Raises:
+    ConfigError: for an unknown scale, or a scale value naming no config field.
+  """
+  if "scales" not in config:
+    return config
+  scales = config.scales.to_dict()
+  name = config.get("scale")
+  if name not in scales:
+    raise ConfigError(f"unknown scale {name!r}; valid choices: {', '.join(scales)}")
+  out = copy.deepcopy(config)
+  with out.unlocked():
+    del out["scales"]
+  for path, value in flatten(scales[name]).items():
+    if path not in (given or {}):
+      parent, field = _field(out, path)
+      parent[field] = value
+  return out
 
 
 def _coerce(config, path: str, text: str):

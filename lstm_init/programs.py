@@ -114,25 +114,17 @@ def final_scores(exp: Experiment, state, data) -> dict[str, Any]:
   return {split: exp.evaluate(state, data, split) for split in ("val", "test")}
 
 
-_STACKED_INIT: "weakref.WeakKeyDictionary[Experiment, Any]" = weakref.WeakKeyDictionary()
+_STACKED: "weakref.WeakKeyDictionary[Experiment, dict[str, Any]]" = weakref.WeakKeyDictionary()
 
 
-def stacked_init(exp: Experiment):
-  """`exp.init` jitted and vmapped over runs, one per experiment while it lives
-  (compiled once per shape, whichever programs use it)."""
-  if exp not in _STACKED_INIT:
-    _STACKED_INIT[exp] = jax.jit(jax.vmap(exp.init))
-  return _STACKED_INIT[exp]
-
-
-_STACKED_PERTURB: "weakref.WeakKeyDictionary[Experiment, Any]" = weakref.WeakKeyDictionary()
-
-
-def stacked_perturb(exp: Experiment):
-  """`exp.perturb` jitted and vmapped over runs (the instability design)."""
-  if exp not in _STACKED_PERTURB:
-    _STACKED_PERTURB[exp] = jax.jit(jax.vmap(exp.perturb))
-  return _STACKED_PERTURB[exp]
+def stacked(exp: Experiment, name: str):
+  """`exp.<name>` ("init", or "perturb" for the instability design) jitted and
+  vmapped over runs, one per experiment while it lives (compiled once per shape,
+  whichever programs use it)."""
+  own = _STACKED.setdefault(exp, {})
+  if name not in own:
+    own[name] = jax.jit(jax.vmap(getattr(exp, name)))
+  return own[name]
 
 
 def _concat(trees):
@@ -158,7 +150,7 @@ class GroupPrograms:
   def __init__(self, plan: SweepPlan, group: list[int], mesh=None, seed_group: int = 1):
     self.plan = plan
     self.exp = plan.experiments[group[0]]
-    self.init = {ci: stacked_init(plan.experiments[ci]) for ci in group}
+    self.init = {ci: stacked(plan.experiments[ci], "init") for ci in group}
     self.mesh = mesh if mesh is not None else distributed.run_mesh(1)
     self.group = seed_group
     self._jitted: dict[Any, Any] = {}
@@ -239,7 +231,7 @@ class GroupPrograms:
       if "perturbation" in layout:
         pkeys, enabled = perturbation_keys(self.plan.conditions[ci].config, layout,
                                            np.array(rows))
-        state = stacked_perturb(self.plan.experiments[ci])(
+        state = stacked(self.plan.experiments[ci], "perturb")(
             state, jax.device_put(pkeys, device), put(np.asarray(enabled)))
       parts.append(state if n == self.group else jax.tree.map(lambda a, n=n: a[:n], state))
     return _concat(parts)

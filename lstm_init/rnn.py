@@ -33,7 +33,8 @@ import jax
 import jax.numpy as jnp
 
 from lstm_init.errors import ConfigError, unknown
-from lstm_init.init_functions import get_initializer, orthogonal, symmetric_uniform
+from lstm_init.init_functions import (get_initializer, orthogonal, scaled_identity,
+                                      symmetric_uniform)
 from lstm_init.lstm import register_layer
 
 CELLS = ("lstm", "rnn_tanh", "rnn_relu")
@@ -49,11 +50,6 @@ def _uniform_sum(limit: float, count: int):
   return init
 
 
-def _identity(key, shape, dtype=jnp.float32):
-  del key
-  return jnp.eye(shape[0], shape[1], dtype=dtype)
-
-
 def _presets(hidden: int) -> dict[str, tuple[Any, Any, Any, str]]:
   limit = 1.0 / math.sqrt(hidden)
   return {
@@ -62,7 +58,7 @@ def _presets(hidden: int) -> dict[str, tuple[Any, Any, Any, str]]:
                   "each U(+-1/sqrt(H)), summed"),
       "keras": ("glorot_uniform", orthogonal(1.0), "zeros",
                 "Keras SimpleRNN: glorot_uniform on (I, H); orthogonal (H, H); zero bias"),
-      "irnn": ("normal:0.001", _identity, "zeros",
+      "irnn": ("normal:0.001", scaled_identity(1.0), "zeros",
                "IRNN (Le, Jaitly and Hinton 2015): identity recurrent matrix, zero bias, "
                "input weights N(0, 0.001^2)"),
       "orthogonal": ("glorot_uniform", orthogonal(1.0), "zeros",
@@ -132,8 +128,6 @@ def init_params(key: jax.Array, input_size: int, hidden_size: int, *, preset: st
     raise ConfigError(f"sizes must be >= 1, got input_size={input_size}, "
                       f"hidden_size={hidden_size}, num_layers={num_layers}")
   overrides = {k: v for k, v in overrides.items() if v is not None and v != ""}
-  if float(overrides.get("recurrent_scale", 1.0)) == 1.0:
-    overrides.pop("recurrent_scale", None)
   parts = resolve_layer(preset, hidden_size, overrides)
   layers = []
   for layer in range(int(num_layers)):

@@ -9,9 +9,8 @@ import sys
 
 import pytest
 
-from lstm_init.config import apply_scale
 from lstm_init.errors import ConfigError
-from lstm_init.plan import plan_sweep
+from lstm_init.plan import apply_scale, plan_sweep
 from lstm_init.sweep import run_sweep
 
 PAPERS = ("chrono_copy", "copy_baseline", "irnn_adding", "forget_bias", "instability",
