@@ -35,7 +35,7 @@ from absl import app, flags
 
 from benchmarks.process import parse_times, timed
 from configs.a2c_cartpole import get_config
-from lstm_init import experiment
+from lstm_init.training import experiment
 
 _SEEDS = flags.DEFINE_integer("seeds", 64, "Seeds of the sweep (4 presets, a multiple of 4) and vmapped arms.")
 _UPDATES = flags.DEFINE_integer("updates", 500, "Updates per seed in every arm.")

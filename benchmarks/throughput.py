@@ -25,8 +25,8 @@ Adam, the same fixed batch every step):
 import os
 import sys
 
-# One host device per core before JAX starts (see lstm_init.devices).
-from lstm_init import devices as _devices
+# One host device per core before JAX starts (see lstm_init.engine.devices).
+from lstm_init.engine import devices as _devices
 
 _devices.configure_cpu_devices(sys.argv)
 
@@ -40,7 +40,7 @@ from absl import app, flags  # noqa: E402
 
 from benchmarks.workload import (WORKLOADS, flops_per_seed_step, make_train,  # noqa: E402
                                  sweep_program, torch_seconds)
-from lstm_init import distributed  # noqa: E402
+from lstm_init.engine import distributed  # noqa: E402
 
 _WORKLOADS = flags.DEFINE_list("workloads", ["reference", "small"], "Workloads to run.")
 _STEPS = flags.DEFINE_integer("steps", 200, "Training steps per seed.")

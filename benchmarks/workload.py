@@ -15,7 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lstm_init import distributed, init_params, lstm
+from lstm_init import init_params
+from lstm_init.engine import distributed
+from lstm_init.core import lstm
 
 WORKLOADS = {
     "reference": dict(input=8, hidden=128, length=100, batch=32),

@@ -41,11 +41,11 @@ flags.DEFINE_integer("cpu_devices", None, "Host devices on the CPU (default: one
 
 
 def measure() -> dict:
-  from lstm_init import devices
+  from lstm_init.engine import devices
   devices.configure_cpu_devices(sys.argv)
   import jax
   from benchmarks.workload import WORKLOADS, make_train, sweep_program
-  from lstm_init import distributed
+  from lstm_init.engine import distributed
   w = WORKLOADS[_WORKLOAD.value]
   mesh = distributed.run_mesh(0)
   run, _, compile_s = sweep_program(make_train(w, _STEPS.value), _SEEDS.value, mesh,

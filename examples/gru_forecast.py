@@ -12,7 +12,7 @@ curves and the report. The data is `examples/data/hourly_load.csv` (hourly
 load with daily and weekly cycles), read by the project's windowed forecast
 task; point `task.path` at your own file.
 
-An experiment is three pure functions of one run (see lstm_init.experiment):
+An experiment is three pure functions of one run (see lstm_init.training.experiment):
   init(run_keys, values) -> state
   train_chunk(state, data, n) -> (state, {"loss": [n]})
   evaluate(state, data, split) -> {"loss", "metric"}
@@ -27,10 +27,11 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from lstm_init.config import base_config
-from lstm_init.experiment import Experiment
-from lstm_init.initializers import orthogonal
-from lstm_init.tasks import make_task
+from lstm_init.engine.config import base_config
+from lstm_init.training.experiment import Experiment
+from lstm_init.training.step import apply_update
+from lstm_init.core.presets import orthogonal
+from lstm_init.training.tasks import make_task
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "hourly_load.csv")
 
@@ -75,6 +76,7 @@ def make_experiment(config) -> Experiment:
   tx = make_tx(learning_rate=float(config.train.learning_rate))
   batch_size = int(config.train.batch_size)
   curve_rows = int(config.train.curve_rows) or None
+  threshold = float(config.train.divergence_threshold)
 
   def window_loss(params, batch):
     out = model.apply({"params": params}, batch.xs)
@@ -90,13 +92,13 @@ def make_experiment(config) -> Experiment:
   def step(state, data):
     batch = task.train_batch(data, state.keys["data"], state.step, batch_size)
     loss, grads = jax.value_and_grad(window_loss)(state.params, batch)
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    diverged = state.diverged | ~jnp.isfinite(loss)
-    keep = lambda old, new: jax.tree.map(lambda a, b: jnp.where(diverged, a, b), old, new)
-    new = state.replace(params=keep(state.params, optax.apply_updates(state.params, updates)),
-                        opt_state=keep(state.opt_state, opt_state), step=state.step + 1,
-                        diverged=diverged)
-    return new, jnp.where(diverged, jnp.nan, loss)
+    # The project's update step: a non-finite or exploding loss or gradient marks
+    # the run diverged, and it keeps its last good parameters.
+    done = apply_update(tx, state.params, state.opt_state, grads, loss, state.diverged,
+                        threshold=threshold)
+    new = state.replace(params=done.params, opt_state=done.opt_state, step=state.step + 1,
+                        diverged=done.diverged)
+    return new, done.loss
 
   def train_chunk(state, data, n):
     state, losses = jax.lax.scan(lambda s, _: step(s, data), state, None, length=n)

@@ -8,18 +8,18 @@ Prints, per run, the recorded and the recomputed final validation score and
 whether every number and curve is the same bits. Exit status 0 when all are,
 1 when any differs (naming the runs and what in the environment differs from
 the record), 2 for a workdir that cannot be re-trained. The logic is in
-`lstm_init.reproduce`.
+`lstm_init.engine.reproduce`.
 """
 
 import sys
 
-from lstm_init import devices
+from lstm_init.engine import devices
 
 devices.configure_cpu_devices(sys.argv)  # before JAX starts its backend
 
 from absl import app, flags  # noqa: E402
 
-from lstm_init import cli  # noqa: E402
+from lstm_init.engine import cli  # noqa: E402
 from lstm_init.errors import ConfigError  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A finished sweep's folder.")
@@ -30,7 +30,7 @@ cli.define_run_flags()
 
 
 def _run() -> int:
-  from lstm_init import reproduce
+  from lstm_init.engine import reproduce
   if not _WORKDIR.value:
     raise ConfigError("give the sweep to re-train: --workdir=<folder>")
   try:

@@ -6,22 +6,23 @@
       --sweep=model.init.forget_bias=0,1 --workdir=runs/forget
 
 On the CPU the seeds are sharded over one host device per core
-(`--cpu_devices=1` turns that off; see `lstm_init.devices`).
+(`--cpu_devices=1` turns that off; see `lstm_init.engine.devices`).
 
-This file only parses flags, runs the sweep (`lstm_init.sweep`) and then, with
-`config.report` (default True), its report (`lstm_init.report`).
+This file only parses flags, runs the sweep (`lstm_init.engine.sweep`) and then, with
+`config.report` (default True), its report (`lstm_init.report.document`).
 """
 
 import os
 import sys
 
-from lstm_init import devices
+from lstm_init.engine import devices
 
 devices.configure_cpu_devices(sys.argv)  # before JAX starts its backend
 
 from absl import app, flags  # noqa: E402
 
-from lstm_init import cli, distributed, report, sweep  # noqa: E402
+from lstm_init.engine import cli, distributed, sweep
+from lstm_init.report import document as report  # noqa: E402
 
 _DEFAULT = os.path.join(os.path.dirname(__file__), "..", "configs", "default.py")
 _CONFIG = cli.define_config(os.path.normpath(_DEFAULT))

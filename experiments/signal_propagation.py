@@ -9,20 +9,21 @@ With --sweep_workdir the config is the sweep's own (same task, sizes, seeds and
 init keys) and the presets are the sweep's; each seed's diagnostics are joined
 with its final loss and the rank correlations reported.
 
-This file only parses flags; the logic is in `lstm_init.signal_study`.
+This file only parses flags; the logic is in `lstm_init.studies.signal`.
 """
 
 import os
 import sys
 import time
 
-from lstm_init import devices
+from lstm_init.engine import devices
 
 devices.configure_cpu_devices(sys.argv)  # before JAX starts its backend
 
 from absl import app, flags  # noqa: E402
 
-from lstm_init import cli, signal_study  # noqa: E402
+from lstm_init.engine import cli
+from lstm_init.studies import signal as signal_study  # noqa: E402
 from lstm_init.errors import ConfigError  # noqa: E402
 
 _DEFAULT = os.path.join(os.path.dirname(__file__), "..", "configs", "signal.py")

@@ -1,6 +1,6 @@
 """Small configs that train in seconds."""
 
-from lstm_init.config import base_config
+from lstm_init.engine.config import base_config
 
 
 def tiny_config(**task):

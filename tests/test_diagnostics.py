@@ -4,7 +4,9 @@ import jax
 import numpy as np
 import pytest
 
-from lstm_init import diagnostics, init_params, lstm, signal_study
+from lstm_init import init_params
+from lstm_init.studies import diagnostics, signal as signal_study
+from lstm_init.core import lstm
 from tests.helpers import tiny_config
 
 
@@ -83,7 +85,7 @@ def test_diagnostics_are_deterministic_per_seed():
 
 
 def test_study_writes_outputs_and_joins_a_sweep(tmp_path):
-  from lstm_init import sweep
+  from lstm_init.engine import sweep
   cfg = tiny_config()
   cfg.num_seeds = 5
   sweep.run_sweep(cfg, str(tmp_path / "sweep"), sweep=["model.init.preset=keras,pytorch"],

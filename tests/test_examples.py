@@ -9,7 +9,7 @@ import sys
 import numpy as np
 
 from examples import gru_forecast
-from lstm_init import sweep
+from lstm_init.engine import sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -58,7 +58,7 @@ def test_an_unknown_experiment_is_one_line_and_exit_2(tmp_path):
   for value, message in (("nope", "error: unknown experiment 'nope'; valid choices: supervised, a2c, "
                                   "or 'module:factory'"),
                          ("builtins:str", "error: experiment 'builtins:str' returned str, not an "
-                                       "lstm_init.experiment.Experiment"),
+                                       "lstm_init.training.experiment.Experiment"),
                          ("no_such_module:f", "error: cannot load experiment "
                                               "'no_such_module:f'")):
     out = subprocess.run([sys.executable, "-m", "experiments.seed_sweep",

@@ -6,7 +6,7 @@ import flax
 import numpy as np
 import pytest
 
-from lstm_init import flax_module, lstm
+from lstm_init.core import flax_module, lstm
 
 
 def test_same_layout_and_outputs_as_the_functional_core():

@@ -5,8 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lstm_init import init_params, lstm
-from lstm_init.fused import fused_layer
+from lstm_init import init_params
+from lstm_init.core import lstm
+from lstm_init.core.fused import fused_layer
 
 # Gradients of the custom VJP against jax.grad of the plain scan (the bar).
 GRAD_RTOL = 1e-5
@@ -71,7 +72,7 @@ def test_stack_apply_gradients_match_under_vmap(kw):
 
 
 def test_fused_and_scan_sweeps_train_the_same(tmp_path):
-  from lstm_init import sweep
+  from lstm_init.engine import sweep
   from tests.helpers import tiny_config
   a, b = tiny_config(), tiny_config()
   a.model.impl, b.model.impl = "fused", "scan"

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from lstm_init import ConfigError, initializers as ini
+from lstm_init import ConfigError
+from lstm_init.core import presets as ini
 
 I, H, SEEDS = 32, 64, 40
 TRUNC2_STD = 0.87962566103423978  # std of a standard normal truncated to [-2, 2]

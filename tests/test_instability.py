@@ -5,10 +5,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lstm_init import perturb, stats
-from lstm_init.plan import condition_keys, plan_sweep
-from lstm_init.programs import GroupPrograms
-from lstm_init.sweep import run_sweep
+from lstm_init.core import perturb, stats
+from lstm_init.engine.plan import condition_keys, plan_sweep
+from lstm_init.engine.programs import GroupPrograms
+from lstm_init.engine.sweep import run_sweep
 from tests.helpers import bits, tiny_config
 
 
@@ -129,7 +129,7 @@ def test_impossible_instability_layouts_are_refused(field, value):
 
 
 def test_load_results_keeps_the_perturbation(tmp_path):
-  from lstm_init.results import load_results
+  from lstm_init.report.results import load_results
   run_sweep(_instability(num_base_seeds=1, num_seeds=3), str(tmp_path / "w"), log=lambda s: None)
   rows = load_results(str(tmp_path / "w")).rows
   assert [r["perturbation"] for r in rows] == [0, 1, 2]

@@ -3,7 +3,8 @@
 import jax
 import numpy as np
 
-from lstm_init import init_params, interop, lstm
+from lstm_init import init_params
+from lstm_init.core import interop, lstm
 
 
 def test_torch_round_trip_and_layout():

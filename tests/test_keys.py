@@ -8,7 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lstm_init import ConfigError, keys
+from lstm_init import ConfigError
+from lstm_init.core import keys
 
 
 def _data(k):
@@ -54,9 +55,9 @@ def test_rbg_generators_are_refused():
 def test_core_imports_do_not_load_the_sweep_stack():
   import subprocess
   import sys
-  code = ("import sys, lstm_init.stats, lstm_init.lstm\n"
-          "heavy = [m for m in sys.modules if m.startswith(('lstm_init.sweep', 'lstm_init.tasks',"
-          " 'lstm_init.supervised', 'lstm_init.loop', 'lstm_init.tasks', 'matplotlib'))]\n"
+  code = ("import sys, lstm_init.core.stats, lstm_init.core.lstm\n"
+          "heavy = [m for m in sys.modules if m.startswith(('lstm_init.engine.sweep', 'lstm_init.training.tasks',"
+          " 'lstm_init.training.supervised', 'lstm_init.engine.loop', 'lstm_init.training.tasks', 'matplotlib'))]\n"
           "print(heavy)")
   out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
   assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr[-1000:]

@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lstm_init import init_params, lstm
+from lstm_init import init_params
+from lstm_init.core import lstm
 
 
 def numpy_lstm(params, xs, carry=None):
@@ -182,7 +183,7 @@ def test_inverted_dropout_preserves_mean():
 
 def test_matches_torch_lstm_with_converted_weights(key):
   import torch
-  from lstm_init import interop
+  from lstm_init.core import interop
   torch.manual_seed(0)
   net = torch.nn.LSTM(3, 6, num_layers=2, batch_first=True)
   params = [jax.tree.map(jnp.asarray, p) for p in interop.from_torch(net.state_dict(), 2)]

@@ -8,7 +8,8 @@ import optax
 import pytest
 import torch
 
-from lstm_init import optim, plan as plan_lib
+from lstm_init.training import optim
+from lstm_init.engine import plan as plan_lib
 from tests.helpers import tiny_config
 
 STEPS = 25

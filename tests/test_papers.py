@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from lstm_init.errors import ConfigError
-from lstm_init.plan import apply_scale, plan_sweep
-from lstm_init.sweep import run_sweep
+from lstm_init.engine.plan import apply_scale, plan_sweep
+from lstm_init.engine.sweep import run_sweep
 
 PAPERS = ("chrono_copy", "copy_baseline", "irnn_adding", "forget_bias", "instability",
           "instability_a2c")
@@ -83,8 +83,8 @@ def test_the_memoryless_predictor_scores_the_copy_baseline():
   import jax
   import jax.numpy as jnp
   import numpy as np
-  from lstm_init.model import position_losses
-  from lstm_init.tasks import make_task
+  from lstm_init.training.model import position_losses
+  from lstm_init.training.tasks import make_task
   for delay in (10, 100):
     config = _config("copy_baseline", "cpu")
     config.task.delay = delay

@@ -12,10 +12,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lstm_init import experiment
-from lstm_init import keys as keys_lib
-from lstm_init import sweep
-from lstm_init.rl import a2c
+from lstm_init.training import experiment
+from lstm_init.core import keys as keys_lib
+from lstm_init.engine import sweep
+from lstm_init.training.rl import a2c
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -141,7 +141,8 @@ def test_a_seed_is_the_same_alone_and_among_others_and_the_summary_matches_rliab
 def test_performance_profile_and_probability_of_improvement_match_rliable():
   from rliable import library as rly
   from rliable import metrics as rl_metrics
-  from lstm_init import stats, tables
+  from lstm_init.core import stats
+  from lstm_init.report import tables
   rng = np.random.default_rng(3)
   x, y = np.round(rng.normal(300, 80, 20)), np.round(rng.normal(250, 90, 16))
   taus = np.linspace(50, 500, 31)
@@ -214,7 +215,7 @@ def test_a_killed_rl_sweep_resumes_to_the_same_results(tmp_path):
 
 
 def test_steps_to_target_is_the_first_evaluation_at_or_past_it():
-  from lstm_init.results import steps_to_target
+  from lstm_init.report.summary import steps_to_target
   curve = np.array([[10., 480., 300., 500.], [10., 20., 30., 40.], [476., 1., 1., 1.]])
   steps = np.array([0, 100, 200, 300, -1])  # -1: a padded evaluation
   curve = np.concatenate([curve, np.full((3, 1), 999.)], axis=1)  # ignored with its pad
@@ -256,7 +257,7 @@ def test_the_best_seed_study_refuses_a_return_instead_of_ranking_it_backwards(tm
 
 
 def test_a_two_axis_sweep_is_laid_out_on_a_grid(tmp_path):
-  from lstm_init import figures, tables
+  from lstm_init.report import figures, tables
   conds = [("keras", 5), ("keras", 10), ("chrono", 5), ("chrono", 10)]
   metric = [np.array([1., 1., 0.5]), np.array([0.5, 0.5, 1.]), np.ones(3), np.ones(3)]
   m = {"conditions": [f"p={p},L={l}" for p, l in conds],

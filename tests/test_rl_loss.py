@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import rlax
 
-from lstm_init import rl
+from lstm_init.training import rl
 
 T, B, A = 7, 5, 3
 GAMMA, LAM = 0.97, 0.9

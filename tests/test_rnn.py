@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from lstm_init import lstm, rnn
+from lstm_init.core import lstm, rnn
 from lstm_init.errors import ConfigError
-from lstm_init.plan import plan_sweep
+from lstm_init.engine.plan import plan_sweep
 from tests.helpers import tiny_config
 
 

@@ -12,7 +12,8 @@ import time
 import numpy as np
 import pytest
 
-from lstm_init import ConfigError, sweep
+from lstm_init import ConfigError
+from lstm_init.engine import sweep
 from tests.helpers import bits, tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -41,7 +42,7 @@ def test_sharded_over_four_cpu_devices_equals_one_device(tmp_path):
   code = textwrap.dedent(f"""
       import jax
       assert jax.device_count() == 4, jax.devices()
-      from lstm_init import sweep
+      from lstm_init.engine import sweep
       from tests.helpers import bits, tiny_config
       cfg = tiny_config(); cfg.num_seeds = 6
       sweep.run_sweep(cfg, {str(tmp_path / 'four')!r}, sweep=["model.init.preset=keras,pytorch"],
@@ -57,7 +58,7 @@ def test_sharded_over_four_cpu_devices_equals_one_device(tmp_path):
 
 
 def test_seed_group_is_timed_only_when_asked_and_says_what_that_means(tmp_path, monkeypatch):
-  from lstm_init import seed_groups
+  from lstm_init.engine import seed_groups
   # Remember choices in a fresh folder, so this run times.
   monkeypatch.setattr(seed_groups, "cache_path", lambda: str(tmp_path / "seed_groups.json"))
   lines = []
@@ -112,7 +113,7 @@ def test_the_accelerator_group_size_on_the_cpu_seed_0_alone_equals_among_300(tmp
 
 
 def test_seed_group_zero_and_timing_beside_a_given_size_are_refused():
-  from lstm_init.config import check_config
+  from lstm_init.engine.config import check_config
   cfg = tiny_config()
   cfg.seed_group = 0
   with pytest.raises(ConfigError, match="0 .all runs at once. is gone"):
@@ -123,8 +124,8 @@ def test_seed_group_zero_and_timing_beside_a_given_size_are_refused():
 
 
 def test_memory_budget_splits_into_chunks_with_equal_results(tmp_path):
-  from lstm_init import distributed, plan as plan_lib, programs as programs_lib
-  from lstm_init.programs import schedule_of
+  from lstm_init.engine import distributed, plan as plan_lib, programs as programs_lib
+  from lstm_init.engine.programs import schedule_of
   whole = tiny_config()
   sweep.run_sweep(whole, str(tmp_path / "whole"), log=lambda s: None)
   # XLA's analysis of one group's programs, as the sweep reads it.

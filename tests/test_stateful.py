@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lstm_init import keys, model as model_lib, supervised
+from lstm_init.core import keys
+from lstm_init.training import model as model_lib, supervised
 from tests.helpers import tiny_config
 
 

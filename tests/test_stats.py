@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from lstm_init import stats
+from lstm_init.core import stats
 
 
 def test_iqm_is_scipy_trim_mean():

@@ -10,8 +10,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lstm_init import best_seed, keys, report, sweep
-from lstm_init import plan as plan_lib
+from lstm_init.studies import best_seed
+from lstm_init.core import keys
+from lstm_init.report import document as report
+from lstm_init.engine import sweep
+from lstm_init.engine import plan as plan_lib
 from tests.helpers import tiny_config
 
 

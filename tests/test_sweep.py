@@ -12,9 +12,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lstm_init import ConfigError, report, results, sweep
-from lstm_init import plan as plan_lib
-from lstm_init import programs as programs_lib
+from lstm_init import ConfigError
+from lstm_init.report import document as report
+from lstm_init.engine import sweep
+from lstm_init.report import results
+from lstm_init.engine import plan as plan_lib
+from lstm_init.engine import programs as programs_lib
 from tests.helpers import tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -228,7 +231,7 @@ def test_missing_values_in_a_series_file_are_refused_or_handled_as_asked(tmp_pat
   out = _cli(*args, "--config.task.missing=interpolate", workdir=tmp_path / "filled")
   assert out.returncode == 0, out.stderr[-3000:]
   assert f"2 missing value(s) of 400 in '{path}' (lines 52, 121) interpolated" in out.stdout
-  from lstm_init.tasks.forecast import load_series
+  from lstm_init.training.tasks.forecast import load_series
   filled, _ = load_series(str(path), missing="interpolate")
   dropped, _ = load_series(str(path), missing="drop")
   assert filled.shape == (400,) and dropped.shape == (398,)

@@ -9,7 +9,7 @@ seeds. Here (the default task: adding, T=30, 400 steps) two designs for two
 presets:
   design=instability: 8 base seeds x 8 runs; run j > 0 of a base seed flips
     the least significant bit of one initial parameter, run 0 is the base
-    (lstm_init.perturb). The one-way split gives the share of the variance a
+    (lstm_init.core.perturb). The one-way split gives the share of the variance a
     one-ulp change moves (instability) beside the share the seed decides.
   design=crossed: 8 init seeds x 8 data-order seeds, split into init, data
     and interaction shares.
@@ -19,7 +19,7 @@ scale="cpu" (the default) is about 3 minutes on 2 CPU cores; scale="paper"
 uses 32 x 32 grids and longer training.
 """
 
-from lstm_init.config import base_config
+from lstm_init.engine.config import base_config
 
 
 def get_config():

@@ -10,13 +10,13 @@ product of the cell (ReLU RNN, tanh RNN, LSTM) and the initialization
 (`irnn`: identity recurrent matrix; `pytorch`: torch's default U(+-1/sqrt(H))),
 so the IRNN is `cell=rnn_relu,preset=irnn` and the standard tanh RNN
 `cell=rnn_tanh,preset=pytorch`. For the LSTM, `irnn` is the identity block per
-gate (lstm_init.initializers).
+gate (lstm_init.core.presets).
 
 scale="cpu" (the default): T = 50 and 150 (the paper's shortest), 100 units,
 2000 Adam steps; scale="paper": T = 150 to 400, SGD with momentum, 10^6 steps.
 """
 
-from lstm_init.config import base_config
+from lstm_init.engine.config import base_config
 
 
 def get_config():

@@ -1,0 +1,263 @@
+"""Initializers by name, and the building blocks that jax.nn.initializers lacks.
+
+  init = get_initializer("orthogonal_per_gate")     # or "chrono:100", "normal:0.01", ...
+  w = init(key, (hidden, 4 * hidden), jnp.float32)
+
+Every initializer follows the JAX protocol `(key, shape, dtype) -> array`, so
+it plugs into `flax.linen.Dense`, `nn.GRUCell(recurrent_kernel_init=...)` and
+friends as well. Shapes are in the canonical layout of `lstm_init.core.lstm`
+(`W_h: [H, 4H]`, gate blocks i, f, g, o along the last axis). The framework
+presets built from them are in `lstm_init.core.presets`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+
+from lstm_init.errors import ConfigError, unknown
+
+Initializer = Callable[..., jax.Array]
+
+NUM_GATES = 4
+GATES = ("i", "f", "g", "o")
+_INIT = jax.nn.initializers
+
+
+# --------------------------------------------------------------------------
+# Building blocks that jax.nn.initializers does not have.
+
+
+def symmetric_uniform(limit: float) -> Initializer:
+  """U(-limit, limit), the distribution PyTorch and Equinox use."""
+
+  def init(key, shape, dtype=jnp.float32):
+    return jax.random.uniform(key, shape, dtype, -limit, limit)
+
+  return init
+
+
+def hidden_uniform() -> Initializer:
+  """U(-1/sqrt(H), 1/sqrt(H)) with H read off the canonical last axis (4H).
+
+  This is `torch.nn.LSTM.reset_parameters` and `equinox.nn.LSTMCell`: the limit
+  depends on the hidden size only, not on fan-in or fan-out.
+  """
+
+  def init(key, shape, dtype=jnp.float32):
+    hidden = shape[-1] // NUM_GATES
+    return symmetric_uniform(1.0 / math.sqrt(hidden))(key, shape, dtype)
+
+  return init
+
+
+def summed_hidden_uniform(count: int = 2) -> Initializer:
+  """Sum of `count` independent `hidden_uniform` draws (PyTorch's b_ih + b_hh)."""
+
+  def init(key, shape, dtype=jnp.float32):
+    draws = hidden_uniform()(key, (count, *shape), dtype)
+    return draws.sum(axis=0)
+
+  return init
+
+
+def scaled_identity(scale: float = 1.0) -> Initializer:
+  """`scale * I` on a square matrix; use through `per_gate` for `[H, 4H]`."""
+
+  def init(key, shape, dtype=jnp.float32):
+    del key
+    if len(shape) != 2:
+      raise ConfigError(f"identity initializer needs a 2-D shape, got {shape}")
+    return scale * jnp.eye(shape[0], shape[1], dtype=dtype)
+
+  return init
+
+
+def householder_q(a: jax.Array) -> jax.Array:
+  """Q of `a = QR` (`a: [m, n]`, m >= n) with a positive diagonal of R.
+
+  Householder reflections written with `jnp` ops inside `lax.fori_loop`, so
+  the draw never calls a LAPACK kernel. jaxlib's batched CPU QR
+  (`lapack_sgeqrf_ffi`) blocks workers of XLA's CPU thread pool while it waits
+  on sub-tasks of its own; several such QRs in one program, or one beside
+  the other work of a sharded program, can block every worker and the program
+  never returns. The positive-diagonal QR is unique, so this is the same Q as
+  `jnp.linalg.qr(a)` times `sign(diag(R))` up to rounding (about 1e-6 in
+  float32), and the same distribution (Haar, Mezzadri 2007).
+  """
+  m, n = a.shape
+  if m < n:
+    raise ValueError(f"householder_q needs rows >= columns, got {a.shape}")
+  rows = jnp.arange(m)
+
+  def reflect(k, carry):
+    r, us = carry
+    x = jnp.where(rows >= k, jax.lax.dynamic_index_in_dim(r, k, axis=1, keepdims=False), 0)
+    norm = jnp.sqrt(jnp.sum(x * x))
+    sign = jnp.where(x[k] >= 0, 1.0, -1.0).astype(a.dtype)
+    v = x + sign * norm * (rows == k)
+    vv = jnp.sum(v * v)
+    u = v * jnp.where(vv > 0, jnp.sqrt(2.0 / jnp.where(vv > 0, vv, 1.0)), 0.0)
+    return r - jnp.outer(u, u @ r), us.at[k].set(u)  # (I - u u^T) r
+
+  r, us = jax.lax.fori_loop(0, n, reflect, (a, jnp.zeros((n, m), a.dtype)))
+
+  def accumulate(j, q):  # Q = H_0 H_1 ... H_{n-1} I[:, :n], applied right to left
+    u = us[n - 1 - j]
+    return q - jnp.outer(u, u @ q)
+
+  q = jax.lax.fori_loop(0, n, accumulate, jnp.eye(m, n, dtype=a.dtype))
+  return q * jnp.sign(jnp.diagonal(r)).astype(a.dtype)
+
+
+def orthogonal(scale: float = 1.0) -> Initializer:
+  """`jax.nn.initializers.orthogonal(scale)` without LAPACK (see `householder_q`).
+
+  The same draw: a Gaussian `[max(r, c), min(r, c)]` matrix from the key, its
+  Q with sign(diag R) folded in, transposed when the rows are fewer, where
+  `r * c` is the shape with the last axis as columns.
+  """
+
+  def init(key, shape, dtype=jnp.float32):
+    if len(shape) < 2:
+      raise ConfigError(f"orthogonal initializer needs at least a 2-D shape, got {shape}")
+    n_cols = shape[-1]
+    n_rows = math.prod(shape) // n_cols
+    z = jax.random.normal(key, (max(n_rows, n_cols), min(n_rows, n_cols)), dtype)
+    q = householder_q(z)
+    if n_rows < n_cols:
+      q = q.T
+    return jnp.asarray(scale, dtype) * q.reshape(shape)
+
+  return init
+
+
+def per_gate(base: Initializer, num_gates: int = NUM_GATES) -> Initializer:
+  """Applies `base` to each gate block of the last axis separately.
+
+  `per_gate(orthogonal())` on `[H, 4H]` gives four independent `H x H`
+  orthogonal blocks (`flax.linen.LSTMCell` and `flax.nnx.LSTMCell`), where
+  `orthogonal()` on the whole matrix gives orthonormal rows across all four
+  blocks (Keras `LSTM`, `flax.nnx.OptimizedLSTMCell`). The blocks are drawn by
+  one vmapped call.
+  """
+
+  def init(key, shape, dtype=jnp.float32):
+    *lead, width = shape
+    if width % num_gates:
+      raise ConfigError(f"last axis {width} is not divisible by {num_gates} gates")
+    block = (*lead, width // num_gates)
+    keys = jax.random.split(key, num_gates)
+    blocks = jax.vmap(lambda k: base(k, block, dtype))(keys)
+    return jnp.concatenate(list(blocks), axis=-1)
+
+  return init
+
+
+def rows_of(base: Initializer, full_rows: int, offset: int = 0) -> Initializer:
+  """Draws `base` on a taller `[full_rows, cols]` matrix and keeps some rows.
+
+  This computes fan-in on a framework's own fused kernel. TF1 draws one
+  `[I + H, 4H]` kernel for `concat([x, h])`; its `W_x` is rows `[0, I)` and its
+  `W_h` rows `[I, I + H)` of such a draw.
+  """
+
+  def init(key, shape, dtype=jnp.float32):
+    full = base(key, (full_rows, *shape[1:]), dtype)
+    return full[offset : offset + shape[0]]
+
+  return init
+
+
+def chrono_bias(t_max: float) -> Initializer:
+  """Chrono initialization (Tallec and Ollivier 2018) of the `[4H]` bias.
+
+  b_f ~ log(U[1, t_max - 1]), b_i = -b_f, b_g = b_o = 0. The forget gate's
+  retention sigmoid(b_f) then spans [1/2, (t_max - 1)/t_max], i.e. time scales
+  1/(1 - sigmoid(b_f)) from 2 to t_max.
+  """
+  if not t_max > 2:
+    raise ConfigError(f"chrono t_max must be > 2, got {t_max}")
+
+  def init(key, shape, dtype=jnp.float32):
+    hidden = shape[-1] // NUM_GATES
+    b_f = jnp.log(jax.random.uniform(key, (hidden,), dtype, 1.0, t_max - 1.0))
+    zeros = jnp.zeros((hidden,), dtype)
+    return jnp.concatenate([-b_f, b_f, zeros, zeros])
+
+  return init
+
+
+# --------------------------------------------------------------------------
+# Initializers by name. A spec is "name" or "name:argument", e.g.
+# "scaled_identity:0.5", "constant:0.1", "normal:0.01", "chrono:100".
+
+
+def _vs(scale, mode, distribution):
+  return lambda arg=None: _INIT.variance_scaling(
+      scale if arg is None else float(arg), mode, distribution)
+
+
+_NAMED: dict[str, Callable[[Any], Initializer]] = {
+    "glorot_uniform": _vs(1.0, "fan_avg", "uniform"),
+    "glorot_normal": _vs(1.0, "fan_avg", "truncated_normal"),
+    "he_uniform": _vs(2.0, "fan_in", "uniform"),
+    "he_normal": _vs(2.0, "fan_in", "truncated_normal"),
+    "lecun_uniform": _vs(1.0, "fan_in", "uniform"),
+    "lecun_normal": _vs(1.0, "fan_in", "truncated_normal"),
+    "orthogonal": lambda arg=None: orthogonal(1.0 if arg is None else float(arg)),
+    "orthogonal_per_gate": lambda arg=None: per_gate(
+        orthogonal(1.0 if arg is None else float(arg))),
+    "identity_per_gate": lambda arg=None: per_gate(
+        scaled_identity(1.0 if arg is None else float(arg))),
+    "scaled_identity": lambda arg=None: per_gate(
+        scaled_identity(1.0 if arg is None else float(arg))),
+    "zeros": lambda arg=None: _INIT.zeros,
+    "ones": lambda arg=None: _INIT.ones,
+    "constant": lambda arg=None: _INIT.constant(0.0 if arg is None else float(arg)),
+    "normal": lambda arg=None: _INIT.normal(0.01 if arg is None else float(arg)),
+    "truncated_normal": lambda arg=None: _INIT.truncated_normal(
+        0.01 if arg is None else float(arg)),
+    "uniform": lambda arg=None: symmetric_uniform(0.05 if arg is None else float(arg)),
+    "hidden_uniform": lambda arg=None: hidden_uniform(),
+    "pytorch_bias": lambda arg=None: summed_hidden_uniform(2),
+    "chrono": lambda arg=None: chrono_bias(100.0 if arg is None else float(arg)),
+}
+# The other common spellings of the same initializers.
+for _alias, _name in {"xavier_uniform": "glorot_uniform", "xavier_normal": "glorot_normal",
+                      "kaiming_uniform": "he_uniform", "kaiming_normal": "he_normal",
+                      "identity": "identity_per_gate"}.items():
+  _NAMED[_alias] = _NAMED[_name]
+
+
+def initializer_names() -> list[str]:
+  """The names `get_initializer` accepts (an argument may follow a colon)."""
+  return sorted(_NAMED)
+
+
+def get_initializer(spec: str | Initializer) -> Initializer:
+  """Resolves an initializer spec.
+
+  Args:
+    spec: a callable `(key, shape, dtype) -> array`, returned unchanged, or a
+      name from `initializer_names()`, optionally followed by `:argument`
+      (a scale, a standard deviation, a limit, a constant or chrono's t_max).
+
+  Returns:
+    The initializer.
+
+  Raises:
+    ConfigError: for an unknown name or an argument that is not a number.
+  """
+  if callable(spec):
+    return spec
+  name, _, arg = str(spec).partition(":")
+  if name not in _NAMED:
+    raise unknown("initializer", spec, _NAMED)
+  try:
+    return _NAMED[name](arg or None)
+  except ValueError as e:
+    raise ConfigError(f"bad argument in initializer {spec!r}: {e}") from None

@@ -1,0 +1,264 @@
+"""Re-training runs of a finished sweep from its records, compared bit for bit.
+
+  report = reproduce(workdir, seeds=[0, 17], conditions=["preset=keras"])
+  report.identical        # every re-trained number equals the recorded one
+
+A workdir records everything that decides a run's bits: the config and each
+condition's values (`config.json`), the seed group sizes and the environment
+(`environment.json`). The runs asked for are planned again from those
+records alone, with the same conditions, seed layout (streams, fixed streams,
+crossed indices) and seed group sizes, and trained by the same loop, so a run
+computes exactly as it did among all the others: one seed of a 4096-seed
+sweep costs one seed's training. Its final numbers (every result column of
+`results.csv`, written exactly) and its whole curves (every step's training
+loss, every validation) are then compared with the records.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+import tempfile
+from typing import Any, Callable, Sequence
+
+import ml_collections
+import numpy as np
+
+from lstm_init import records
+from lstm_init.engine import outputs
+from lstm_init.report.results import RESULT_COLUMNS
+from lstm_init.engine.config import check_config
+from lstm_init.errors import ConfigError
+from lstm_init.training.experiment import build
+from lstm_init.engine.loop import Loop
+from lstm_init.engine.plan import Condition, SweepPlan, group_conditions, seed_layout
+
+# results.csv columns that hold a run's numbers (the rest name it).
+NUMBER_COLUMNS = tuple(c for c in RESULT_COLUMNS
+                       if c not in ("condition", "seed", "init_seed", "data_seed"))
+CURVES = ("train_loss_every_step", "eval_loss", "eval_metric")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunCheck:
+  """One re-trained run against its record."""
+
+  condition: str
+  seed: int
+  recorded: dict[str, str]     # results.csv's text of each number
+  recomputed: dict[str, str]   # the same, written the same way
+  curves_equal: dict[str, bool]
+  curve_points: int            # values compared in the curves
+
+  @property
+  def differing(self) -> list[str]:
+    """The result columns and curves whose bits differ."""
+    return ([c for c in NUMBER_COLUMNS if self.recorded[c] != self.recomputed[c]]
+            + [c for c, same in self.curves_equal.items() if not same])
+
+  @property
+  def identical(self) -> bool:
+    return not self.differing
+
+
+@dataclasses.dataclass(frozen=True)
+class Reproduction:
+  """Every re-trained run's check, and what in the environment differs."""
+
+  workdir: str
+  runs: list[RunCheck]
+  seed_groups: list[int]
+  environment_differences: list[str]   # "name: recorded -> here"
+
+  @property
+  def identical(self) -> bool:
+    return all(r.identical for r in self.runs)
+
+
+def _read_json(workdir: str, name: str, what: str) -> dict[str, Any]:
+  path = os.path.join(workdir, name)
+  if not os.path.isfile(path):
+    raise ConfigError(f"{workdir!r} cannot be re-trained: it has no {name} ({what})")
+  with open(path) as f:
+    return json.load(f)
+
+
+def read_records(workdir: str) -> tuple[dict, dict, list[dict[str, str]]]:
+  """(config.json, environment.json, results.csv rows as text) of a finished
+  sweep; a one-line error naming what is missing."""
+  if not os.path.isdir(workdir):
+    raise ConfigError(f"--workdir {workdir!r} is not a folder")
+  record = _read_json(workdir, "config.json", "the config that ran")
+  env = _read_json(workdir, "environment.json", "what decided the bits")
+  path = os.path.join(workdir, "results.csv")
+  if not os.path.isfile(path) or not os.path.isfile(os.path.join(workdir, "curves.npz")):
+    raise ConfigError(f"{workdir!r} cannot be re-trained: it holds no finished sweep "
+                      "(results.csv and curves.npz are written at the end)")
+  if "seed_group_rule" not in env or not isinstance(env.get("seed_groups"), list):
+    raise ConfigError(f"{workdir!r} cannot be re-trained: its environment.json does not "
+                      "record the seed group sizes that decided its bits (seed_groups, "
+                      "seed_group_rule: written by lstm_init since runs became "
+                      "reproducible); run the sweep again to get a workdir that can be")
+  if "conditions" not in record or "groups" not in record:
+    raise ConfigError(f"{workdir!r} cannot be re-trained: its config.json does not list the "
+                      "conditions and groups that ran")
+  return record, env, records.read_csv(path)
+
+
+def _assign(config, path: str, value) -> None:
+  *head, name = path.split(".")
+  node = config
+  for part in head:
+    node = node[part]
+  with node.ignore_type():
+    node[name] = value
+
+
+def plan_from_record(record: dict[str, Any], env: dict[str, Any],
+                     select: Callable[[str, np.ndarray], np.ndarray]
+                     ) -> tuple[SweepPlan, list[int]]:
+  """The recorded sweep planned again, keeping the runs `select(name, seeds)`
+  marks (a boolean mask over a condition's seed column), and the recorded
+  seed group size of each group that keeps a run.
+
+  Raises:
+    ConfigError: if the records no longer plan into the groups that ran.
+  """
+  base = ml_collections.ConfigDict(json.loads(json.dumps(record["config"])))
+  # Fields that decide where and how fast runs go, not their bits: this machine's.
+  for path, value in (("devices", 0), ("max_chunk_seeds", 0), ("memory_budget_gb", None),
+                      ("checkpoint_every_s", 1e9)):
+    _assign(base, path, value)
+  conditions = []
+  for c in record["conditions"]:
+    cfg = copy.deepcopy(base)
+    for path, value in c["overrides"].items():
+      _assign(cfg, path, value)
+    check_config(cfg)
+    conditions.append(Condition(c["name"], dict(c["overrides"]), cfg))
+  experiments = [build(c.config) for c in conditions]
+  groups = group_conditions(conditions, experiments)
+  if groups != record["groups"]:
+    raise ConfigError(f"the records plan into groups {groups}, but {record['groups']} ran; "
+                      "this checkout groups conditions differently from the one that wrote "
+                      "the workdir")
+  layouts = []
+  for c in conditions:
+    full = seed_layout(c.config)
+    keep = select(c.name, full["seed"])
+    layouts.append({k: v[keep] for k, v in full.items()})
+  kept = [i for i, lay in enumerate(layouts) if len(lay["seed"])]
+  sizes = env["seed_groups"]
+  plan = SweepPlan(base, [conditions[i] for i in kept], [], [layouts[i] for i in kept],
+                   [experiments[i] for i in kept], list(record["config"].get("sweep", [])))
+  index = {ci: k for k, ci in enumerate(kept)}
+  plan.groups = [[index[ci] for ci in g if ci in index] for g in groups]
+  keep_groups = [g for g, members in enumerate(plan.groups) if members]
+  plan.groups = [plan.groups[g] for g in keep_groups]
+  return plan, [int(sizes[g]) for g in keep_groups]
+
+
+def environment_differences(recorded: dict[str, Any], here: dict[str, Any]) -> list[str]:
+  """The bit-deciding fields (`records.BIT_FIELDS`) that differ, as lines."""
+  a, b = records.bit_fields(recorded), records.bit_fields(here)
+  return [f"{k}: {a[k]!r} recorded, {b[k]!r} here" for k in a if a[k] != b[k]]
+
+
+def reproduce(workdir: str, seeds: Sequence[int] | None = None,
+              conditions: Sequence[str] | None = None,
+              log: Callable[[str], None] = print) -> Reproduction:
+  """Re-trains the runs of `workdir` asked for (default: all) and compares them.
+
+  Args:
+    workdir: a finished sweep's folder.
+    seeds: values of results.csv's `seed` column (None: every seed).
+    conditions: condition names (None: every condition).
+    log: where progress goes.
+
+  Returns:
+    A `Reproduction`: each run's recorded and recomputed numbers.
+
+  Raises:
+    ConfigError: a workdir that lacks what is needed, or a seed or condition
+      it does not hold.
+  """
+  record, env, rows = read_records(workdir)
+  names = [c["name"] for c in record["conditions"]]
+  for name in conditions or ():
+    if name not in names:
+      raise ConfigError(f"unknown condition {name!r} in {workdir!r}; valid choices: "
+                        f"{', '.join(names)}")
+  recorded = {(r["condition"], int(r["seed"])): r for r in rows}
+  held = sorted({s for _, s in recorded})
+  for s in seeds or ():
+    if s not in held:
+      raise ConfigError(f"seed {s} is not in {workdir!r}; valid choices: {held[0]} to "
+                        f"{held[-1]}" if held else f"{workdir!r} holds no runs")
+  wanted = lambda name, seed_column: (
+      np.isin(seed_column, list(seeds)) if seeds else np.ones(len(seed_column), bool)) & (
+      name in conditions if conditions else True)
+  plan, sizes = plan_from_record(record, env, wanted)
+  if not plan.conditions:
+    raise ConfigError("no run matches --seeds and --condition")
+  n = sum(len(lay["seed"]) for lay in plan.layouts)
+  log(f"re-training {n} run(s) of {workdir} with seed group(s) {sizes} as recorded "
+      f"({env['seed_group_rule']})")
+  with tempfile.TemporaryDirectory(prefix="reproduce-") as scratch:
+    loop = Loop(plan, scratch, log, seed_groups=sizes)
+    run_outputs = loop.run()
+  new_rows = outputs.result_rows(plan, run_outputs)
+  new_curves = outputs.curve_arrays(plan, run_outputs, [s.evals for s in loop.schedules])
+  with np.load(os.path.join(workdir, "curves.npz")) as z:
+    old_curves = {k: z[k] for k in CURVES if k in z.files}
+  checks = []
+  for row in new_rows:
+    name, seed = row["condition"], row["seed"]
+    old = recorded[(name, seed)]
+    ci, new_ci = names.index(name), [c.name for c in plan.conditions].index(name)
+    r_old = seed  # a condition's seed column is 0, 1, ... in both designs
+    r_new = int(np.flatnonzero(plan.layouts[new_ci]["seed"] == seed)[0])
+    equal, points = {}, 0
+    for k, arr in old_curves.items():
+      a, b = arr[ci, r_old], new_curves[k][new_ci, r_new]
+      m = min(a.size, b.size)
+      equal[k] = a.size >= m and np.array_equal(a[:m], b[:m], equal_nan=True) and (
+          np.isnan(a[m:]).all() and np.isnan(b[m:]).all())
+      points += m
+    checks.append(RunCheck(name, seed, {c: old[c] for c in NUMBER_COLUMNS},
+                           {c: _text(row[c]) for c in NUMBER_COLUMNS}, equal, points))
+  differences = [] if all(c.identical for c in checks) else environment_differences(
+      env, records.environment())
+  return Reproduction(workdir, checks, sizes, differences)
+
+
+def _text(v) -> str:
+  """A value as results.csv writes it."""
+  if isinstance(v, bool) or not isinstance(v, float):
+    return str(v)
+  return records.exact(v)
+
+
+def describe(rep: Reproduction) -> str:
+  """Per run: the recorded and recomputed final validation score, and the verdict."""
+  lines = [f"{'condition':<32} {'seed':>5} {'recorded':>12} {'recomputed':>12}  bits"]
+  for r in rep.runs:
+    verdict = (f"identical ({len(NUMBER_COLUMNS)} numbers, {r.curve_points} curve values)"
+               if r.identical else "DIFFER: " + ", ".join(
+                   f"{c} {r.recorded[c]} recorded, {r.recomputed[c]} recomputed"
+                   if c in r.recorded else f"{c} curve" for c in r.differing))
+    lines.append(f"{r.condition[:32]:<32} {r.seed:>5} {r.recorded['final_eval_loss']:>12} "
+                 f"{r.recomputed['final_eval_loss']:>12}  {verdict}")
+  bad = [r for r in rep.runs if not r.identical]
+  if not bad:
+    lines.append(f"all {len(rep.runs)} run(s) identical to the bit")
+  else:
+    lines.append(f"{len(bad)} of {len(rep.runs)} run(s) differ: "
+                 + "; ".join(f"{r.condition} seed {r.seed}" for r in bad))
+    lines += (["the environment differs from the record:"]
+              + [f"  {d}" for d in rep.environment_differences]
+              if rep.environment_differences else
+              ["the environment's bit-deciding fields equal the record's "
+               f"({', '.join(records.BIT_FIELDS)}): the records or the code changed"])
+  return "\n".join(lines)
