@@ -8,17 +8,12 @@ This file only parses flags; the logic is in `lstm_init.studies.best_seed`.
 """
 
 import os
-import sys
 import time
 
-from lstm_init.engine import devices
-
-devices.configure_cpu_devices(sys.argv)  # before JAX starts its backend
-
-from absl import app, flags  # noqa: E402
+from absl import app, flags
 
 from lstm_init.studies import best_seed
-from lstm_init.engine import cli  # noqa: E402
+from lstm_init.engine import cli
 
 _DEFAULT = os.path.join(os.path.dirname(__file__), "..", "configs", "best_seed.py")
 _CONFIG = cli.define_config(os.path.normpath(_DEFAULT))

@@ -13,14 +13,10 @@ the record), 2 for a workdir that cannot be re-trained. The logic is in
 
 import sys
 
-from lstm_init.engine import devices
+from absl import app, flags
 
-devices.configure_cpu_devices(sys.argv)  # before JAX starts its backend
-
-from absl import app, flags  # noqa: E402
-
-from lstm_init.engine import cli  # noqa: E402
-from lstm_init.errors import ConfigError  # noqa: E402
+from lstm_init.engine import cli
+from lstm_init.errors import ConfigError
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A finished sweep's folder.")
 _SEEDS = flags.DEFINE_list("seeds", [], "Seeds to re-train (default: all).")

@@ -13,16 +13,11 @@ This file only parses flags, runs the sweep (`lstm_init.engine.sweep`) and then,
 """
 
 import os
-import sys
 
-from lstm_init.engine import devices
-
-devices.configure_cpu_devices(sys.argv)  # before JAX starts its backend
-
-from absl import app, flags  # noqa: E402
+from absl import app, flags
 
 from lstm_init.engine import cli, distributed, sweep
-from lstm_init.report import document as report  # noqa: E402
+from lstm_init.report import document as report
 
 _DEFAULT = os.path.join(os.path.dirname(__file__), "..", "configs", "default.py")
 _CONFIG = cli.define_config(os.path.normpath(_DEFAULT))

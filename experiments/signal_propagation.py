@@ -13,18 +13,13 @@ This file only parses flags; the logic is in `lstm_init.studies.signal`.
 """
 
 import os
-import sys
 import time
 
-from lstm_init.engine import devices
-
-devices.configure_cpu_devices(sys.argv)  # before JAX starts its backend
-
-from absl import app, flags  # noqa: E402
+from absl import app, flags
 
 from lstm_init.engine import cli
-from lstm_init.studies import signal as signal_study  # noqa: E402
-from lstm_init.errors import ConfigError  # noqa: E402
+from lstm_init.studies import signal as signal_study
+from lstm_init.errors import ConfigError
 
 _DEFAULT = os.path.join(os.path.dirname(__file__), "..", "configs", "signal.py")
 _CONFIG = cli.define_config(os.path.normpath(_DEFAULT))

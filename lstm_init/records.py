@@ -33,6 +33,13 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
   The file gets the mode a plain `open(path, "w")` would give it (0666 less
   the user's umask), not the 0600 of the temporary file it is written as,
   so colleagues and the other hosts of a shared filesystem can read it.
+
+  Args:
+    path: the file; its directory is created if missing.
+    data: the file's whole content.
+
+  Raises:
+    OSError: when the file cannot be written (the temporary file is removed).
   """
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
@@ -51,6 +58,15 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
 
 
 def json_default(o):
+  """The `default` of `json.dumps` here: what to write for a non-JSON value.
+
+  Args:
+    o: the value `json` cannot encode itself.
+
+  Returns:
+    A NumPy scalar's Python value, an array's or a set's or tuple's list,
+    else `str(o)`.
+  """
   if isinstance(o, (np.floating, np.integer)):
     return o.item()
   if isinstance(o, np.ndarray):
@@ -61,25 +77,51 @@ def json_default(o):
 
 
 def write_json(path: str, obj: Any) -> None:
+  """Writes `obj` as indented JSON, atomically (NaN and infinities allowed).
+
+  Args:
+    path: the file.
+    obj: the value; NumPy values and others through `json_default`.
+  """
   atomic_write_bytes(path, (json.dumps(obj, indent=2, default=json_default, allow_nan=True)
                             + "\n").encode())
 
 
 def exact(v: float) -> str:
   """The shortest text that reads back as exactly `v`: the float32 spelling when
-  `v` is a float32 value (every result of a run is), else Python's."""
+  `v` is a float32 value (every result of a run is), else Python's.
+
+  Args:
+    v: the number.
+
+  Returns:
+    Its text.
+  """
   single = np.float32(v)
   return str(single) if float(single) == v or v != v else repr(float(v))
 
 
 def read_exact(text: str) -> float:
-  """The float that `exact` wrote as `text` (its float32 value where it was one)."""
+  """The float that `exact` wrote as `text` (its float32 value where it was one).
+
+  Args:
+    text: a number written by `exact`.
+
+  Returns:
+    The float.
+  """
   single = float(np.float32(text))
   return single if exact(single) == text.strip() else float(text)
 
 
 def write_csv(path: str, rows: Iterable[Mapping[str, Any]], columns: list[str]) -> None:
-  """Rows as CSV; floats exactly (`exact`), so the file holds a run's bits."""
+  """Rows as CSV; floats exactly (`exact`), so the file holds a run's bits.
+
+  Args:
+    path: the file, written atomically.
+    rows: one mapping per row; keys outside `columns` are ignored.
+    columns: the header, in order.
+  """
   buf = io.StringIO()
   w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
   w.writeheader()
@@ -89,24 +131,49 @@ def write_csv(path: str, rows: Iterable[Mapping[str, Any]], columns: list[str]) 
 
 
 def read_csv(path: str) -> list[dict[str, str]]:
+  """Reads a CSV file with a header row.
+
+  Args:
+    path: the file.
+
+  Returns:
+    One {column: text} dict per row.
+  """
   with open(path, newline="") as f:
     return list(csv.DictReader(f))
 
 
 def write_npz(path: str, **arrays) -> None:
+  """Writes arrays as an uncompressed `.npz`, atomically.
+
+  Args:
+    path: the file.
+    **arrays: the arrays by name.
+  """
   buf = io.BytesIO()
   np.savez(buf, **arrays)
   atomic_write_bytes(path, buf.getvalue())
 
 
 def append_jsonl(path: str, record: Mapping[str, Any]) -> None:
-  """Appends one JSON line (metrics as the sweep goes; a crash loses at most one)."""
+  """Appends one JSON line (metrics as the sweep goes; a crash loses at most one).
+
+  Args:
+    path: the `.jsonl` file.
+    record: the line's value.
+  """
   with open(path, "a") as f:
     f.write(json.dumps(record, default=json_default) + "\n")
     f.flush()
 
 
 def git_commit() -> str | None:
+  """The commit of the package's checkout.
+
+  Returns:
+    `git rev-parse HEAD` of the directory of this file, or None outside a git
+    checkout or without git.
+  """
   here = os.path.dirname(os.path.abspath(__file__))
   try:
     out = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True,
@@ -117,7 +184,11 @@ def git_commit() -> str | None:
 
 
 def process_start_time() -> float | None:
-  """When this process started (seconds since the epoch; Linux /proc), else None."""
+  """When this process started (seconds since the epoch; Linux /proc), else None.
+
+  Returns:
+    The start time, or None where /proc cannot be read.
+  """
   try:
     with open("/proc/self/stat") as f:
       start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])  # field 22: starttime
@@ -129,7 +200,11 @@ def process_start_time() -> float | None:
 
 
 def cpu_model() -> str:
-  """The processor's model name (XLA compiles CPU code for it), or the machine type."""
+  """The processor's model name (XLA compiles CPU code for it), or the machine type.
+
+  Returns:
+    The name from /proc/cpuinfo, else `platform.processor()` or `platform.machine()`.
+  """
   try:
     with open("/proc/cpuinfo") as f:
       for line in f:
@@ -152,7 +227,14 @@ HOST_DEVICES_FLAG = "--xla_force_host_platform_device_count"
 
 
 def bit_fields(env: Mapping[str, Any]) -> dict[str, Any]:
-  """The `BIT_FIELDS` of an `environment()` record, by dotted name (None: absent)."""
+  """The `BIT_FIELDS` of an `environment()` record, by dotted name (None: absent).
+
+  Args:
+    env: an `environment()` record (e.g. read from environment.json).
+
+  Returns:
+    {dotted name: value}; `xla_flags` without `HOST_DEVICES_FLAG`.
+  """
   out = {}
   for name in BIT_FIELDS:
     node: Any = env
@@ -165,7 +247,12 @@ def bit_fields(env: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def environment() -> dict[str, Any]:
-  """Versions, backend and devices: what a reader needs to repeat a run."""
+  """Versions, backend and devices: what a reader needs to repeat a run.
+
+  Returns:
+    The record written as environment.json: versions, backend, device kinds
+    and counts, JAX settings, XLA_FLAGS, command, git commit, platform, CPU.
+  """
   import jax
   import jaxlib
   versions = {"python": sys.version.split()[0], "jax": jax.__version__,

@@ -136,3 +136,21 @@ def test_no_module_is_too_long_to_read():
   lengths = {name: sum(1 for _ in open(path)) for name, path in _modules().items()}
   long = {n: k for n, k in lengths.items() if k > MAX_LINES}
   assert not long, long
+
+
+def test_tests_use_public_names_only():
+  """Tests check public behaviour: no `module._private` of the package in tests/."""
+  for path in sorted(glob.glob(os.path.join(ROOT, "tests", "*.py"))):
+    tree = ast.parse(open(path).read())
+    aliases = set()
+    for node in ast.walk(tree):
+      if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lstm_init"):
+        aliases |= {a.asname or a.name for a in node.names}
+      elif isinstance(node, ast.Import):
+        aliases |= {a.asname or a.name for a in node.names if a.name.startswith("lstm_init")}
+    for node in ast.walk(tree):
+      if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+          and node.value.id in aliases and node.attr.startswith("_")
+          and not node.attr.startswith("__")):
+        raise AssertionError(f"{os.path.basename(path)}:{node.lineno} uses "
+                             f"{node.value.id}.{node.attr}")

@@ -176,7 +176,7 @@ def test_dropout_modes(key):
 
 def test_inverted_dropout_preserves_mean():
   x = jnp.ones((400_000,))
-  kept = lstm._dropout(jax.random.key(0), x, 0.3)
+  kept = lstm.inverted_dropout(jax.random.key(0), x, 0.3)
   assert abs(float(kept.mean()) - 1.0) < 0.01
   assert abs(float((kept == 0).mean()) - 0.3) < 0.005
 

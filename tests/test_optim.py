@@ -35,7 +35,7 @@ def _problem():
 def _ours(tcfg):
   a, target, w0 = _problem()
   loss = lambda w: 0.5 * jnp.sum((a @ w - target) ** 2)
-  tx = optim.optimizer(tcfg)
+  tx = optim.optimizer(optim.OptimizerSpec.of(tcfg))
   w, state = jnp.asarray(w0), tx.init(jnp.asarray(w0))
   for _ in range(STEPS):
     updates, state = tx.update(jax.grad(loss)(w), state, w)
@@ -87,7 +87,7 @@ def test_hyperparameters_are_per_run_values_under_vmap():
            "clip_norm": jnp.array([0.0, 0.5, 2.0]), "momentum": jnp.array([0.0, 0.5, 0.9])}
 
   def run(h):
-    tx = optim.optimizer(tcfg, h)
+    tx = optim.optimizer(optim.OptimizerSpec.of(tcfg), h)
     w, state = jnp.asarray(w0), tx.init(jnp.asarray(w0))
     for _ in range(STEPS):
       updates, state = tx.update(jax.grad(loss)(w), state, w)

@@ -1,6 +1,7 @@
 """The recurrent A2C experiment: replay, resets, evaluation, the engine, bad settings."""
 
 import csv
+import dataclasses
 import os
 import signal
 import subprocess
@@ -16,6 +17,8 @@ from lstm_init.training import experiment
 from lstm_init.core import keys as keys_lib
 from lstm_init.engine import sweep
 from lstm_init.training.rl import a2c
+from lstm_init.report.summary import ConditionSummary
+from tests.helpers import merged
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -88,13 +91,18 @@ def test_a_reset_restarts_the_state_and_the_carry_continues_otherwise():
 def test_evaluation_is_deterministic_and_the_same_for_every_run():
   config = small_config()
   spec, state, *_ = _first_update(config, seed=0)
-  a = spec.evaluate(state, None, "val")
-  b = spec.evaluate(state, None, "val")
+  data = a2c.make_experiment(config).data  # {"eval_seed"}: the same for every run
+  a = spec.evaluate(state, data, "val")
+  b = spec.evaluate(state, data, "val")
   assert float(a["loss"]) == float(b["loss"])
   # Other training keys, the same parameters: the same evaluation episodes.
   _, other, *_ = _first_update(config, seed=5)
-  c = spec.evaluate(other.replace(params=state.params), None, "val")
+  c = spec.evaluate(other.replace(params=state.params), data, "val")
   assert float(c["loss"]) == float(a["loss"])
+  # The seed comes from the data, as the experiment contract says: another seed,
+  # other episodes.
+  d = spec.evaluate(state, {"eval_seed": data["eval_seed"] + 1}, "val")
+  assert float(d["loss"]) != float(a["loss"])
   # Whole episodes: CartPole returns are whole numbers between 1 and 500.
   returns = np.asarray(spec.episodes(state.params, state.values, 8, jax.random.key(0)))
   assert np.all(returns == np.round(returns)) and np.all((returns >= 1) & (returns <= 500))
@@ -149,7 +157,7 @@ def test_performance_profile_and_probability_of_improvement_match_rliable():
   profile, _ = rly.create_performance_profile({"x": x[:, None]}, taus, reps=10)
   np.testing.assert_allclose(stats.performance_profile(x, taus), profile["x"], atol=1e-12)
   # P(x better than y) for returns (higher is better), as the report orients it.
-  m = {"higher": True}
+  m = merged(higher=True)
   mine = stats.probability_of_improvement(tables.oriented(m, x), tables.oriented(m, y))
   np.testing.assert_allclose(mine, rl_metrics.probability_of_improvement(x[:, None], y[:, None]),
                              atol=1e-12)
@@ -260,13 +268,13 @@ def test_a_two_axis_sweep_is_laid_out_on_a_grid(tmp_path):
   from lstm_init.report import figures, tables
   conds = [("keras", 5), ("keras", 10), ("chrono", 5), ("chrono", 10)]
   metric = [np.array([1., 1., 0.5]), np.array([0.5, 0.5, 1.]), np.ones(3), np.ones(3)]
-  m = {"conditions": [f"p={p},L={l}" for p, l in conds],
-       "summaries": [{"overrides": {"model.init.preset": p, "rl.memory_length": l}}
-                     for p, l in conds],
-       "metric": metric, "diverged": [np.zeros(3, bool)] * 4, "metric_name": "success rate",
-       "curves": [np.tile(x[:, None], (1, 4)) for x in metric],
-       "steps": [np.array([0, 10, 20, 30])] * 4, "baselines": [np.nan] * 4, "baseline": None,
-       "higher": True, "score": "return", "step_unit": "environment steps"}
+  m = merged(conditions=[f"p={p},L={l}" for p, l in conds],
+             summaries=[{"overrides": {"model.init.preset": p, "rl.memory_length": l}}
+                        for p, l in conds],
+             metric=metric, diverged=[np.zeros(3, bool)] * 4, metric_name="success rate",
+             curves=[np.tile(x[:, None], (1, 4)) for x in metric],
+             steps=[np.array([0, 10, 20, 30])] * 4, baselines=[np.nan] * 4, baseline=None,
+             higher=True, score="return", step_unit="environment steps")
   grid = tables.two_axis_grid(m)
   # The numeric axis is the columns, in increasing order.
   assert grid["cols"] == ("rl.memory_length", [5, 10])
@@ -278,7 +286,8 @@ def test_a_two_axis_sweep_is_laid_out_on_a_grid(tmp_path):
                figures.fig_curves(m, str(tmp_path), grid)):
     assert os.path.getsize(tmp_path / path) > 1000
   # One axis only: no grid.
-  m1 = dict(m, summaries=[{"overrides": {"rl.memory_length": l}} for _, l in conds])
+  m1 = dataclasses.replace(m, summaries=[ConditionSummary.from_dict(
+      {"n": 3, "n_diverged": 0, "overrides": {"rl.memory_length": l}}) for _, l in conds])
   assert tables.two_axis_grid(m1) is None
 
 

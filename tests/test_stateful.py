@@ -38,7 +38,7 @@ def test_stateful_windows_reproduce_one_pass_over_the_sequence(overlap):
   stride = trainer.task.stride
   carry, outs = None, []
   for w in windows:
-    prev = carry if carry is not None else trainer._fresh_carry(params, values, 3, None, False)
+    prev = carry if carry is not None else trainer.fresh_carry(params, values, 3, None, False)
     out, carry = trainer.window_forward(params, values, w, prev, None, None, False)
     outs.append(out if not outs else out[:, 8 - stride:])
   pieces = np.concatenate(outs, axis=1)
@@ -103,7 +103,7 @@ def test_previous_state_is_continued_only_in_stateful_mode(strategy, stateful, c
   w0, w1 = (trainer.task.train_batch(trainer.task.data, state.keys["data"], s, 3)
             for s in (0, 1))
   _, carry = trainer.window_forward(params, values, w0, None, None, None, False)
-  fresh = trainer._fresh_carry(params, values, 3, None, False)
+  fresh = trainer.fresh_carry(params, values, 3, None, False)
   from_fresh, _ = model_lib.forward(params, w1.xs, fresh, trainer.model)
   from_carry, _ = model_lib.forward(params, w1.xs, carry, trainer.model)
   assert float(jnp.abs(from_fresh - from_carry).max()) > 1e-3
@@ -122,8 +122,8 @@ def test_noise_per_seed_differs_and_repeats():
   for run in range(2):
     s = jax.tree.map(lambda a: a[run], state)
     key = jax.random.fold_in(s.keys["noise"], 0)
-    carries.append(trainer._fresh_carry(s.params, s.values, 4, key, True)[0][0])
-  again = trainer._fresh_carry(jax.tree.map(lambda a: a[0], state).params,
+    carries.append(trainer.fresh_carry(s.params, s.values, 4, key, True)[0][0])
+  again = trainer.fresh_carry(jax.tree.map(lambda a: a[0], state).params,
                                jax.tree.map(lambda a: a[0], state).values, 4,
                                jax.random.fold_in(jax.tree.map(lambda a: a[0], state).keys["noise"], 0),
                                True)[0][0]
@@ -145,7 +145,7 @@ def test_learned_initial_state_receives_gradients():
   # In stateful mode a window that continues the previous one does not train h0.
   trainer_s, state_s = one_run(recall_config("learned", stateful=True))
   cont = batch._replace(reset=jnp.zeros(3, bool))
-  prev = trainer_s._fresh_carry(state_s.params, state_s.values, 3, None, False)
+  prev = trainer_s.fresh_carry(state_s.params, state_s.values, 3, None, False)
   g = jax.grad(lambda p: trainer_s.window_loss(p, state_s.values, cont, prev, None, None,
                                                True)[0])(state_s.params)
   np.testing.assert_array_equal(g["state"][0]["h0"], 0.0)

@@ -16,6 +16,7 @@ from lstm_init import ConfigError
 from lstm_init.report import document as report
 from lstm_init.engine import sweep
 from lstm_init.report import results
+from lstm_init.report.merged import merge
 from lstm_init.engine import plan as plan_lib
 from lstm_init.engine import programs as programs_lib
 from tests.helpers import tiny_config
@@ -278,9 +279,9 @@ def test_each_condition_is_reported_against_its_own_tasks_baseline(tmp_path):
     np.testing.assert_allclose(c["baseline"], 10 * np.log(8) / (delay + 20), rtol=1e-6)
     assert f"T={delay}" in c["task"] or str(delay) in c["task"]
   assert res.summary["baseline"] is None and res.summary["task"] == "per condition"
-  m = report.merge([results.load_results(wd)])
-  assert m["baseline"] is None
-  np.testing.assert_allclose(m["baselines"], [10 * np.log(8) / 24, 10 * np.log(8) / 32],
+  m = merge([results.load_results(wd)])
+  assert m.baseline is None
+  np.testing.assert_allclose(m.baselines, [10 * np.log(8) / 24, 10 * np.log(8) / 32],
                              rtol=1e-6)
 
 
@@ -330,10 +331,7 @@ def test_a_value_no_run_would_use_is_refused(args, message):
       sweep_axes.append(rest)
     else:
       path = flag[len("--config."):]
-      value = plan_lib._coerce(cfg, path, rest)
-      parent, name = plan_lib._field(cfg, path)
-      parent[name] = value
-      given[path] = value
+      given[path] = plan_lib.set_from_text(cfg, path, rest)
   with pytest.raises(ConfigError) as e:
     plan_lib.plan_sweep(cfg, sweep_axes, given)
   assert message in str(e.value)

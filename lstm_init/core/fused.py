@@ -54,7 +54,16 @@ def _forward(p, xs, h0, c0):
 
 @jax.custom_vjp
 def fused_layer(p, xs, h0, c0):
-  """Same contract as `lstm.scan_layer`: xs [T, B, I] -> (hs, cs) [T, B, H]."""
+  """Same contract as `lstm.scan_layer`: xs [T, B, I] -> (hs, cs) [T, B, H].
+
+  Args:
+    p: one layer's params: `W_x` [I, 4H], `W_h` [H, 4H], `b` [4H].
+    xs: [T, B, I] inputs.
+    h0, c0: [B, H] initial carry.
+
+  Returns:
+    (hs, cs): [T, B, H] hidden and cell states of every step.
+  """
   hs, cs, _, _ = _forward(p, xs, h0, c0)
   return hs, cs
 

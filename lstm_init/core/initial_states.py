@@ -37,7 +37,14 @@ NOISY = ("noisy", "learned_noisy")
 
 
 def check_strategy(strategy: str) -> None:
-  """Raises a one-line `ConfigError` for an unknown strategy."""
+  """Raises a one-line `ConfigError` for an unknown strategy.
+
+  Args:
+    strategy: the strategy name to check against `STRATEGIES`.
+
+  Raises:
+    ConfigError: `strategy` is not one of `STRATEGIES`.
+  """
   if strategy not in STRATEGIES:
     raise unknown("initial-state strategy", strategy, STRATEGIES)
 
@@ -88,6 +95,10 @@ def initial_carry(strategy: str, state_params: Sequence[dict[str, jax.Array]],
 
   Returns:
     A list of per-layer (h, c), each [batch, H].
+
+  Raises:
+    ConfigError: an unknown strategy, `carried` without `carry`, no
+      `state_params` and no sizes, or a noisy strategy in training without `key`.
   """
   check_strategy(strategy)
   if strategy == "carried":

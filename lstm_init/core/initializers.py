@@ -32,7 +32,14 @@ _INIT = jax.nn.initializers
 
 
 def symmetric_uniform(limit: float) -> Initializer:
-  """U(-limit, limit), the distribution PyTorch and Equinox use."""
+  """U(-limit, limit), the distribution PyTorch and Equinox use.
+
+  Args:
+    limit: half-width of the interval.
+
+  Returns:
+    An initializer `(key, shape, dtype) -> [*shape]` array.
+  """
 
   def init(key, shape, dtype=jnp.float32):
     return jax.random.uniform(key, shape, dtype, -limit, limit)
@@ -45,6 +52,9 @@ def hidden_uniform() -> Initializer:
 
   This is `torch.nn.LSTM.reset_parameters` and `equinox.nn.LSTMCell`: the limit
   depends on the hidden size only, not on fan-in or fan-out.
+
+  Returns:
+    An initializer `(key, shape, dtype) -> [*shape]`, shape's last axis 4H.
   """
 
   def init(key, shape, dtype=jnp.float32):
@@ -55,7 +65,14 @@ def hidden_uniform() -> Initializer:
 
 
 def summed_hidden_uniform(count: int = 2) -> Initializer:
-  """Sum of `count` independent `hidden_uniform` draws (PyTorch's b_ih + b_hh)."""
+  """Sum of `count` independent `hidden_uniform` draws (PyTorch's b_ih + b_hh).
+
+  Args:
+    count: number of draws summed.
+
+  Returns:
+    An initializer `(key, shape, dtype) -> [*shape]`, shape's last axis 4H.
+  """
 
   def init(key, shape, dtype=jnp.float32):
     draws = hidden_uniform()(key, (count, *shape), dtype)
@@ -65,7 +82,17 @@ def summed_hidden_uniform(count: int = 2) -> Initializer:
 
 
 def scaled_identity(scale: float = 1.0) -> Initializer:
-  """`scale * I` on a square matrix; use through `per_gate` for `[H, 4H]`."""
+  """`scale * I` on a square matrix; use through `per_gate` for `[H, 4H]`.
+
+  Args:
+    scale: factor on the identity.
+
+  Returns:
+    An initializer `(key, shape, dtype) -> [rows, cols]`; the key is unused.
+
+  Raises:
+    ConfigError: (from the initializer) when the shape is not 2-D.
+  """
 
   def init(key, shape, dtype=jnp.float32):
     del key
@@ -87,6 +114,15 @@ def householder_q(a: jax.Array) -> jax.Array:
   never returns. The positive-diagonal QR is unique, so this is the same Q as
   `jnp.linalg.qr(a)` times `sign(diag(R))` up to rounding (about 1e-6 in
   float32), and the same distribution (Haar, Mezzadri 2007).
+
+  Args:
+    a: [m, n] matrix, m >= n.
+
+  Returns:
+    [m, n] Q with orthonormal columns.
+
+  Raises:
+    ValueError: when m < n.
   """
   m, n = a.shape
   if m < n:
@@ -119,6 +155,15 @@ def orthogonal(scale: float = 1.0) -> Initializer:
   The same draw: a Gaussian `[max(r, c), min(r, c)]` matrix from the key, its
   Q with sign(diag R) folded in, transposed when the rows are fewer, where
   `r * c` is the shape with the last axis as columns.
+
+  Args:
+    scale: factor on the orthogonal matrix.
+
+  Returns:
+    An initializer `(key, shape, dtype) -> [*shape]`.
+
+  Raises:
+    ConfigError: (from the initializer) when the shape has fewer than 2 axes.
   """
 
   def init(key, shape, dtype=jnp.float32):
@@ -143,6 +188,17 @@ def per_gate(base: Initializer, num_gates: int = NUM_GATES) -> Initializer:
   `orthogonal()` on the whole matrix gives orthonormal rows across all four
   blocks (Keras `LSTM`, `flax.nnx.OptimizedLSTMCell`). The blocks are drawn by
   one vmapped call.
+
+  Args:
+    base: the initializer of one `[*lead, width / num_gates]` block.
+    num_gates: blocks along the last axis.
+
+  Returns:
+    An initializer `(key, shape, dtype) -> [*shape]`.
+
+  Raises:
+    ConfigError: (from the initializer) when the last axis is not divisible
+      by `num_gates`.
   """
 
   def init(key, shape, dtype=jnp.float32):
@@ -163,6 +219,15 @@ def rows_of(base: Initializer, full_rows: int, offset: int = 0) -> Initializer:
   This computes fan-in on a framework's own fused kernel. TF1 draws one
   `[I + H, 4H]` kernel for `concat([x, h])`; its `W_x` is rows `[0, I)` and its
   `W_h` rows `[I, I + H)` of such a draw.
+
+  Args:
+    base: the initializer of the full matrix.
+    full_rows: rows of the full draw.
+    offset: first row kept.
+
+  Returns:
+    An initializer `(key, shape, dtype) -> [*shape]`: rows
+    `[offset, offset + shape[0])` of a `[full_rows, *shape[1:]]` draw.
   """
 
   def init(key, shape, dtype=jnp.float32):
@@ -178,6 +243,15 @@ def chrono_bias(t_max: float) -> Initializer:
   b_f ~ log(U[1, t_max - 1]), b_i = -b_f, b_g = b_o = 0. The forget gate's
   retention sigmoid(b_f) then spans [1/2, (t_max - 1)/t_max], i.e. time scales
   1/(1 - sigmoid(b_f)) from 2 to t_max.
+
+  Args:
+    t_max: the longest time scale, > 2.
+
+  Returns:
+    An initializer `(key, shape, dtype) -> [4H]` bias.
+
+  Raises:
+    ConfigError: when `t_max <= 2`.
   """
   if not t_max > 2:
     raise ConfigError(f"chrono t_max must be > 2, got {t_max}")
@@ -234,7 +308,11 @@ for _alias, _name in {"xavier_uniform": "glorot_uniform", "xavier_normal": "glor
 
 
 def initializer_names() -> list[str]:
-  """The names `get_initializer` accepts (an argument may follow a colon)."""
+  """The names `get_initializer` accepts (an argument may follow a colon).
+
+  Returns:
+    The sorted names, aliases included.
+  """
   return sorted(_NAMED)
 
 

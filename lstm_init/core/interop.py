@@ -33,7 +33,16 @@ def _np(x: Any) -> np.ndarray:
 
 
 def from_torch(state_dict: Mapping[str, Any], num_layers: int) -> list[dict[str, np.ndarray]]:
-  """Converts a `torch.nn.LSTM` state dict (unidirectional) to canonical params."""
+  """Converts a `torch.nn.LSTM` state dict (unidirectional) to canonical params.
+
+  Args:
+    state_dict: `weight_ih_l{k}` [4H, I], `weight_hh_l{k}` [4H, H] and optional
+      `bias_ih_l{k}`, `bias_hh_l{k}` [4H] (tensors or arrays).
+    num_layers: layers to read.
+
+  Returns:
+    Per layer `{"W_x": [I, 4H], "W_h": [H, 4H], "b": [4H]}` (b = bias_ih + bias_hh).
+  """
   layers = []
   for k in range(num_layers):
     w_ih = _np(state_dict[f"weight_ih_l{k}"])
@@ -47,7 +56,15 @@ def from_torch(state_dict: Mapping[str, Any], num_layers: int) -> list[dict[str,
 
 
 def to_torch(params: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
-  """Converts canonical params to a `torch.nn.LSTM` state dict of NumPy arrays."""
+  """Converts canonical params to a `torch.nn.LSTM` state dict of NumPy arrays.
+
+  Args:
+    params: per layer `{"W_x": [I, 4H], "W_h": [H, 4H], "b": [4H]}`.
+
+  Returns:
+    `weight_ih_l{k}` [4H, I], `weight_hh_l{k}` [4H, H], `bias_ih_l{k}` [4H]
+    (the whole bias) and `bias_hh_l{k}` [4H] zeros.
+  """
   out = {}
   for k, p in enumerate(params):
     b = _np(p["b"])
@@ -59,12 +76,26 @@ def to_torch(params: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
 
 
 def from_keras(kernel: Any, recurrent_kernel: Any, bias: Any | None = None) -> dict[str, np.ndarray]:
-  """Converts one Keras `LSTM` layer's weights to one canonical layer dict."""
+  """Converts one Keras `LSTM` layer's weights to one canonical layer dict.
+
+  Args:
+    kernel: [I, 4H]; recurrent_kernel: [H, 4H]; bias: [4H], or None for zeros.
+
+  Returns:
+    `{"W_x": [I, 4H], "W_h": [H, 4H], "b": [4H]}`.
+  """
   kernel = _np(kernel)
   b = np.zeros(kernel.shape[1], kernel.dtype) if bias is None else _np(bias)
   return {"W_x": kernel.copy(), "W_h": _np(recurrent_kernel).copy(), "b": b.copy()}
 
 
 def to_keras(layer: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  """Converts one canonical layer to Keras `(kernel, recurrent_kernel, bias)`."""
+  """Converts one canonical layer to Keras `(kernel, recurrent_kernel, bias)`.
+
+  Args:
+    layer: `{"W_x": [I, 4H], "W_h": [H, 4H], "b": [4H]}`.
+
+  Returns:
+    (kernel [I, 4H], recurrent_kernel [H, 4H], bias [4H]) NumPy copies.
+  """
   return _np(layer["W_x"]).copy(), _np(layer["W_h"]).copy(), _np(layer["b"]).copy()

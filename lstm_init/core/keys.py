@@ -36,6 +36,9 @@ def check_prng_impl() -> None:
   With `rbg` and `unsafe_rbg` every element of a vmapped batch of keys draws
   from the first key, so a vmapped sweep would silently train one seed many
   times.
+
+  Raises:
+    ConfigError: when `jax_default_prng_impl` is `rbg` or `unsafe_rbg`.
   """
   impl = str(jax.config.jax_default_prng_impl)
   if impl in _REFUSED_IMPLS:
@@ -44,13 +47,33 @@ def check_prng_impl() -> None:
 
 
 def root_key(seed: int) -> jax.Array:
-  """The experiment's root key (typed, threefry)."""
+  """The experiment's root key (typed, threefry).
+
+  Args:
+    seed: the experiment's integer seed.
+
+  Returns:
+    A scalar typed key.
+
+  Raises:
+    ConfigError: from `check_prng_impl`.
+  """
   check_prng_impl()
   return jax.random.key(int(seed))
 
 
 def parse_streams(spec: str | Iterable[str]) -> tuple[str, ...]:
-  """Parses `"data,dropout"` (or a sequence) into stream names, checking each."""
+  """Parses `"data,dropout"` (or a sequence) into stream names, checking each.
+
+  Args:
+    spec: comma-separated names or an iterable of names; blanks are dropped.
+
+  Returns:
+    The stream names, in the order given.
+
+  Raises:
+    ConfigError: for a name not in `STREAMS`.
+  """
   names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec)]
   names = tuple(n for n in names if n)
   for n in names:
@@ -60,12 +83,28 @@ def parse_streams(spec: str | Iterable[str]) -> tuple[str, ...]:
 
 
 def streams_of(seed_key: jax.Array) -> dict[str, jax.Array]:
-  """Every named stream of one seed from its key `fold_in(root, i)`."""
+  """Every named stream of one seed from its key `fold_in(root, i)`.
+
+  Args:
+    seed_key: one seed's scalar key.
+
+  Returns:
+    A dict from each name in `STREAMS` to a scalar key.
+  """
   return {name: jax.random.fold_in(seed_key, _STREAM_ID[name]) for name in STREAMS}
 
 
 def stream_key(root: jax.Array, index: jax.Array, name: str) -> jax.Array:
-  """The key of stream `name` for the run with seed index `index`."""
+  """The key of stream `name` for the run with seed index `index`.
+
+  Args:
+    root: the experiment's root key.
+    index: scalar int seed index (may be traced).
+    name: a stream in `STREAMS`.
+
+  Returns:
+    A scalar key.
+  """
   return streams_of(jax.random.fold_in(root, index))[name]
 
 
@@ -100,11 +139,27 @@ def run_keys(root: jax.Array, seed_index: jax.Array, fixed: Iterable[str] = (),
 
 def perturb_key(root: jax.Array, base: jax.Array, perturbation: jax.Array) -> jax.Array:
   """The key that picks which parameter element perturbation j of base seed b
-  flips (the instability design, `lstm_init.core.perturb`): apart from the streams."""
+  flips (the instability design, `lstm_init.core.perturb`): apart from the streams.
+
+  Args:
+    root: the experiment's root key.
+    base: scalar int base seed index.
+    perturbation: scalar int perturbation index j.
+
+  Returns:
+    A scalar key.
+  """
   seed_key = jax.random.fold_in(root, base)
   return jax.random.fold_in(jax.random.fold_in(seed_key, PERTURB_STREAM), perturbation)
 
 
 def eval_key(eval_seed: int) -> jax.Array:
-  """The key of the evaluation data: the same for every seed and condition."""
+  """The key of the evaluation data: the same for every seed and condition.
+
+  Args:
+    eval_seed: the evaluation seed.
+
+  Returns:
+    A scalar key.
+  """
   return jax.random.fold_in(jax.random.key(int(eval_seed)), EVAL_STREAM)

@@ -34,13 +34,29 @@ Params = Sequence[dict[str, jax.Array]]
 
 
 def gates(z: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
-  """Splits pre-activations `[..., 4H]` into activated gates i, f, g, o."""
+  """Splits pre-activations `[..., 4H]` into activated gates i, f, g, o.
+
+  Args:
+    z: [..., 4H] pre-activations, blocks (i, f, g, o).
+
+  Returns:
+    (i, f, g, o), each [..., H]: sigmoid on i, f, o and tanh on g.
+  """
   i, f, g, o = jnp.split(z, 4, axis=-1)
   return jax.nn.sigmoid(i), jax.nn.sigmoid(f), jnp.tanh(g), jax.nn.sigmoid(o)
 
 
 def cell(p: dict[str, jax.Array], carry: Carry, x: jax.Array) -> Carry:
-  """One LSTM step. x: [batch, I]; carry: ([batch, H], [batch, H])."""
+  """One LSTM step.
+
+  Args:
+    p: one layer's parameters.
+    carry: (h, c), each [batch, H].
+    x: [batch, I] input of the step.
+
+  Returns:
+    The new (h, c), each [batch, H].
+  """
   h, c = carry
   i, f, g, o = gates(x @ p["W_x"] + h @ p["W_h"] + p["b"])
   c = f * c + i * g
@@ -75,18 +91,40 @@ _CELL_OF: dict[str, str] = {"scan": "lstm"}
 
 def register_layer(name: str, fn: LayerFn, cell: str = "lstm") -> None:
   """Registers a layer implementation under `name`: another implementation of
-  `scan_layer` (cell "lstm"), or another cell with the same carry (`lstm_init.core.rnn`)."""
+  `scan_layer` (cell "lstm"), or another cell with the same carry (`lstm_init.core.rnn`).
+
+  Args:
+    name: the `impl` name `apply` will accept.
+    fn: `(p, xs [T, B, I], h0 [B, H], c0 [B, H]) -> (hs, cs)`, each [T, B, H].
+    cell: the cell it computes.
+  """
   _LAYERS[name] = fn
   _CELL_OF[name] = cell
 
 
 def layer_impls(cell: str = "lstm") -> list[str]:
-  """Names accepted by `apply(..., impl=...)` that compute `cell`."""
+  """Names accepted by `apply(..., impl=...)` that compute `cell`.
+
+  Args:
+    cell: the cell ("lstm", or a cell of `lstm_init.core.rnn`).
+
+  Returns:
+    The sorted implementation names.
+  """
   return sorted(n for n in _LAYERS if _CELL_OF[n] == cell)
 
 
 def zero_carry(params: Params, batch: int, dtype=jnp.float32) -> list[Carry]:
-  """A zero carry for every layer of `params`."""
+  """A zero carry for every layer of `params`.
+
+  Args:
+    params: list of layer dicts.
+    batch: rows in the batch.
+    dtype: carry dtype.
+
+  Returns:
+    A list of per-layer (h, c), each [batch, H_l] zeros.
+  """
   out = []
   for p in params:
     h = jnp.zeros((batch, p["W_h"].shape[0]), dtype)
@@ -101,6 +139,12 @@ def residual_factor(scale: str | float) -> float:
   with `"sqrt_half"` (the default) each merge multiplies by 1/sqrt(2) and the
   variance stays v at every depth. `"none"` is the plain sum (variance grows
   linearly with depth); a number is used as given.
+
+  Args:
+    scale: "sqrt_half", "none" or a number (or numeric string).
+
+  Returns:
+    The factor as a float.
   """
   if scale == "sqrt_half":
     return 1.0 / math.sqrt(2.0)
@@ -109,7 +153,18 @@ def residual_factor(scale: str | float) -> float:
   return float(scale)
 
 
-def _dropout(key: jax.Array, x: jax.Array, rate: float) -> jax.Array:
+def inverted_dropout(key: jax.Array, x: jax.Array, rate: float) -> jax.Array:
+  """Inverted dropout: each entry of `x` zeroed with probability `rate`, the
+  others scaled by 1 / (1 - rate), so the mean is kept.
+
+  Args:
+    key: the dropout key.
+    x: any-shape array.
+    rate: drop probability, < 1.
+
+  Returns:
+    An array of the shape and dtype of `x`.
+  """
   keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
   return jnp.where(keep, x / (1.0 - rate), 0.0).astype(x.dtype)
 
@@ -153,6 +208,9 @@ def apply(params: Params, xs: jax.Array, carry: Sequence[Carry] | None = None,
   Returns:
     (ys, final_carry): ys [batch, time, H_last] and a list of per-layer (h, c).
     With `return_layers`, a third element: a list of [batch, time, H_l].
+
+  Raises:
+    ValueError: dropout active in training mode without `key`.
   """
   chex.assert_rank(xs, 3)
   batch, time = xs.shape[0], xs.shape[1]
@@ -172,7 +230,7 @@ def apply(params: Params, xs: jax.Array, carry: Sequence[Carry] | None = None,
 
   h = jnp.swapaxes(xs, 0, 1)  # time-major [T, B, I]
   if training and input_dropout > 0:
-    h = _dropout(jax.random.fold_in(key, 10_000), h, input_dropout)
+    h = inverted_dropout(jax.random.fold_in(key, 10_000), h, input_dropout)
   final, outputs = [], []
   factor = residual_factor(residual_scale)
   for l, (p, (h0, c0)) in enumerate(zip(params, carry)):
@@ -187,7 +245,7 @@ def apply(params: Params, xs: jax.Array, carry: Sequence[Carry] | None = None,
     if residual and l > 0 and h.shape[-1] == out.shape[-1]:
       out = (h + out) * factor
     if training and dropout > 0 and l < len(params) - 1:
-      out = _dropout(jax.random.fold_in(key, l), out, dropout)
+      out = inverted_dropout(jax.random.fold_in(key, l), out, dropout)
     outputs.append(out)
     h = out
   ys = jnp.swapaxes(h, 0, 1)

@@ -20,7 +20,15 @@ from jax.flatten_util import ravel_pytree
 
 
 def chosen_element(flat: jax.Array, key: jax.Array) -> jax.Array:
-  """The flat index of the element `key` picks among the non-zero ones of `flat`."""
+  """The flat index of the element `key` picks among the non-zero ones of `flat`.
+
+  Args:
+    flat: [n] flattened parameters.
+    key: the pick's key.
+
+  Returns:
+    A scalar int index into `flat` (0 when all elements are zero).
+  """
   nonzero = flat != 0
   r = jax.random.randint(key, (), 0, jnp.maximum(jnp.sum(nonzero), 1))
   return jnp.argmax(jnp.cumsum(nonzero) > r)
@@ -39,6 +47,9 @@ def flip_one_ulp(params, key: jax.Array, enabled: jax.Array | bool = True):
 
   Returns:
     A pytree of the same structure and dtypes.
+
+  Raises:
+    ValueError: when the parameters are not float32.
   """
   flat, unravel = ravel_pytree(params)
   if flat.dtype != jnp.float32:
@@ -52,5 +63,13 @@ def flip_one_ulp(params, key: jax.Array, enabled: jax.Array | bool = True):
 
 def on_params(state, key: jax.Array, enabled: jax.Array | bool = True):
   """`flip_one_ulp` on `state.params` of a dataclass state with `.replace` (the
-  built-in experiments' `Experiment.perturb`)."""
+  built-in experiments' `Experiment.perturb`).
+
+  Args:
+    state: a state with `.params` and `.replace`.
+    key, enabled: as in `flip_one_ulp`.
+
+  Returns:
+    `state` with the perturbed params.
+  """
   return state.replace(params=flip_one_ulp(state.params, key, enabled))

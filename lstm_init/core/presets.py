@@ -133,7 +133,18 @@ OVERRIDES = (*PARTS, "forget_bias", "t_max", "recurrent_scale")
 
 
 def get_preset(name: str, input_size: int, hidden_size: int) -> Preset:
-  """The preset `name` for a layer with the given sizes."""
+  """The preset `name` for a layer with the given sizes.
+
+  Args:
+    name: one of `PRESETS`.
+    input_size: I; hidden_size: H.
+
+  Returns:
+    The `Preset`.
+
+  Raises:
+    ConfigError: for an unknown name.
+  """
   if name not in PRESETS:
     raise unknown("preset", name, PRESETS)
   return PRESETS[name](input_size, hidden_size)
@@ -143,9 +154,17 @@ def resolve_layer(preset: str, input_size: int, hidden_size: int,
                   overrides: Mapping[str, Any]) -> dict[str, Any]:
   """Resolves a preset plus overrides to concrete part initializers.
 
+  Args:
+    preset: one of `PRESETS`.
+    input_size: I; hidden_size: H.
+    overrides: any of `OVERRIDES` (see `init_params`).
+
   Returns:
     A dict with `input_kernel`, `recurrent_kernel`, `bias` (initializers) and
     `forget_bias` (float).
+
+  Raises:
+    ConfigError: for an unknown preset, override or initializer name.
   """
   bad = set(overrides) - set(OVERRIDES)
   if bad:
@@ -216,6 +235,9 @@ def init_params(key: jax.Array, input_size: int, hidden_size: int, *,
 
   Returns:
     A list of `num_layers` dicts `{"W_x": [I_l, 4H], "W_h": [H, 4H], "b": [4H]}`.
+
+  Raises:
+    ConfigError: for sizes below 1 or a bad preset or override.
   """
   if int(num_layers) < 1:
     raise ConfigError(f"num_layers must be >= 1, got {num_layers}")
@@ -232,5 +254,9 @@ def init_params(key: jax.Array, input_size: int, hidden_size: int, *,
 
 
 def describe_presets() -> dict[str, str]:
-  """One line per preset describing what it does (for docs and reports)."""
+  """One line per preset describing what it does (for docs and reports).
+
+  Returns:
+    {preset name: description}.
+  """
   return {name: f(8, 8).description for name, f in PRESETS.items()}

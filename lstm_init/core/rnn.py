@@ -71,13 +71,24 @@ PRESETS = tuple(_presets(1))
 
 
 def check_preset(preset: str) -> None:
-  """Raises a one-line `ConfigError` for a preset the RNN cell does not have."""
+  """Raises a one-line `ConfigError` for a preset the RNN cell does not have.
+
+  Args:
+    preset: the preset name.
+
+  Raises:
+    ConfigError: `preset` is not in `PRESETS`.
+  """
   if preset not in PRESETS:
     raise unknown("RNN preset (model.cell=rnn_*)", preset, PRESETS)
 
 
 def describe_presets() -> dict[str, str]:
-  """One line per RNN preset."""
+  """One line per RNN preset.
+
+  Returns:
+    {preset name: description}.
+  """
   return {name: p[3] for name, p in _presets(8).items()}
 
 
@@ -93,6 +104,9 @@ def resolve_layer(preset: str, hidden_size: int,
 
   Returns:
     {part: initializer} for the three parts.
+
+  Raises:
+    ConfigError: for an unknown preset, override or initializer name.
   """
   check_preset(preset)
   bad = sorted(set(overrides) - set(OVERRIDES))
@@ -123,6 +137,9 @@ def init_params(key: jax.Array, input_size: int, hidden_size: int, *, preset: st
 
   Returns:
     A list of `{"W_x": [I_l, H], "W_h": [H, H], "b": [H]}`.
+
+  Raises:
+    ConfigError: for sizes below 1 or a bad preset or override.
   """
   if int(num_layers) < 1 or int(hidden_size) < 1 or int(input_size) < 1:
     raise ConfigError(f"sizes must be >= 1, got input_size={input_size}, "
@@ -158,7 +175,14 @@ def _layer(activation):
 
 
 def check_cell(cell: str) -> None:
-  """Raises a one-line `ConfigError` for an unknown `model.cell`."""
+  """Raises a one-line `ConfigError` for an unknown `model.cell`.
+
+  Args:
+    cell: the cell name.
+
+  Raises:
+    ConfigError: `cell` is not in `CELLS`.
+  """
   if cell not in CELLS:
     raise unknown("model.cell", cell, CELLS)
 

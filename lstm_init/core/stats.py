@@ -32,12 +32,24 @@ def _arr(x) -> np.ndarray:
 
 
 def iqm(x) -> float:
-  """Interquartile mean: the mean of the middle 50% (`trim_mean(x, 0.25)`)."""
+  """Interquartile mean: the mean of the middle 50% (`trim_mean(x, 0.25)`).
+
+  Args:
+    x: [n] outcomes (any shape, flattened; non-finite values dropped).
+  Returns:
+    The IQM as a float.
+  """
   return float(sps.trim_mean(_arr(x), 0.25))
 
 
 def describe(x) -> dict[str, float]:
-  """n, mean, std (ddof=1), median, iqm, min, max and the 10/25/75/90% quantiles."""
+  """n, mean, std (ddof=1), median, iqm, min, max and the 10/25/75/90% quantiles.
+
+  Args:
+    x: [n] outcomes (any shape, flattened; non-finite values dropped).
+  Returns:
+    Those statistics by name ("q10" ... "q90"); only {"n": 0} if none is finite.
+  """
   a = _arr(x)
   if a.size == 0:
     return {"n": 0}
@@ -64,16 +76,15 @@ def bootstrap_ci(x, statistic: Callable = np.mean, confidence: float = 0.95,
 
   Args:
     x: outcomes, one per seed (non-finite values are dropped).
-    statistic: a function of a 1-D array (vectorized over `axis` is not
-      needed).
+    statistic: a function of a 1-D array (it need not be vectorized over `axis`).
     confidence: e.g. 0.95.
-    method: "percentile" (rliable's default) or "bca" (bias-corrected and
-      accelerated).
+    method: "percentile" (rliable's default) or "bca" (bias-corrected, accelerated).
     key_or_seed: an int seed, a numpy Generator or a JAX key.
     n_resamples: bootstrap resamples.
-
   Returns:
     (low, high).
+  Raises:
+    ConfigError: for a method not in `BOOTSTRAP_METHODS`.
   """
   if method not in BOOTSTRAP_METHODS:
     raise ConfigError(f"unknown bootstrap method {method!r}; valid choices: "
@@ -90,7 +101,13 @@ def bootstrap_ci(x, statistic: Callable = np.mean, confidence: float = 0.95,
 
 def performance_profile(x, taus) -> np.ndarray:
   """The fraction of runs whose score is above each tau (Agarwal et al. 2021; higher
-  scores better). Non-finite scores count as runs below every tau."""
+  scores better). Non-finite scores count as runs below every tau.
+
+  Args:
+    x: [n] scores (any shape, flattened); taus: [m] thresholds.
+  Returns:
+    [m] fractions.
+  """
   a = np.asarray(x, dtype=np.float64).reshape(-1)
   a = np.where(np.isfinite(a), a, -np.inf)
   return (a[None, :] > np.asarray(taus, dtype=np.float64).reshape(-1, 1)).mean(axis=1)
@@ -100,6 +117,11 @@ def probability_of_improvement(x, y) -> float:
   """P(X < Y): the chance a run of x has a lower loss than a run of y (ties half).
 
   Equal to `scipy.stats.mannwhitneyu(y, x).statistic / (len(x) * len(y))`.
+
+  Args:
+    x, y: [n], [m] losses of the two conditions (non-finite values dropped).
+  Returns:
+    The probability as a float.
   """
   a, b = _arr(x), np.sort(_arr(y))
   # For each a_i: how many b are greater, and how many equal (O(n log n)).
@@ -112,7 +134,13 @@ def probability_of_improvement(x, y) -> float:
 
 def probability_of_improvement_ci(x, y, confidence=0.95, key_or_seed=0,
                                   n_resamples=2000) -> tuple[float, float]:
-  """Stratified bootstrap interval of `probability_of_improvement(x, y)`."""
+  """Stratified bootstrap interval of `probability_of_improvement(x, y)`.
+
+  Args:
+    x, y: [n], [m] losses; confidence, key_or_seed, n_resamples: as in `bootstrap_ci`.
+  Returns:
+    (low, high).
+  """
   a, b = _arr(x), _arr(y)
   rng = _rng(key_or_seed)
   vals = np.empty(n_resamples)
@@ -123,7 +151,13 @@ def probability_of_improvement_ci(x, y, confidence=0.95, key_or_seed=0,
 
 
 def hedges_g(x, y) -> float:
-  """Standardized mean difference (x - y) with the small-sample correction."""
+  """Standardized mean difference (x - y) with the small-sample correction.
+
+  Args:
+    x, y: [n], [m] outcomes of the two conditions.
+  Returns:
+    Hedges' g (0.0 when the pooled standard deviation is zero).
+  """
   a, b = _arr(x), _arr(y)
   n1, n2 = a.size, b.size
   pooled = math.sqrt(((n1 - 1) * a.var(ddof=1) + (n2 - 1) * b.var(ddof=1)) / (n1 + n2 - 2))
@@ -135,6 +169,8 @@ def hedges_g(x, y) -> float:
 def compare(x, y, confidence: float = 0.95, key_or_seed=0) -> dict[str, float]:
   """Two conditions' outcomes compared (x minus y; lower loss is better).
 
+  Args:
+    x, y: [n], [m] losses; confidence, key_or_seed: as in `bootstrap_ci` (5000 draws).
   Returns:
     mean difference with a bootstrap CI (resampling each condition's seeds),
     Welch's t-test p-value, Mann-Whitney U p-value, P(X < Y) and Hedges' g.
@@ -163,9 +199,7 @@ def expected_best_of_k(x, k: int | np.ndarray) -> float | np.ndarray:
   P(min = x_(i)) = ((n - i + 1)^k - (n - i)^k) / n^k.
 
   Args:
-    x: observed losses.
-    k: a number of runs, or an array of them.
-
+    x: [n] observed losses; k: a number of runs, or an array of them.
   Returns:
     The expectation (an array for an array of k).
   """
@@ -180,7 +214,13 @@ def expected_best_of_k(x, k: int | np.ndarray) -> float | np.ndarray:
 
 
 def failure_rate(failures: int, n: int, confidence: float = 0.95) -> dict[str, float]:
-  """Failure rate with a Wilson score interval."""
+  """Failure rate with a Wilson score interval.
+
+  Args:
+    failures, n: failed runs and all runs; confidence: of the interval.
+  Returns:
+    {"rate", "low", "high"} (all NaN when n <= 0).
+  """
   if n <= 0:
     return {"rate": float("nan"), "low": float("nan"), "high": float("nan")}
   z = sps.norm.ppf(0.5 + confidence / 2)
@@ -212,11 +252,16 @@ def variance_components(table, key_or_seed=0, n_resamples: int = 1000,
   estimated from the mean squares (negative estimates set to zero); the
   residual includes the init x data interaction.
 
+  Args:
+    table: [init, data seeds] (>= 2 x 2); key_or_seed, n_resamples, confidence: see
+      `bootstrap_ci`.
   Returns:
     {"init", "data", "residual"}: shares summing to 1; "var_init",
     "var_data", "var_residual": the variance estimates; "<name>_low" and
     "<name>_high": bootstrap intervals of each share (rows and columns
     resampled independently).
+  Raises:
+    ConfigError: when the table is not 2-D or smaller than 2 x 2.
   """
   t = np.asarray(table, dtype=np.float64)
   if t.ndim != 2 or min(t.shape) < 2:
@@ -260,12 +305,17 @@ def instability_components(table, key_or_seed=0, n_resamples: int = 1000,
   (initialization and data order together: `seed`) and what a one-ulp change
   of one initial weight moves (`instability`, the within-row variance).
 
+  Args:
+    table: [base seeds, perturbations] (>= 2 columns); key_or_seed, n_resamples,
+      confidence: see `bootstrap_ci`.
   Returns:
     "var_instability" and "std_instability" (pooled within-row); with two or
     more rows also "var_seed", the shares "seed" and "instability" (summing to
     1) and bootstrap intervals "<share>_low"/"_high" (base seeds resampled
     whole, the cluster bootstrap: resampling runs within a row as well would
-    shrink the within-row variance by about (P - 1) / P).
+    shrink the within-row variance by about (P - 1) / P); "base_seeds", "perturbations".
+  Raises:
+    ConfigError: when the table is not 2-D or has fewer than 2 columns.
   """
   t = np.asarray(table, dtype=np.float64)
   if t.ndim != 2 or t.shape[1] < 2:
@@ -298,6 +348,14 @@ def seeds_needed(delta: float, sd: float, power: float = 0.8, alpha: float = 0.0
 
   Iterates the noncentral t power of a two-sample t-test with equal n and
   standard deviation `sd` until it reaches `power` (Colas et al. 2018).
+
+  Args:
+    delta: the mean difference, > 0; sd: the outcome standard deviation, > 0.
+    power: target power; alpha: significance level.
+  Returns:
+    The smallest n >= 2 reaching `power` (100000 if none below it does).
+  Raises:
+    ConfigError: when delta or sd is not positive.
   """
   if delta <= 0 or sd <= 0:
     raise ConfigError(f"seeds_needed needs delta > 0 and sd > 0, got {delta}, {sd}")
@@ -312,7 +370,13 @@ def seeds_needed(delta: float, sd: float, power: float = 0.8, alpha: float = 0.0
 
 
 def power_of(n: int, delta: float, sd: float, alpha: float = 0.05) -> float:
-  """Power of the two-sided two-sample t-test with n seeds per condition."""
+  """Power of the two-sided two-sample t-test with n seeds per condition.
+
+  Args:
+    n: seeds per condition; delta, sd, alpha: as in `seeds_needed`.
+  Returns:
+    The power as a float.
+  """
   df = 2 * n - 2
   crit = sps.t.ppf(1 - alpha / 2, df)
   nc = delta / (sd * math.sqrt(2 / n))
@@ -320,7 +384,13 @@ def power_of(n: int, delta: float, sd: float, alpha: float = 0.05) -> float:
 
 
 def spearman(x, y) -> tuple[float, float]:
-  """Spearman rank correlation and its p-value (pairs with a non-finite value dropped)."""
+  """Spearman rank correlation and its p-value (pairs with a non-finite value dropped).
+
+  Args:
+    x, y: [n] paired values (flattened).
+  Returns:
+    (rho, p); both NaN with fewer than 3 pairs or a constant input.
+  """
   a, b = np.asarray(x, float).reshape(-1), np.asarray(y, float).reshape(-1)
   ok = np.isfinite(a) & np.isfinite(b)
   a, b = a[ok], b[ok]

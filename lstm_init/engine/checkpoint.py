@@ -32,7 +32,7 @@ from lstm_init.engine.distributed import fetch, is_key
 from lstm_init.errors import ConfigError
 from lstm_init.records import atomic_write_bytes
 
-FORMAT = "lstm_init checkpoint 2"
+FORMAT = "lstm_init checkpoint 3"  # 3: SweepState.at_once renamed seed_groups
 
 
 class CheckpointError(ConfigError):
@@ -40,14 +40,28 @@ class CheckpointError(ConfigError):
 
 
 def gather(runs) -> list[np.ndarray]:
-  """The leaves of run states as NumPy arrays (keys as their key data)."""
+  """The leaves of run states as NumPy arrays (keys as their key data).
+
+  Args:
+    runs: a pytree of stacked run states, [runs, ...] leaves (on devices or host).
+
+  Returns:
+    The leaves in `jax.tree.leaves` order, as host arrays.
+  """
   return [np.asarray(x) if isinstance(x, np.ndarray) else
           fetch(jax.random.key_data(x) if is_key(x) else x) for x in jax.tree.leaves(runs)]
 
 
 def save(path: str, sweep_state, runs=None, plan: dict[str, Any] | None = None) -> None:
   """Writes the sweep state and the run states into one file, atomically, with
-  the SHA-256 digest of its contents and the identity of the plan that wrote it."""
+  the SHA-256 digest of its contents and the identity of the plan that wrote it.
+
+  Args:
+    path: the checkpoint file.
+    sweep_state: the sweep's `SweepState`.
+    runs: the chunk's stacked run states, or None.
+    plan: the plan's identity (`runs.plan_identity`).
+  """
   payload = {"sweep": serialization.to_state_dict(sweep_state)}
   if runs is not None:
     payload["runs"] = {str(i): a for i, a in enumerate(gather(runs))}
@@ -73,6 +87,14 @@ def _differences(saved: dict[str, Any], plan: dict[str, Any]) -> str:
 def check(path: str, plan: dict[str, Any]) -> dict:
   """The checkpoint's payload once it proves to be whole and of this plan.
 
+  Args:
+    path: the checkpoint file.
+    plan: this sweep's plan identity; it must equal the saved one.
+
+  Returns:
+    The restored payload: {"sweep": state dict, "runs": {"0": array, ...}}
+    ("runs" absent when none were saved).
+
   Raises:
     CheckpointError: for an empty, truncated or garbled file, one that fails its
       digest, or one written by another plan (naming what differs).
@@ -96,13 +118,39 @@ def check(path: str, plan: dict[str, Any]) -> dict:
 
 
 def load_sweep(path: str, fresh, plan: dict[str, Any]):
-  """The saved sweep state, in the structure of `fresh` (writable arrays)."""
+  """The saved sweep state, in the structure of `fresh` (writable arrays).
+
+  Args:
+    path: the checkpoint file.
+    fresh: a `SweepState` giving the structure.
+    plan: as in `check`.
+
+  Returns:
+    The restored `SweepState`.
+
+  Raises:
+    CheckpointError: as in `check`.
+  """
   return serialization.from_state_dict(fresh, check(path, plan)["sweep"])
 
 
 def load_runs(path: str, template, n: int, plan: dict[str, Any]):
   """The saved run states as stacked host arrays (keys as their key data), in
-  the structure of `template` (one group's tree) with `n` runs."""
+  the structure of `template` (one group's tree) with `n` runs.
+
+  Args:
+    path: the checkpoint file.
+    template: one group's run states, [group runs, ...] leaves.
+    n: runs saved per leaf.
+    plan: as in `check`.
+
+  Returns:
+    The run states, [n, ...] host leaves, in the template's dtypes.
+
+  Raises:
+    CheckpointError: as in `check`, or when the number or shapes of the saved
+      arrays differ from the template's.
+  """
   saved = check(path, plan).get("runs", {})
   leaves, treedef = jax.tree.flatten(template)
   if len(saved) != len(leaves):

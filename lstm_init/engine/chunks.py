@@ -39,7 +39,7 @@ def plan_bounds(plan: SweepPlan, g: int, programs: GroupPrograms, data, mesh,
   Args:
     plan: the sweep.
     g: the group of conditions.
-    programs: the group's compiled programs (`programs.group` runs per vmapped group).
+    programs: the group's compiled programs (`programs.seed_group` runs per vmapped group).
     data: the group's experiment data, placed on the devices.
     mesh: the devices.
     schedule: the group's pieces (the first piece's program is analysed).
@@ -50,7 +50,7 @@ def plan_bounds(plan: SweepPlan, g: int, programs: GroupPrograms, data, mesh,
   """
   runs = group_runs(plan, g)
   cfg, d = plan.config, mesh.size
-  whole = d * max(1, programs.group)  # a group is padded to its size anyway
+  whole = d * max(1, programs.seed_group)  # a group is padded to its size anyway
 
   def rounded(size: int) -> int:
     if int(cfg.max_chunk_seeds) > 0:
@@ -67,14 +67,14 @@ def plan_bounds(plan: SweepPlan, g: int, programs: GroupPrograms, data, mesh,
   if size * held + d * temp > budget:  # each device runs its groups in turn
     if whole * held + d * temp > budget:
       raise ConfigError(
-          f"seed_group={programs.group} needs about {(whole * held + d * temp) / 2**30:.2f} "
+          f"seed_group={programs.seed_group} needs about {(whole * held + d * temp) / 2**30:.2f} "
           f"GiB for one group of runs per device, over the budget of {budget / 2**30:.2f} "
           f"GiB; valid choices: a smaller --config.seed_group (a seed's result depends on "
           f"it), or a larger --config.memory_budget_gb")
     size = min(size, rounded(max(1, int((budget - d * temp) // held))))
   bounds = boundaries(len(runs), size)
   log(f"memory: {held / 2**20:.2f} MiB held per run and {temp / 2**20:.1f} MiB of "
-      f"temporaries per device for a group of {programs.group} run(s) (XLA's analysis "
+      f"temporaries per device for a group of {programs.seed_group} run(s) (XLA's analysis "
       f"of the compiled programs); budget {budget / 2**30:.2f} GiB over {d} device(s) "
       f"-> {size} runs per chunk, {len(bounds) - 1} chunk(s)")
   return np.array(bounds)

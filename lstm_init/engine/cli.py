@@ -16,11 +16,22 @@ from typing import Callable
 
 import jax
 
-from lstm_init.engine import distributed
+from lstm_init.engine import devices, distributed
 from lstm_init.errors import ConfigError
 
 
 def run_main(fn: Callable[[], object]) -> None:
+  """Runs an entry point's body; exits 2 with one line for a `ConfigError`.
+
+  An interrupt exits 130. Any other error of a process of several prints its
+  traceback (or one line for a lost peer) and exits 1 at once.
+
+  Args:
+    fn: the entry point's body, called without arguments.
+
+  Raises:
+    Exception: any other error of a single-process run, as it is.
+  """
   try:
     fn()
   except ConfigError as e:
@@ -71,6 +82,13 @@ def define_config(default_path: str, help_text: str = "Experiment config file.")
   ml_collections applies `--config.<field>=...` overrides while the flag is
   defined, so a mistyped field fails at import time; report it like any bad
   flag.
+
+  Args:
+    default_path: the config file used without `--config`.
+    help_text: the flag's help.
+
+  Returns:
+    The flag holder (exits with status 2 on a bad flag or config file).
   """
   from ml_collections import config_flags
   try:
@@ -101,7 +119,14 @@ TRACE_FLAGS = ("--trace", "--verbose")
 
 
 def wants_trace(argv: list[str] | None = None) -> bool:
-  """Whether the command line asks for tracebacks (`--trace` or `--verbose`)."""
+  """Whether the command line asks for tracebacks (`--trace` or `--verbose`).
+
+  Args:
+    argv: the command line; None reads `sys.argv`.
+
+  Returns:
+    True when a trace flag is given (bare or `=true`).
+  """
   return any(a in TRACE_FLAGS or a.split("=")[0] in TRACE_FLAGS and a.endswith("=true")
              for a in (sys.argv if argv is None else argv))
 
@@ -135,8 +160,21 @@ def parse_flags(argv: list[str]) -> list[str]:
   """absl's flag parsing, with errors reported in one line and exit status 2.
 
   A config file's own error (its `get_config` raising, or no `get_config`)
-  names the file and the exception; `--trace` adds the traceback."""
+  names the file and the exception; `--trace` adds the traceback.
+
+  Args:
+    argv: the command line.
+
+  Returns:
+    The arguments absl leaves (the program name and positional ones).
+
+  Raises:
+    SystemExit: status 2 for a bad flag or a config file that fails; any
+      other error is raised as it is.
+  """
   from absl import flags
+  # The host devices first: a config file's imports (gymnax) may start JAX's backend.
+  devices.configure_cpu_devices(argv)
   path = _config_path(argv)
   try:
     return flags.FLAGS(argv)
@@ -157,7 +195,17 @@ def parse_flags(argv: list[str]) -> list[str]:
 def config_value(flag):
   """The parsed config of a `define_config` flag; a file that fails to load, or
   whose `get_config` returns something else than a ConfigDict, is a one-line
-  `ConfigError`."""
+  `ConfigError`.
+
+  Args:
+    flag: the holder `define_config` returned.
+
+  Returns:
+    The `ml_collections.ConfigDict`.
+
+  Raises:
+    ConfigError: for a config file that does not load or returns no ConfigDict.
+  """
   import ml_collections
   try:
     value = flag.value
@@ -177,7 +225,14 @@ def config_value(flag):
 
 
 def given_values(flag) -> dict:
-  """The `--config.<path>=value` overrides given on the command line, by path."""
+  """The `--config.<path>=value` overrides given on the command line, by path.
+
+  Args:
+    flag: the holder `define_config` returned.
+
+  Returns:
+    {dotted path: value}.
+  """
   from absl import flags
   from ml_collections import config_flags
   return dict(config_flags.get_override_values(flags.FLAGS[flag.name]))
@@ -185,7 +240,7 @@ def given_values(flag) -> dict:
 
 def define_run_flags() -> None:
   """The flags every training entry point shares: `--cpu_devices` (read by
-  `devices.configure_cpu_devices(sys.argv)` before JAX starts) and
+  `devices.configure_cpu_devices(sys.argv)` in `parse_flags`, before JAX starts) and
   `--compilation_cache` (see `enable_compilation_cache`)."""
   define_compilation_cache()
   from absl import flags
@@ -196,15 +251,29 @@ def define_run_flags() -> None:
 
 
 def start_run(log: Callable[[str], None] = print) -> None:
-  """Joins the other processes, turns on the compilation cache, logs the devices."""
+  """Sets up the devices, joins the other processes, turns on the compilation
+  cache and logs the devices: the first thing an entry point's `main` does,
+  before anything touches JAX's backend.
+
+  Args:
+    log: where the device and cache lines go.
+
+  Raises:
+    ConfigError: from `enable_compilation_cache`.
+  """
   from absl import flags
-  distributed.initialize()  # before anything touches the backend
+  distributed.initialize()
   cache = enable_compilation_cache(flags.FLAGS.compilation_cache)
   log_devices(log)
   log(f"compilation cache: {cache or 'off'}")
 
 
 def log_devices(log: Callable[[str], None] = print) -> None:
+  """Logs the JAX version, backend, devices and processes (joining them first).
+
+  Args:
+    log: where the line goes.
+  """
   # Backends that are not there (TPU, GPU plugins) are not news on a CPU machine.
   logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
   distributed.initialize()  # before anything touches the backend
@@ -234,6 +303,16 @@ def enable_compilation_cache(value: str | None = None) -> str | None:
   `value` (the flag), else `$LSTM_INIT_COMPILATION_CACHE`, else JAX's own
   `$JAX_COMPILATION_CACHE_DIR`, else ~/.cache/lstm_init/jax. Every program is
   cached, however fast it compiled.
+
+  Args:
+    value: a folder, or "", "off" or "none" to turn the cache off; None for
+      the environment's or the default.
+
+  Returns:
+    The cache's absolute folder, or None when off.
+
+  Raises:
+    ConfigError: when the folder cannot be created.
   """
   if value is None:
     value = os.environ.get(CACHE_ENV, os.environ.get("JAX_COMPILATION_CACHE_DIR",

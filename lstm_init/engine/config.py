@@ -16,6 +16,12 @@ from lstm_init.errors import ConfigError
 
 
 def base_config() -> ml_collections.ConfigDict:
+  """Every config field with its default (each commented where it is set).
+
+  Returns:
+    A fresh ConfigDict: the top-level design and sweep fields and the `task`,
+    `model`, `train` and `signal` sections.
+  """
   c = ml_collections.ConfigDict()
   c.seed = 0                    # experiment seed: the root key of every run
   c.num_seeds = 32              # seeds per condition
@@ -188,7 +194,14 @@ EVAL_POINTS = 40  # validations per run when train.eval_every = 0
 def eval_every(tcfg) -> int:
   """Steps between validations: `train.eval_every`, or when it is 0 the largest
   divisor of `train.log_every` not above steps // 40 (so at least 40 points,
-  and every piece of the host loop has the same shape)."""
+  and every piece of the host loop has the same shape).
+
+  Args:
+    tcfg: the `config.train` section (eval_every, steps, log_every).
+
+  Returns:
+    The number of steps, >= 1.
+  """
   every = int(tcfg.eval_every)
   if every > 0:
     return every
@@ -209,8 +222,12 @@ def _get(config, path: str):
 def check_config(config) -> None:
   """Refuses a numeric field outside its range (NaN and inf included).
 
+  Args:
+    config: a whole config (fields it lacks are skipped).
+
   Raises:
-    ConfigError: naming the field, the value and the valid range.
+    ConfigError: naming the field, the value and the valid range; or for
+      `seed_group_timing=True` without `seed_group=-1`.
   """
   for path, (test, valid) in _RANGES.items():
     value = _get(config, path)
@@ -297,13 +314,25 @@ _USED_WHEN = {
 
 
 def conditional_fields() -> list[str]:
-  """Every field that a run uses only in some settings (see `unused_reason`)."""
+  """Every field that a run uses only in some settings (see `unused_reason`).
+
+  Returns:
+    The dotted paths, sorted.
+  """
   tasks = sorted({f"task.{f}" for fields in TASK_FIELDS.values() for f in fields})
   return sorted(set(tasks) | set(_USED_WHEN))
 
 
 def unused_reason(config, path: str) -> str | None:
-  """Why `path` has no effect on a run of `config`, or None when it is used."""
+  """Why `path` has no effect on a run of `config`, or None when it is used.
+
+  Args:
+    config: one condition's config.
+    path: a dotted field path.
+
+  Returns:
+    The reason in words, or None.
+  """
   if path.startswith(STUDY_FIELDS):
     return "it is read only by the studies (experiments.best_seed, signal_propagation)"
   if path.startswith("task.") and path != "task.name":

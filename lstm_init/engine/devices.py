@@ -20,7 +20,14 @@ FLAG = "--xla_force_host_platform_device_count"
 
 
 def requested(argv: list[str] | None) -> int | None:
-  """The device count asked for on the command line or in the environment."""
+  """The device count asked for on the command line or in the environment.
+
+  Args:
+    argv: the command line (`--cpu_devices=N`), or None.
+
+  Returns:
+    N, else `LSTM_INIT_CPU_DEVICES`, else None.
+  """
   for arg in argv or []:
     if arg.startswith("--cpu_devices="):
       return int(arg.split("=", 1)[1])
@@ -32,6 +39,12 @@ def configure_cpu_devices(argv: list[str] | None = None) -> int:
   """Sets XLA_FLAGS for `n` host devices (default: one per core); returns n.
 
   Must run before JAX initializes its backend (before the first computation).
+
+  Args:
+    argv: the command line, searched for `--cpu_devices=N`.
+
+  Returns:
+    The host device count: the one XLA_FLAGS already sets, else n.
   """
   flags = os.environ.get("XLA_FLAGS", "")
   if FLAG in flags:

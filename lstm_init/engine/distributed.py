@@ -72,7 +72,15 @@ def is_writer() -> bool:
 
 
 def run_mesh(num_devices: int = 0) -> Mesh:
-  """A 1-D mesh over the first `num_devices` devices (0 = all of them)."""
+  """A 1-D mesh over the first `num_devices` devices (0 = all of them).
+
+  Args:
+    num_devices: devices used, 0 to `len(jax.devices())`.
+  Returns:
+    The `Mesh`, axis "runs".
+  Raises:
+    ConfigError: for a count outside that range.
+  """
   devices = jax.devices()
   if num_devices < 0 or num_devices > len(devices):
     raise ConfigError(f"devices={num_devices}: this run has {len(devices)} device(s); valid "
@@ -81,17 +89,25 @@ def run_mesh(num_devices: int = 0) -> Mesh:
 
 
 def runs_sharding(mesh: Mesh) -> NamedSharding:
+  """The sharding of arrays with runs on the first axis, split over `mesh`."""
   return NamedSharding(mesh, P(AXIS))
 
 
 def replicated(mesh: Mesh) -> NamedSharding:
+  """The sharding of arrays every device of `mesh` holds whole."""
   return NamedSharding(mesh, P())
 
 
 def padded(n: int, mesh: Mesh, group: int = 1) -> int:
   """The smallest count >= n that splits evenly over the mesh, in whole groups of
   `group` runs per device (group > 0): a run then always computes in a batch of
-  `group`, whatever the number of runs, so its result does not depend on it."""
+  `group`, whatever the number of runs, so its result does not depend on it.
+
+  Args:
+    n: runs; mesh: the run mesh; group: runs per group.
+  Returns:
+    The padded run count.
+  """
   d = mesh.size
   per_device = int(math.ceil(n / d))
   if group > 1:
@@ -115,7 +131,7 @@ def fetch(x) -> np.ndarray:
   if isinstance(x, jax.Array) and not x.is_fully_addressable:
     from jax.experimental import multihost_utils
     return np.asarray(multihost_utils.process_allgather(x, tiled=True))
-  return np.asarray(x)
+  return np.asarray(jax.device_get(x))  # explicit: allowed under transfer_guard("disallow")
 
 
 def available_memory_bytes() -> int:
@@ -147,6 +163,13 @@ def memory_budget_bytes(budget_gb: float | None, mesh: Mesh) -> int:
   per device on accelerators (XLA also needs room for its own buffers), and
   half of the machine's available memory on the CPU, where all host devices
   share one memory.
+
+  Args:
+    budget_gb: GiB per device, or None; mesh: the run mesh.
+  Returns:
+    The budget in bytes.
+  Raises:
+    ConfigError: when `budget_gb <= 0`.
   """
   on_cpu = jax.local_devices()[0].platform == "cpu"
   if budget_gb is not None:
@@ -178,7 +201,13 @@ ACCELERATOR_SEED_GROUP = 1024
 
 def seed_group(setting: int, platform: str | None = None) -> int:
   """Runs per vmapped group inside a device: `setting` (>= 1), or for -1 the
-  fixed size of the backend (`SEED_GROUP`, else `ACCELERATOR_SEED_GROUP`)."""
+  fixed size of the backend (`SEED_GROUP`, else `ACCELERATOR_SEED_GROUP`).
+
+  Args:
+    setting: `config.seed_group`; platform: the backend (None: the first device's).
+  Returns:
+    The group size.
+  """
   if setting >= 1:
     return int(setting)
   platform = platform or jax.local_devices()[0].platform
@@ -205,7 +234,14 @@ class DeviceGroups:
   @classmethod
   def build(cls, mesh: Mesh, size: int, n: int, make) -> "DeviceGroups":
     """Groups of the runs [0, n) (n: a whole number of groups per device), each
-    made by `make(range of rows, device)` on the device that holds it."""
+    made by `make(range of rows, device)` on the device that holds it.
+
+    Args:
+      mesh: the run mesh; size: runs per group; n: all runs;
+      make: (range of rows, device) -> that group's tree.
+    Returns:
+      The `DeviceGroups`.
+    """
     index = runs_sharding(mesh).addressable_devices_indices_map((n,))
     return cls(mesh, size, {d: [make(range(i, i + size), d)
                                 for i in range(sl[0].start or 0, sl[0].stop or n, size)]
@@ -242,14 +278,16 @@ class DeviceGroups:
 
   def fetch(self):
     """Every run's arrays on this host, stacked in run order (typed keys as their
-    key data): one transfer per group and leaf, gathered from every process."""
+    key data), gathered from every process: one explicit `jax.device_get` of
+    every group's leaves (a single host sync)."""
     if jax.process_count() > 1:
       return jax.tree.map(lambda x: fetch(jax.random.key_data(x) if is_key(x) else x),
                           self.join())
     per_group = [jax.tree.leaves(t) for ts in self.by_device.values() for t in ts]
     treedef = jax.tree.structure(self.first)
-    host = lambda x: np.asarray(jax.random.key_data(x) if is_key(x) else x)
-    return jax.tree.unflatten(treedef, [np.concatenate([host(g[i]) for g in per_group])
+    arrays = [[jax.random.key_data(x) if is_key(x) else x for x in g] for g in per_group]
+    host = jax.device_get(arrays)
+    return jax.tree.unflatten(treedef, [np.concatenate([np.asarray(g[i]) for g in host])
                                         for i in range(treedef.num_leaves)])
 
   def map(self, fn) -> "DeviceGroups":
@@ -306,12 +344,20 @@ class GroupProgram:
   dispatched round-robin over the devices so that they compute in parallel.
   """
 
-  def __init__(self, fn, mesh: Mesh):
-    self.jitted = jax.jit(fn)
+  def __init__(self, fn, mesh: Mesh, donate: bool = False):
+    """`donate`: the group's state (the first argument) is donated, its buffers
+    reused for the outputs (a piece of training replaces the state it was given)."""
+    self.jitted = jax.jit(fn, donate_argnums=(0,) if donate else ())
     self.mesh = mesh
 
   def compile(self, group, *shared) -> "CompiledGroupProgram":
-    """Compiles every local device's copy for `group`'s shapes."""
+    """Compiles every local device's copy for `group`'s shapes.
+
+    Args:
+      group: one group's arrays or shapes; *shared: the other arguments (data).
+    Returns:
+      The `CompiledGroupProgram`.
+    """
     devices = list(runs_sharding(self.mesh).addressable_devices_indices_map(
         (self.mesh.size,)))
     leaves, treedef = jax.tree.flatten(group)

@@ -66,9 +66,11 @@ class ProgressLines(Hook):
     self.trained = 0  # seed-steps trained in this process (the rate's numerator)
 
   def skip(self, seed_steps: int) -> None:
+    """Counts seed-steps done before a resumption toward the ETA (not the rate)."""
     self.done += seed_steps
 
   def on_piece(self, event: PieceDone) -> None:
+    """Logs the piece's line: step, rate, ETA, and the runs' median losses (q10, q90)."""
     self.done += event.seed_steps
     self.trained += event.seed_steps
     rate = self.trained / max(self.clock() - self.start, 1e-9)
@@ -99,6 +101,7 @@ class MetricsLog(Hook):
     self.writer = writer
 
   def on_piece(self, event: PieceDone) -> None:
+    """Writes the piece's record (per-run lists in the chunk's run order)."""
     self.writer.write_record({
         "group": event.group, "chunk": event.chunk, "step": event.step,
         "runs": len(event.conditions), "conditions": list(event.conditions),

@@ -19,7 +19,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from lstm_init.engine import checkpoint, chunks, distributed, seed_groups
+from lstm_init.engine import checkpoint, chunks, distributed
+from lstm_init.engine import seed_groups as timing
 from lstm_init.engine.hooks import Clock, Every, Hook, MetricsLog, PieceDone, ProgressLines
 from lstm_init.engine.plan import SweepPlan
 from lstm_init.engine.programs import GroupPrograms, schedule_of
@@ -60,7 +61,7 @@ class Loop:
     self.identity = plan_identity(plan, self.schedules)
     self.state = SweepState.fresh(plan)
     if seed_groups is not None:
-      self.state.at_once = np.array(seed_groups, int)
+      self.state.seed_groups = np.array(seed_groups, int)
     self.extra_hooks = list(hooks)
     self.sigint: StopSignals | None = None
     self.compile_s = 0.0  # over every group's programs
@@ -110,11 +111,11 @@ class Loop:
     """
     sched = self.schedules[chunk[0][0]]
     n = len(chunk)
-    n_pad = distributed.padded(n, self.mesh, programs.group)
+    n_pad = distributed.padded(n, self.mesh, programs.seed_group)
     runs = programs.init_groups(chunk + [chunk[-1]] * (n_pad - n))
     if bool(self.state.in_chunk):
       saved = checkpoint.load_runs(self.ckpt_path, runs.first, n_pad, self.identity)
-      runs = distributed.DeviceGroups.from_host(saved, self.mesh, programs.group, runs.first)
+      runs = distributed.DeviceGroups.from_host(saved, self.mesh, programs.seed_group, runs.first)
       rec = self.state.current
       self.log(f"{label} resuming at step {sched.pieces[int(rec.next_piece) - 1].end}")
     else:
@@ -181,14 +182,14 @@ class Loop:
           continue  # finished before a resumption
         data = distributed.place(plan.experiments[group[0]].data,
                                  distributed.replicated(self.mesh))
-        if int(self.state.at_once[g]) < 0:
+        if int(self.state.seed_groups[g]) < 0:
           if bool(cfg.seed_group_timing):
-            self.state.at_once[g], spent = seed_groups.choose(
+            self.state.seed_groups[g], spent = timing.choose(
                 plan, g, self.mesh, data, group_runs(plan, g), self.log)
             self.compile_s += spent
           else:
-            self.state.at_once[g] = distributed.seed_group(int(cfg.seed_group))
-        programs = GroupPrograms(plan, group, self.mesh, int(self.state.at_once[g]))
+            self.state.seed_groups[g] = distributed.seed_group(int(cfg.seed_group))
+        programs = GroupPrograms(plan, group, self.mesh, int(self.state.seed_groups[g]))
         if not self.state.bounds[str(g)].size:
           self.state.bounds[str(g)] = chunks.plan_bounds(
               plan, g, programs, data, self.mesh, self.schedules[group[0]], self.log)
@@ -206,10 +207,10 @@ class Loop:
           except Exception as e:  # noqa: BLE001 - only out-of-memory is retried
             if not chunks.is_oom(e):
               raise
-            unit = self.mesh.size * programs.group
+            unit = self.mesh.size * programs.seed_group
             if len(chunk) <= unit:  # smaller saves nothing
               raise ConfigError(
-                  f"out of memory with one group of seed_group={programs.group} run(s) per "
+                  f"out of memory with one group of seed_group={programs.seed_group} run(s) per "
                   "device; valid choices: a smaller --config.seed_group (a seed's result "
                   "depends on it)") from None
             self.state.bounds[str(g)] = chunks.split_after_oom(

@@ -38,6 +38,7 @@ def final_train_loss(every_step: np.ndarray) -> float:
 
 
 def describe_plan(plan: SweepPlan) -> str:
+  """What a sweep compares, for the log: conditions, seeds, task(s), baseline, programs."""
   c0 = plan.conditions[0].config
   seeds = len(plan.layouts[0]["seed"])
   exps = plan.experiments
@@ -56,6 +57,8 @@ def describe_plan(plan: SweepPlan) -> str:
 
 
 def result_columns(plan: SweepPlan) -> list[str]:
+  """results.csv's columns: RESULT_COLUMNS (with `perturbation` in the instability
+  design), then the swept fields."""
   axes = list(dict.fromkeys(p for c in plan.conditions for p in c.overrides))
   columns = list(RESULT_COLUMNS)
   if any("perturbation" in lay for lay in plan.layouts):  # the instability design
@@ -68,6 +71,15 @@ def _g(v) -> str:
 
 
 def result_rows(plan: SweepPlan, per: dict[int, dict[str, np.ndarray]]) -> list[dict]:
+  """results.csv's rows, one per run.
+
+  Args:
+    plan: the sweep.
+    per: per condition index, the loop's outputs (`engine.state.OUTPUTS`, [seeds, ...]).
+
+  Returns:
+    Dicts keyed by `result_columns(plan)`, conditions in order, seeds in layout order.
+  """
   rows = []
   for ci, c in enumerate(plan.conditions):
     out, lay = per[ci], plan.layouts[ci]

@@ -36,9 +36,11 @@ DESIGNS = ("seeds", "crossed", "instability")
 
 @dataclasses.dataclass
 class Condition:
-  name: str
-  overrides: dict[str, Any]
-  config: ml_collections.ConfigDict
+  """One condition of a sweep: a point of the cartesian product of its axes."""
+
+  name: str                          # its axis values, e.g. "preset=keras"
+  overrides: dict[str, Any]          # {dotted path: value} of the axes
+  config: ml_collections.ConfigDict  # the whole config with the overrides set
 
 
 def _field(config, path: str):
@@ -65,6 +67,10 @@ def apply_scale(config, given: Mapping[str, Any] | None = None) -> ml_collection
   (`given`), which is used as given. The result records `scale` and the values
   that ran, so planning it again (a reproduction) changes nothing.
 
+  Args:
+    config: the config; given: the `--config.<path>` values, by path.
+  Returns:
+    The config with the scale applied (`config` itself without `scales`).
   Raises:
     ConfigError: for an unknown scale, or a scale value naming no config field.
   """
@@ -82,6 +88,15 @@ def apply_scale(config, given: Mapping[str, Any] | None = None) -> ml_collection
       parent, field = _field(out, path)
       parent[field] = value
   return out
+
+
+def set_from_text(config, path: str, text: str):
+  """Sets `--config.<path>=<text>` into `config` as the command line does;
+  returns the typed value (one line for an unknown field or a bad value)."""
+  value = _coerce(config, path, text)
+  parent, name = _field(config, path)
+  parent[name] = value
+  return value
 
 
 def _coerce(config, path: str, text: str):
@@ -202,6 +217,13 @@ def seed_layout(config) -> dict[str, np.ndarray]:
   perturbation j > 0 flips one bit of one initial parameter
   (`lstm_init.core.perturb`); j = 0 is the base run itself. The layout then has a
   "perturbation" entry.
+
+  Args:
+    config: one condition's config.
+  Returns:
+    {"seed", "init_seed", "data_seed"[, "perturbation"]}, each [runs] ints.
+  Raises:
+    ConfigError: for an unknown design or seed counts below their minimum.
   """
   if config.design not in DESIGNS:
     raise ConfigError(f"unknown design {config.design!r}; valid choices: {', '.join(DESIGNS)}")
@@ -272,6 +294,9 @@ def resolve_axes(config, sweep: Sequence[str] | None,
 
   Returns:
     (axes, notes).
+
+  Raises:
+    ConfigError: for a field given both in `given` and in `sweep`.
   """
   given = dict(given or {})
   given.pop("sweep", None)  # --config.sweep=... is the default sweep itself
@@ -303,6 +328,10 @@ def refuse_unused(conditions: Sequence[Condition], experiments: Sequence[Experim
                   given: Mapping[str, Any], axes: Sequence[str]) -> None:
   """Refuses a given value or a swept field that no condition uses.
 
+  Args:
+    conditions, experiments: the sweep's, in the same order.
+    given: the `--config.<path>` values; axes: the axes that run.
+
   Raises:
     ConfigError: naming the field, the value and when it is used.
   """
@@ -318,13 +347,13 @@ def refuse_unused(conditions: Sequence[Condition], experiments: Sequence[Experim
 class SweepPlan:
   """Everything decided before anything is trained or written."""
 
-  config: ml_collections.ConfigDict
-  conditions: list[Condition]
-  groups: list[list[int]]
-  layouts: list[dict[str, np.ndarray]]
-  experiments: list[Experiment]
-  axes: list[str] = dataclasses.field(default_factory=list)
-  notes: list[str] = dataclasses.field(default_factory=list)
+  config: ml_collections.ConfigDict  # the base config, scale applied
+  conditions: list[Condition]        # every condition, in sweep order
+  groups: list[list[int]]            # condition indices sharing one program
+  layouts: list[dict[str, np.ndarray]]  # per condition: its `seed_layout`
+  experiments: list[Experiment]      # per condition: its built experiment
+  axes: list[str] = dataclasses.field(default_factory=list)   # the axes that ran
+  notes: list[str] = dataclasses.field(default_factory=list)  # default axes replaced
 
 
 def plan_sweep(config, sweep: Sequence[str] | None = None,
@@ -336,6 +365,12 @@ def plan_sweep(config, sweep: Sequence[str] | None = None,
     sweep: `--sweep` axes; None or empty: the config's own `sweep`.
     given: `--config.<path>` values given on the command line (see
       `resolve_axes` for how they meet the default sweep).
+
+  Returns:
+    The `SweepPlan`.
+
+  Raises:
+    ConfigError: for a bad config, axis, scale, design or unused value.
   """
   keys_lib.check_prng_impl()
   for spec in sweep or ():

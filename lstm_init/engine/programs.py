@@ -53,6 +53,7 @@ class Schedule:
 
   @property
   def total(self) -> int:
+    """The run's training steps (its last validation's step)."""
     return self.evals[-1]
 
 
@@ -63,6 +64,14 @@ def make_schedule(total: int, every: int, log_every: int) -> Schedule:
   Every full piece has the same segments, so it is one compiled program;
   when `every` divides `log_every` the validations are the multiples of
   `every`.
+
+  Args:
+    total: training steps.
+    every: steps between validations.
+    log_every: steps per piece.
+
+  Returns:
+    The `Schedule`.
   """
   evals, pieces = [0], []
   for start in range(0, total, log_every):
@@ -81,6 +90,14 @@ def make_schedule(total: int, every: int, log_every: int) -> Schedule:
 
 
 def schedule_of(config) -> Schedule:
+  """The schedule of a condition's config (`train.steps`, `eval_every`, `log_every`).
+
+  Args:
+    config: the condition's config.
+
+  Returns:
+    The `Schedule`.
+  """
   t = config.train
   return make_schedule(int(t.steps), eval_every(t), int(t.log_every))
 
@@ -90,6 +107,12 @@ def run_piece(exp: Experiment, state, data, segments: tuple[tuple[int, int], ...
 
   `segments` is `((length, count), ...)`: `count` times, `length` steps of
   `exp.train_chunk` then `exp.evaluate(..., "curve")`.
+
+  Args:
+    exp: the run's experiment.
+    state: one run's state.
+    data: the experiment's data.
+    segments: as above.
 
   Returns:
     (state, {"train_loss": [steps] every step's loss (NaN once diverged),
@@ -110,7 +133,16 @@ def run_piece(exp: Experiment, state, data, segments: tuple[tuple[int, int], ...
 
 
 def final_scores(exp: Experiment, state, data) -> dict[str, Any]:
-  """The final validation and test scores in one program."""
+  """The final validation and test scores in one program.
+
+  Args:
+    exp: the run's experiment.
+    state: one run's state.
+    data: the experiment's data.
+
+  Returns:
+    {"val": scores, "test": scores}, each `exp.evaluate`'s dict.
+  """
   return {split: exp.evaluate(state, data, split) for split in ("val", "test")}
 
 
@@ -120,7 +152,15 @@ _STACKED: "weakref.WeakKeyDictionary[Experiment, dict[str, Any]]" = weakref.Weak
 def stacked(exp: Experiment, name: str):
   """`exp.<name>` ("init", or "perturb" for the instability design) jitted and
   vmapped over runs, one per experiment while it lives (compiled once per shape,
-  whichever programs use it)."""
+  whichever programs use it).
+
+  Args:
+    exp: the experiment.
+    name: "init" or "perturb".
+
+  Returns:
+    The jitted function; its arguments and outputs have a leading [runs] axis.
+  """
   own = _STACKED.setdefault(exp, {})
   if name not in own:
     own[name] = jax.jit(jax.vmap(getattr(exp, name)))
@@ -152,7 +192,7 @@ class GroupPrograms:
     self.exp = plan.experiments[group[0]]
     self.init = {ci: stacked(plan.experiments[ci], "init") for ci in group}
     self.mesh = mesh if mesh is not None else distributed.run_mesh(1)
-    self.group = seed_group
+    self.seed_group = seed_group
     self._jitted: dict[Any, Any] = {}
     self._compiled: dict[Any, Any] = {}
     self.compile_s = 0.0  # seconds spent tracing and compiling (or reading the cache)
@@ -171,12 +211,24 @@ class GroupPrograms:
       if MAX_TRACES is not None:
         fn = chex.assert_max_traces(_as_function(fn, f"{name}{static}@{id(self)}"),
                                     n=MAX_TRACES)
-      self._jitted[key] = distributed.GroupProgram(jax.vmap(fn, in_axes=(0, None)), self.mesh)
+      # A piece replaces the state it is given: its buffers are donated.
+      self._jitted[key] = distributed.GroupProgram(jax.vmap(fn, in_axes=(0, None)), self.mesh,
+                                                   donate=name == "piece")
     return self._jitted[key]
 
   def compiled(self, key, group, data):
     """The compiled program for one group with `group`'s shapes (compiling it
-    for every device if needed)."""
+    for every device if needed).
+
+    Args:
+      key: (kind, static): ("piece", segments), ("train", steps) or
+        ("evaluate", split or "final").
+      group: one group's run states ([seed_group, ...] leaves, or their shapes).
+      data: the experiment's data.
+
+    Returns:
+      The compiled program of `distributed.GroupProgram.compile`.
+    """
     leaves, treedef = jax.tree.flatten(group)
     shapes = (key, treedef, tuple((a.shape, str(a.dtype)) for a in leaves))
     if shapes not in self._compiled:
@@ -186,16 +238,44 @@ class GroupPrograms:
     return self._compiled[shapes]
 
   def run(self, key, groups: distributed.DeviceGroups, data) -> distributed.DeviceGroups:
-    """Program `key` on every group; the outputs, group by group."""
+    """Program `key` on every group; the outputs, group by group.
+
+    Args:
+      key: as in `compiled`.
+      groups: every device's groups of run states.
+      data: the experiment's data.
+
+    Returns:
+      The outputs, as `DeviceGroups` on the devices.
+    """
     return self.compiled(key, groups.first, data)(groups, data)
 
   def piece(self, groups: distributed.DeviceGroups, data, segments):
-    """One piece of training: (the groups' new states, every run's outputs on the host)."""
+    """One piece of training: (the groups' new states, every run's outputs on the host).
+
+    Args:
+      groups: every device's groups of run states (donated).
+      data: the experiment's data.
+      segments: the piece's `((length, count), ...)`.
+
+    Returns:
+      (new states as `DeviceGroups`, `run_piece`'s outputs, [runs, ...] host
+      arrays).
+    """
     out = self.run(("piece", segments), groups, data)
     return out.map(lambda t: t[0]), out.map(lambda t: t[1]).fetch()
 
   def evaluate(self, groups: distributed.DeviceGroups, data, split: str):
-    """Scores of every run, on the host."""
+    """Scores of every run, on the host.
+
+    Args:
+      groups: every device's groups of run states.
+      data: the experiment's data.
+      split: "curve", or "final" (`final_scores`).
+
+    Returns:
+      The scores, [runs] host arrays.
+    """
     return self.run(("evaluate", split), groups, data).fetch()
 
   def _stream_keys(self, runs) -> dict[int, tuple[dict, dict]]:
@@ -214,7 +294,7 @@ class GroupPrograms:
   def _group_state(self, batch, streams, device):
     """The initial state of one group's runs `batch`, computed on `device`.
 
-    Like training, initialization computes in batches of exactly `self.group`
+    Like training, initialization computes in batches of exactly `self.seed_group`
     runs (padded with copies), so a run's initial bits do not depend on how many
     runs share its condition or its chunk."""
     put = lambda x: jax.device_put(x, device)
@@ -222,45 +302,65 @@ class GroupPrograms:
     for ci in dict.fromkeys(c for c, _ in batch):  # a chunk is condition by condition
       rows = [r for c, r in batch if c == ci]
       n = len(rows)
-      rows = rows + [rows[-1]] * (self.group - n)
+      rows = rows + [rows[-1]] * (self.seed_group - n)
       data, impls = streams[ci]
       keys = {k: jax.random.wrap_key_data(put(np.stack([d[r] for r in rows])), impl=impls[k])
               for k, d in data.items()}
-      state = self.init[ci](keys, put(stacked_values(self.plan.experiments[ci], self.group)))
+      state = self.init[ci](keys, put(stacked_values(self.plan.experiments[ci], self.seed_group)))
       layout = self.plan.layouts[ci]
       if "perturbation" in layout:
         pkeys, enabled = perturbation_keys(self.plan.conditions[ci].config, layout,
                                            np.array(rows))
         state = stacked(self.plan.experiments[ci], "perturb")(
             state, jax.device_put(pkeys, device), put(np.asarray(enabled)))
-      parts.append(state if n == self.group else jax.tree.map(lambda a, n=n: a[:n], state))
+      parts.append(state if n == self.seed_group else jax.tree.map(lambda a, n=n: a[:n], state))
     return _concat(parts)
 
   def init_groups(self, runs) -> distributed.DeviceGroups:
     """The initial states of `runs` ((condition, seed row) pairs, a whole number
-    of groups per device: `distributed.padded`), each group made on its device."""
+    of groups per device: `distributed.padded`), each group made on its device.
+
+    Args:
+      runs: the (condition, seed row) pairs, padded.
+
+    Returns:
+      Their initial states as `DeviceGroups`.
+    """
     streams = self._stream_keys(runs)
     return distributed.DeviceGroups.build(
-        self.mesh, self.group, len(runs),
+        self.mesh, self.seed_group, len(runs),
         lambda rows, d: self._group_state([runs[i] for i in rows], streams, d))
 
   def abstract_group(self, run: tuple[int, int]):
-    """The shapes of one group of runs like `run`, allocating nothing."""
+    """The shapes of one group of runs like `run`, allocating nothing.
+
+    Args:
+      run: a (condition, seed row) pair.
+
+    Returns:
+      The `jax.ShapeDtypeStruct` tree of `seed_group` such runs' states.
+    """
     ci, row = run
     keys = condition_keys(self.plan.conditions[ci].config, self.plan.layouts[ci],
-                          np.full(self.group, row))
+                          np.full(self.seed_group, row))
     return jax.eval_shape(self.init[ci], keys, stacked_values(self.plan.experiments[ci],
-                                                              self.group))
+                                                              self.seed_group))
 
   def run_bytes(self, group, data, segments) -> tuple[int, int]:
     """Memory from XLA's analysis of the programs compiled for one group
     (its arrays, or its shapes from `abstract_group`): the very programs that
     then run, so nothing is compiled twice.
 
+    Args:
+      group: one group's run states, or their shapes.
+      data: the experiment's data.
+      segments: a full piece's segments.
+
     Returns:
       (held, temporaries): bytes each run holds on its device for the whole
-      chunk (arguments and outputs: parameters, optimizer state, records; the
-      shared data is spread over the runs, so this is an upper bound), and
+      chunk (arguments and outputs: parameters, optimizer state, records, less
+      the outputs that reuse donated arguments; the shared data is spread over
+      the runs, so this is an upper bound), and
       XLA's temporaries of one group's program (activations of the runs
       computing at once), which a device needs once: its groups run in turn.
     """
@@ -269,6 +369,7 @@ class GroupPrograms:
       m = self.compiled(key, group, data).memory_analysis()
       if m is None:
         continue
-      held = max(held, (m.argument_size_in_bytes + m.output_size_in_bytes) / self.group)
+      own = m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes
+      held = max(held, own / self.seed_group)
       temporaries = max(temporaries, m.temp_size_in_bytes)
     return int(held), int(temporaries)

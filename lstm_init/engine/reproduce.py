@@ -45,11 +45,11 @@ CURVES = ("train_loss_every_step", "eval_loss", "eval_metric")
 class RunCheck:
   """One re-trained run against its record."""
 
-  condition: str
-  seed: int
+  condition: str               # the condition's name
+  seed: int                    # results.csv's seed column
   recorded: dict[str, str]     # results.csv's text of each number
   recomputed: dict[str, str]   # the same, written the same way
-  curves_equal: dict[str, bool]
+  curves_equal: dict[str, bool]  # per curve in CURVES: bit-equal
   curve_points: int            # values compared in the curves
 
   @property
@@ -60,6 +60,7 @@ class RunCheck:
 
   @property
   def identical(self) -> bool:
+    """Whether every number and curve is bit-equal to its record."""
     return not self.differing
 
 
@@ -67,13 +68,14 @@ class RunCheck:
 class Reproduction:
   """Every re-trained run's check, and what in the environment differs."""
 
-  workdir: str
-  runs: list[RunCheck]
-  seed_groups: list[int]
+  workdir: str                         # the sweep re-trained
+  runs: list[RunCheck]                 # one per re-trained run
+  seed_groups: list[int]               # the recorded sizes used, per group
   environment_differences: list[str]   # "name: recorded -> here"
 
   @property
   def identical(self) -> bool:
+    """Whether every re-trained run is identical to its record."""
     return all(r.identical for r in self.runs)
 
 
@@ -87,7 +89,18 @@ def _read_json(workdir: str, name: str, what: str) -> dict[str, Any]:
 
 def read_records(workdir: str) -> tuple[dict, dict, list[dict[str, str]]]:
   """(config.json, environment.json, results.csv rows as text) of a finished
-  sweep; a one-line error naming what is missing."""
+  sweep; a one-line error naming what is missing.
+
+  Args:
+    workdir: a finished sweep's folder.
+
+  Returns:
+    (config record, environment record, results.csv rows as {column: text}).
+
+  Raises:
+    ConfigError: when the folder, a record, the final outputs, or the recorded
+      seed groups, conditions or groups are missing.
+  """
   if not os.path.isdir(workdir):
     raise ConfigError(f"--workdir {workdir!r} is not a folder")
   record = _read_json(workdir, "config.json", "the config that ran")
@@ -122,6 +135,15 @@ def plan_from_record(record: dict[str, Any], env: dict[str, Any],
   """The recorded sweep planned again, keeping the runs `select(name, seeds)`
   marks (a boolean mask over a condition's seed column), and the recorded
   seed group size of each group that keeps a run.
+
+  Args:
+    record: config.json's record.
+    env: environment.json's record (its `seed_groups`).
+    select: (condition name, [seeds] seed column) -> [seeds] bool mask.
+
+  Returns:
+    (the plan of the kept runs, with this machine's devices and budgets; the
+    seed group size of each of its groups).
 
   Raises:
     ConfigError: if the records no longer plan into the groups that ran.
@@ -161,7 +183,15 @@ def plan_from_record(record: dict[str, Any], env: dict[str, Any],
 
 
 def environment_differences(recorded: dict[str, Any], here: dict[str, Any]) -> list[str]:
-  """The bit-deciding fields (`records.BIT_FIELDS`) that differ, as lines."""
+  """The bit-deciding fields (`records.BIT_FIELDS`) that differ, as lines.
+
+  Args:
+    recorded: the environment.json record.
+    here: `records.environment()` of this process.
+
+  Returns:
+    One "name: recorded, here" line per differing field.
+  """
   a, b = records.bit_fields(recorded), records.bit_fields(here)
   return [f"{k}: {a[k]!r} recorded, {b[k]!r} here" for k in a if a[k] != b[k]]
 
@@ -241,7 +271,14 @@ def _text(v) -> str:
 
 
 def describe(rep: Reproduction) -> str:
-  """Per run: the recorded and recomputed final validation score, and the verdict."""
+  """Per run: the recorded and recomputed final validation score, and the verdict.
+
+  Args:
+    rep: the output of `reproduce`.
+
+  Returns:
+    The table and a closing verdict, as text lines joined by newlines.
+  """
   lines = [f"{'condition':<32} {'seed':>5} {'recorded':>12} {'recomputed':>12}  bits"]
   for r in rep.runs:
     verdict = (f"identical ({len(NUMBER_COLUMNS)} numbers, {r.curve_points} curve values)"

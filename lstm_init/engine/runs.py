@@ -24,7 +24,17 @@ from lstm_init.engine.programs import Schedule
 
 def plan_identity(plan: SweepPlan, schedules: list[Schedule]) -> dict[str, Any]:
   """What a checkpoint must have been written by to be resumed here: the
-  conditions, their seeds and steps, the groups, and a digest of the config."""
+  conditions, their seeds and steps, the groups, and a digest of the config.
+
+  Args:
+    plan: the sweep's plan.
+    schedules: one `Schedule` per condition.
+
+  Returns:
+    {"conditions", "seeds", "steps", "groups", "config"}: names, seed counts
+    and total steps per condition, the groups' condition indices, and 16 hex
+    digits of the SHA-256 of the config without `RESUMABLE_FIELDS`.
+  """
   config = {k: v for k, v in flatten(plan.config.to_dict()).items()
             if k not in RESUMABLE_FIELDS}
   return {"conditions": [c.name for c in plan.conditions],
@@ -42,7 +52,14 @@ ROW_BYTES = 2048    # a results row (a dict of ~20 numbers), its text and its su
 def record_bytes(schedule: Schedule) -> int:
   """Host bytes one run's records take through the sweep: every step's loss
   (float32 while in training, float64 filed, float32 in curves.npz), three
-  curves at each validation (in the records and again in the curves), a row."""
+  curves at each validation (in the records and again in the curves), a row.
+
+  Args:
+    schedule: the run's condition's schedule.
+
+  Returns:
+    The estimate in bytes.
+  """
   return 16 * schedule.total + 48 * len(schedule.evals) + ROW_BYTES
 
 
@@ -68,9 +85,25 @@ class GroupRuns(Sequence):
 
 
 def group_runs(plan: SweepPlan, g: int) -> GroupRuns:
-  """A group's runs as (condition, seed row) pairs, in chunk order."""
+  """A group's runs as (condition, seed row) pairs, in chunk order.
+
+  Args:
+    plan: the sweep's plan.
+    g: the group's index in `plan.groups`.
+
+  Returns:
+    A `GroupRuns` sequence.
+  """
   return GroupRuns(plan, g)
 
 
 def boundaries(n: int, size: int, start: int = 0) -> list[int]:
+  """Cut points of [start, n) into pieces of `size` (the last may be shorter).
+
+  Args:
+    n: the end; size: the piece length (at least 1 is used); start: the start.
+
+  Returns:
+    [start, start + size, ..., n].
+  """
   return list(range(start, n, max(1, size))) + [n]

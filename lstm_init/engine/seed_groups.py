@@ -46,12 +46,23 @@ DEPENDS = ("per-seed results depend on this timed choice (another size computes 
 
 
 def candidates(platform: str) -> tuple[int, ...]:
-  """The sizes timed on a backend."""
+  """The sizes timed on a backend.
+
+  Args:
+    platform: the JAX platform name ("cpu", "gpu", "tpu").
+
+  Returns:
+    `CPU_CANDIDATES` on the CPU, else `ACCELERATOR_CANDIDATES`.
+  """
   return CPU_CANDIDATES if platform == "cpu" else ACCELERATOR_CANDIDATES
 
 
 def cache_path() -> str | None:
-  """Where timed choices are remembered (None: the compilation cache is off)."""
+  """Where timed choices are remembered (None: the compilation cache is off).
+
+  Returns:
+    `seed_groups.json` in the compilation cache's folder, or None.
+  """
   folder = jax.config.jax_compilation_cache_dir
   return os.path.join(folder, CACHE_FILE) if folder else None
 

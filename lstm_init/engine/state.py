@@ -87,7 +87,7 @@ class SweepState:
   outputs: dict[str, dict[str, np.ndarray]]  # per condition: OUTPUTS over its seeds
   current: ChunkRecords           # the chunk in training, valid when `in_chunk`
   in_chunk: np.ndarray            # [] whether the checkpoint holds that chunk's run states
-  at_once: np.ndarray             # [groups]: runs vmapped at once per device (-1: unset)
+  seed_groups: np.ndarray         # [groups]: each group's seed group size (-1: not chosen yet)
 
   @classmethod
   def fresh(cls, plan: SweepPlan) -> "SweepState":

@@ -33,6 +33,7 @@ from lstm_init.engine.workdir import config_record, locked, prepare_workdir, wri
 
 
 def default_workdir(config) -> str:
+  """runs/<date>-<time>-<config.name>."""
   return os.path.join("runs", time.strftime("%Y%m%d-%H%M%S") + f"-{config.name}")
 
 
@@ -97,7 +98,7 @@ def run_sweep(config, workdir: str | None = None, sweep: Sequence[str] | None = 
       writers_lib.write_curves(curves, rows, os.path.join(workdir, "tensorboard"))
     log(summary_table(summary))
     env["timings"] = timings(started, planned, trained, loop)
-    env["seed_groups"] = [int(g) for g in loop.state.at_once]  # per group, as they ran
+    env["seed_groups"] = [int(g) for g in loop.state.seed_groups]  # per group, as they ran
     log(describe_timings(env["timings"]))
     if writer:
       records.write_json(os.path.join(workdir, "environment.json"), env)
@@ -129,6 +130,7 @@ def timings(started: float, planned: float, trained: float, loop: Loop) -> dict[
 
 
 def describe_timings(t: dict[str, Any]) -> str:
+  """`timings`' numbers as the log's one line."""
   return (f"time: {t['total_s']:.1f} s in all; first training step at {t['time_to_first_step_s']:.1f}"
           f" s (start-up {t['startup_s']:.1f} s, plan {t['plan_s']:.1f} s, compile "
           f"{t['compile_s']:.1f} s), training {t['training_s']:.1f} s, outputs "

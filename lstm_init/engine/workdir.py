@@ -27,6 +27,14 @@ RUN_STATE_FILES = ("checkpoint.msgpack", "metrics.jsonl")
 
 
 def swept_paths(plan: SweepPlan) -> list[str]:
+  """The config fields that some condition overrides.
+
+  Args:
+    plan: the sweep's plan.
+
+  Returns:
+    The dotted paths, in order of first appearance.
+  """
   return list(dict.fromkeys(p for c in plan.conditions for p in c.overrides))
 
 
@@ -47,6 +55,12 @@ def config_record(plan: SweepPlan) -> dict[str, Any]:
   `config` are defaults that did not act), and each condition lists its own
   values and what its experiment records (for the LSTM: the initializer as
   resolved, the preset's parts with the overrides applied).
+
+  Args:
+    plan: the sweep's plan.
+
+  Returns:
+    {"config", "notes", "unused", "conditions", "groups"}, JSON-ready.
   """
   config = plan.config.to_dict()
   for path in swept_paths(plan):
@@ -62,7 +76,14 @@ def config_record(plan: SweepPlan) -> dict[str, Any]:
 
 def unused_fields(plan: SweepPlan) -> list[str]:
   """Config fields no condition reads; a section no condition reads at all
-  appears once, as its name."""
+  appears once, as its name.
+
+  Args:
+    plan: the sweep's plan.
+
+  Returns:
+    Dotted paths and section names.
+  """
   flat = sorted(flatten(plan.config.to_dict()))
   candidates = list(dict.fromkeys(conditional_fields() + [p for p in flat if "." in p]))
   unused = [p for p in candidates
@@ -77,7 +98,14 @@ def unused_fields(plan: SweepPlan) -> list[str]:
 
 
 def config_from_record(record: dict[str, Any]):
-  """The config of a recorded sweep's first condition, as a ConfigDict."""
+  """The config of a recorded sweep's first condition, as a ConfigDict.
+
+  Args:
+    record: a config.json record (`config_record`).
+
+  Returns:
+    The shared config with the first condition's overrides set.
+  """
   config = json.loads(json.dumps(record["config"]))
   first = record["conditions"][0]["overrides"] if record.get("conditions") else {}
   for path, value in first.items():
@@ -99,6 +127,15 @@ def prepare_workdir(workdir: str, record: dict[str, Any], overwrite: bool) -> No
 
   The same config in the same workdir resumes (or rewrites finished outputs);
   with `overwrite` an old checkpoint and results are discarded.
+
+  Args:
+    workdir: the folder.
+    record: this sweep's `config_record`.
+    overwrite: discard the `RUN_STATE_FILES` of a previous sweep.
+
+  Raises:
+    ConfigError: when `workdir` is a file, or holds another config's results
+      without `overwrite`.
   """
   if os.path.exists(workdir) and not os.path.isdir(workdir):
     raise ConfigError(f"--workdir {workdir!r} is a file, not a folder; choose another --workdir")
@@ -136,6 +173,16 @@ def locked(workdir: str, log):
   A second live process on the same workdir is refused with one line; a lock
   left by a process that is no longer running (on this host) is taken over,
   and the log says so. The lock goes when the sweep ends, however it ends.
+
+  Args:
+    workdir: the folder (created if missing).
+    log: where the takeover line goes.
+
+  Yields:
+    Nothing; the lock is held while the block runs.
+
+  Raises:
+    ConfigError: when `workdir` is a file, or a live process holds the lock.
   """
   if os.path.exists(workdir) and not os.path.isdir(workdir):
     raise ConfigError(f"--workdir {workdir!r} is a file, not a folder; choose another --workdir")
@@ -179,7 +226,16 @@ def locked(workdir: str, log):
 
 def write_partial(workdir: str, plan: SweepPlan, state) -> str:
   """results.partial.csv: the latest validation of every run trained so far
-  (`state`: the loop's `SweepState` at an interruption)."""
+  (`state`: the loop's `SweepState` at an interruption).
+
+  Args:
+    workdir: the sweep's folder.
+    plan: the sweep's plan.
+    state: the loop's `SweepState`.
+
+  Returns:
+    The path of the file written.
+  """
   rows = []
 
   def add(ci, seed, curve):

@@ -56,9 +56,11 @@ class JsonlWriter(MetricWriter):
     self.path = path
 
   def write_scalars(self, step: int, scalars: Mapping[str, float]) -> None:
+    """One line: {"step": step, **scalars}."""
     records.append_jsonl(self.path, {"step": int(step), **scalars})
 
   def write_record(self, record: Mapping[str, Any]) -> None:
+    """One line holding `record` (arrays as lists)."""
     records.append_jsonl(self.path, record)
 
 
@@ -82,13 +84,16 @@ class TensorBoardWriter(MetricWriter):
     self._writer = SummaryWriter(logdir=logdir, flush_secs=3600)
 
   def write_scalars(self, step: int, scalars: Mapping[str, float]) -> None:
+    """One scalar event per tag at `step`."""
     for tag, value in scalars.items():
       self._writer.add_scalar(tag, float(value), int(step))
 
   def flush(self) -> None:
+    """Writes the pending events to the event file."""
     self._writer.flush()
 
   def close(self) -> None:
+    """Flushes and closes the event file."""
     self._writer.close()
 
 

@@ -26,7 +26,11 @@ FIGURE_FORMATS = ("png", "pdf")
 
 
 def pyplot():
-  """matplotlib.pyplot on the Agg backend (files only, no display)."""
+  """matplotlib.pyplot on the Agg backend (files only, no display).
+
+  Returns:
+    The `matplotlib.pyplot` module.
+  """
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
@@ -34,12 +38,29 @@ def pyplot():
 
 
 def finite_ok(x, diverged):
-  """The values of seeds that did not diverge and are finite."""
+  """The values of seeds that did not diverge and are finite.
+
+  Args:
+    x: [seeds] values.
+    diverged: [seeds] bool.
+
+  Returns:
+    [kept] values.
+  """
   return x[(~diverged) & np.isfinite(x)]
 
 
 def save(fig, out_dir: str, name: str) -> str:
-  """Writes `figures/<name>` in every format; returns the PNG's relative path."""
+  """Writes `figures/<name>` in every format, then closes the figure.
+
+  Args:
+    fig: a matplotlib figure.
+    out_dir: the folder figures/ is made in.
+    name: the file name without extension.
+
+  Returns:
+    The PNG's path relative to `out_dir`.
+  """
   os.makedirs(os.path.join(out_dir, "figures"), exist_ok=True)
   for fmt in FIGURE_FORMATS:
     fig.savefig(os.path.join(out_dir, "figures", f"{name}.{fmt}"), dpi=130,
@@ -49,12 +70,25 @@ def save(fig, out_dir: str, name: str) -> str:
 
 
 def colors(n):
+  """n distinct colours (tab10 up to 10, else tab20, repeating past 20).
+
+  Args:
+    n: how many.
+
+  Returns:
+    A list of n RGBA tuples.
+  """
   cmap = pyplot().get_cmap("tab10" if n <= 10 else "tab20")
   return [cmap(i % cmap.N) for i in range(n)]
 
 
 def log_if_wide(ax, values):
-  """A log axis when positive values span more than a factor of 20."""
+  """A log axis when positive values span more than a factor of 20.
+
+  Args:
+    ax: the axes whose y axis may become logarithmic.
+    values: [n] values plotted on it (non-finite ones ignored).
+  """
   v = values[np.isfinite(values)]
   if v.size and v.min() > 0 and v.max() / v.min() > 20:
     ax.set_yscale("log")
@@ -62,24 +96,40 @@ def log_if_wide(ax, values):
 
 def draw_baselines(ax, m, vertical=False, label="no-learning baseline"):
   """The no-learning baseline: one grey line, or one per condition in its colour
-  when the conditions' tasks differ."""
+  when the conditions' tasks differ. Nothing when no baseline is known.
+
+  Args:
+    ax: the axes.
+    m: the merged sweeps.
+    vertical: vertical lines (a score on the x axis) instead of horizontal.
+    label: the legend label, or None.
+  """
   line = ax.axvline if vertical else ax.axhline
-  if not np.isfinite(np.asarray(m["baselines"], float)).any():
+  if not np.isfinite(np.asarray(m.baselines, float)).any():
     return  # no baseline known (e.g. reinforcement learning)
-  if m["baseline"] is not None:
-    line(m["baseline"], ls="--", color="grey", lw=1, label=label)
+  if m.baseline is not None:
+    line(m.baseline, ls="--", color="grey", lw=1, label=label)
     return
-  for i, (b, col) in enumerate(zip(m["baselines"], colors(len(m["conditions"])))):
+  for i, (b, col) in enumerate(zip(m.baselines, colors(len(m.conditions)))):
     line(b, ls="--", color=col, lw=1, label=f"{label} (per condition)" if label and i == 0
          else None)
 
 
 def fig_distribution(m, out_dir):
+  """Final score per condition: a box of quartiles and every seed a dot.
+
+  Args:
+    m: the merged sweeps (`merged.Merged`).
+    out_dir: the folder whose figures/ it is written in.
+
+  Returns:
+    The PNG's relative path.
+  """
   plt = pyplot()
-  n = len(m["conditions"])
+  n = len(m.conditions)
   fig, ax = plt.subplots(figsize=(max(5, 1.2 * n + 2), 4))
   rng = np.random.default_rng(0)  # horizontal jitter of the dots only
-  for i, (x, div, col) in enumerate(zip(m["final"], m["diverged"], colors(n))):
+  for i, (x, div, col) in enumerate(zip(m.final, m.diverged, colors(n))):
     ok = finite_ok(x, div)
     if ok.size:
       ax.boxplot([ok], positions=[i], widths=0.5, showfliers=False,
@@ -90,10 +140,10 @@ def fig_distribution(m, out_dir):
       ax.scatter([i] * int(div.sum()), [ax.get_ylim()[1]] * int(div.sum()), marker="x",
                  color="r", label="diverged" if i == 0 else None)
   draw_baselines(ax, m)
-  log_if_wide(ax, np.concatenate([finite_ok(x, d) for x, d in zip(m["final"], m["diverged"])]
-                                  + [np.array(m["baselines"])]))
-  ax.set_xticks(range(n), m["conditions"], rotation=30, ha="right")
-  ax.set_ylabel(m.get("score", "final validation loss"))
+  log_if_wide(ax, np.concatenate([finite_ok(x, d) for x, d in zip(m.final, m.diverged)]
+                                  + [np.array(m.baselines)]))
+  ax.set_xticks(range(n), m.conditions, rotation=30, ha="right")
+  ax.set_ylabel(m.score)
   ax.set_title("Final score per seed (box: quartiles)")
   if ax.get_legend_handles_labels()[0]:
     ax.legend(loc="best", fontsize=8)
@@ -101,32 +151,48 @@ def fig_distribution(m, out_dir):
 
 
 def fig_ecdf(m, out_dir):
+  """Empirical CDFs of the final loss, or performance profiles of a return.
+
+  Args:
+    m: the merged sweeps (`merged.Merged`).
+    out_dir: the folder whose figures/ it is written in.
+
+  Returns:
+    The PNG's relative path.
+  """
   plt = pyplot()
   fig, ax = plt.subplots(figsize=(6, 4))
-  every = np.concatenate([finite_ok(x, d) for x, d in zip(m["final"], m["diverged"])])
+  every = np.concatenate([finite_ok(x, d) for x, d in zip(m.final, m.diverged)])
   if every.size:
     span = max(float(every.max() - every.min()), 1e-9)
     taus = np.linspace(every.min() - 0.02 * span, every.max(), 400)
-  for name, x, div, col in zip(m["conditions"], m["final"], m["diverged"],
-                               colors(len(m["conditions"]))):
+  for name, x, div, col in zip(m.conditions, m.final, m.diverged,
+                               colors(len(m.conditions))):
     ok = np.sort(finite_ok(x, div))
-    if ok.size and m.get("higher"):  # rliable's profile: the fraction of runs above tau
+    if ok.size and m.higher:  # rliable's profile: the fraction of runs above tau
       ax.step(taus, stats.performance_profile(np.where(div, -np.inf, x), taus), where="post",
               label=name, color=col)
     elif ok.size:
       ax.step(ok, np.arange(1, ok.size + 1) / len(x), where="post", label=name, color=col)
   draw_baselines(ax, m, vertical=True, label=None)
-  ax.set_xlabel(m.get("score", "final validation loss") + (" (tau)" if m.get("higher") else ""))
-  ax.set_ylabel("fraction of seeds with score > tau" if m.get("higher") else
+  ax.set_xlabel(m.score + (" (tau)" if m.higher else ""))
+  ax.set_ylabel("fraction of seeds with score > tau" if m.higher else
                 "fraction of seeds with loss <= x")
-  ax.set_title("Performance profile (fraction of seeds above tau)" if m.get("higher") else
+  ax.set_title("Performance profile (fraction of seeds above tau)" if m.higher else
                "Performance profile (empirical CDF)")
   ax.legend(fontsize=8)
   return save(fig, out_dir, "ecdf")
 
 
 def band(ax, xs, curves, label, col):
-  """Median line with 25-75% and 10-90% bands over the rows of `curves`."""
+  """Median line with 25-75% and 10-90% bands over the rows of `curves`.
+
+  Args:
+    ax: the axes.
+    xs: [points] x values.
+    curves: [rows, points] values (NaN ignored).
+    label, col: the line's legend label and colour.
+  """
   with np.errstate(all="ignore"):
     with warnings.catch_warnings():
       warnings.simplefilter("ignore", RuntimeWarning)
@@ -139,11 +205,20 @@ def band(ax, xs, curves, label, col):
 
 def fig_curves(m, out_dir, grid=None):
   """One panel; for a two-axis sweep (`tables.two_axis_grid`), one panel per value
-  of its column axis with a line per row value, so many conditions stay readable."""
+  of its column axis with a line per row value, so many conditions stay readable.
+
+  Args:
+    m: the merged sweeps (`merged.Merged`).
+    out_dir: the folder whose figures/ it is written in.
+    grid: `tables.two_axis_grid(m)`, or None for one panel.
+
+  Returns:
+    The PNG's relative path.
+  """
   plt = pyplot()
   if grid is None:
-    panels = [(None, list(range(len(m["conditions"]))))]
-    labels = m["conditions"]
+    panels = [(None, list(range(len(m.conditions))))]
+    labels = m.conditions
   else:
     (row_axis, rows), (col_axis, cols) = grid["rows"], grid["cols"]
     panels = [(f"{col_axis}={c}", [grid["index"][(r, c)] for r in rows
@@ -152,21 +227,21 @@ def fig_curves(m, out_dir, grid=None):
   fig, axes = plt.subplots(1, len(panels), figsize=(6.5 if grid is None else
                                                     3.2 * len(panels) + 1, 4),
                            squeeze=False, sharey=True)
-  palette = colors(len(m["conditions"]) if grid is None else len(grid["rows"][1]))
+  palette = colors(len(m.conditions) if grid is None else len(grid["rows"][1]))
   for ax, (title, members) in zip(axes[0], panels):
     for k, ci in enumerate(members):
-      st, c = m["steps"][ci], m["curves"][ci]
+      st, c = m.steps[ci], m.curves[ci]
       e = int((st >= 0).sum())
       band(ax, st[:e], c[:, :e], labels[ci], palette[ci if grid is None else k])
     draw_baselines(ax, m, label="baseline")
-    ax.set_xlabel(m.get("step_unit", "training step"))
+    ax.set_xlabel(m.step_unit)
     if title:
       ax.set_title(title, fontsize=9)
-    if not m.get("higher"):
+    if not m.higher:
       ax.set_yscale("log")
-  rows = m.get("curve_rows", [0])
-  if m.get("higher"):
-    axes[0][0].set_ylabel(m.get("score", "score") + " (learning-curve evaluations)")
+  rows = m.curve_rows
+  if m.higher:
+    axes[0][0].set_ylabel(m.score + " (learning-curve evaluations)")
   else:
     axes[0][0].set_ylabel("validation loss" + (f" (first {rows[0]} validation rows)"
                                                if len(rows) == 1 and rows[0] > 0 else ""))
@@ -176,12 +251,21 @@ def fig_curves(m, out_dir, grid=None):
 
 
 def fig_per_timestep(m, out_dir):
-  pts = [p for p in m["per_timestep"] if np.isfinite(p).sum(axis=-1).max(initial=0) > 1]
+  """Validation loss at each position of a window, median and bands over seeds.
+
+  Args:
+    m: the merged sweeps (`merged.Merged`).
+    out_dir: the folder whose figures/ it is written in.
+
+  Returns:
+    The PNG's relative path, or None when no condition has a loss per position.
+  """
+  pts = [p for p in m.per_timestep if np.isfinite(p).sum(axis=-1).max(initial=0) > 1]
   if not pts:
     return None
   plt = pyplot()
   fig, ax = plt.subplots(figsize=(6.5, 4))
-  for name, p, col in zip(m["conditions"], m["per_timestep"], colors(len(m["conditions"]))):
+  for name, p, col in zip(m.conditions, m.per_timestep, colors(len(m.conditions))):
     if np.isfinite(p).sum(axis=-1).max(initial=0) > 1:
       band(ax, np.arange(p.shape[-1]), p, name, col)
   draw_baselines(ax, m, label="baseline")
@@ -193,33 +277,60 @@ def fig_per_timestep(m, out_dir):
 
 
 def fig_best_of_k(m, out_dir):
+  """Expected best final score among k seeds, for k from 1 to the seeds run.
+
+  Args:
+    m: the merged sweeps (`merged.Merged`).
+    out_dir: the folder whose figures/ it is written in.
+
+  Returns:
+    The PNG's relative path.
+  """
   plt = pyplot()
   fig, ax = plt.subplots(figsize=(6, 4))
-  for name, x, div, col in zip(m["conditions"], m["final"], m["diverged"],
-                               colors(len(m["conditions"]))):
+  for name, x, div, col in zip(m.conditions, m.final, m.diverged,
+                               colors(len(m.conditions))):
     ok = finite_ok(x, div)
     if ok.size:
       ks = np.arange(1, len(x) + 1)
-      best = (-stats.expected_best_of_k(-ok, ks) if m.get("higher")
+      best = (-stats.expected_best_of_k(-ok, ks) if m.higher
               else stats.expected_best_of_k(ok, ks))
       ax.plot(ks, best, label=name, color=col)
   ax.set_xscale("log")
   ax.set_xlabel("k (seeds tried)")
-  ax.set_ylabel(f"expected best {m.get('score', 'final validation loss')} among k")
+  ax.set_ylabel(f"expected best {m.score} among k")
   ax.set_title("Expected best of k (Dodge et al. 2019)")
   ax.legend(fontsize=8)
   return save(fig, out_dir, "best_of_k")
 
 
 def grid_cell(m, grid, row, col) -> np.ndarray:
-  """The metric of a two-axis grid's cell over its non-diverged seeds (empty if none)."""
+  """The metric of a two-axis grid's cell over its non-diverged seeds (empty if none).
+
+  Args:
+    m: the merged sweeps.
+    grid: `tables.two_axis_grid(m)`.
+    row, col: the cell's values of the row and column axes.
+
+  Returns:
+    [seeds] finite metrics.
+  """
   i = grid["index"].get((row, col))
-  return np.array([]) if i is None else finite_ok(m["metric"][i], m["diverged"][i])
+  return np.array([]) if i is None else finite_ok(m.metric[i], m.diverged[i])
 
 
 def fig_grid(m, out_dir, grid):
   """The metric against the grid's column axis, one line per row value (median and
-  25-75% band over seeds)."""
+  25-75% band over seeds).
+
+  Args:
+    m: the merged sweeps (`merged.Merged`).
+    out_dir: the folder whose figures/ it is written in.
+    grid: `tables.two_axis_grid(m)`.
+
+  Returns:
+    The PNG's relative path.
+  """
   (row_axis, rows), (col_axis, cols) = grid["rows"], grid["cols"]
   plt = pyplot()
   fig, ax = plt.subplots(figsize=(6.5, 4))
@@ -234,16 +345,27 @@ def fig_grid(m, out_dir, grid):
   if not numeric:
     ax.set_xticks(xs, [str(c) for c in cols])
   ax.set_xlabel(col_axis)
-  ax.set_ylabel(f"{m['metric_name']} (median, 25-75% of seeds)")
-  ax.set_title(f"{m['metric_name']} by {col_axis} and {row_axis}")
+  ax.set_ylabel(f"{m.metric_name} (median, 25-75% of seeds)")
+  ax.set_title(f"{m.metric_name} by {col_axis} and {row_axis}")
   ax.legend(fontsize=8)
   return save(fig, out_dir, "grid")
 
 
 def fig_improvement(m, out_dir, matrices):
+  """The matrix of P(row beats column) with its bootstrap intervals.
+
+  Args:
+    m: the merged sweeps (`merged.Merged`).
+    out_dir: the folder whose figures/ it is written in.
+    matrices: `tables.improvement_matrix(m)`: (estimate, low, high), each
+      [conditions, conditions].
+
+  Returns:
+    The PNG's relative path.
+  """
   plt = pyplot()
   mat, lo, hi = matrices
-  n = len(m["conditions"])
+  n = len(m.conditions)
   fig, ax = plt.subplots(figsize=(1.3 * n + 3, 1.1 * n + 2))
   im = ax.imshow(mat, vmin=0, vmax=1, cmap="RdBu_r")
   for i in range(n):
@@ -251,8 +373,8 @@ def fig_improvement(m, out_dir, matrices):
       if i != j and np.isfinite(mat[i, j]):
         ax.text(j, i, f"{mat[i, j]:.2f}\n[{lo[i, j]:.2f}, {hi[i, j]:.2f}]", ha="center",
                 va="center", fontsize=7)
-  ax.set_xticks(range(n), m["conditions"], rotation=30, ha="right")
-  ax.set_yticks(range(n), m["conditions"])
+  ax.set_xticks(range(n), m.conditions, rotation=30, ha="right")
+  ax.set_yticks(range(n), m.conditions)
   ax.set_title("P(a seed of the row beats a seed of the column)")
   fig.colorbar(im, ax=ax, shrink=0.8)
   return save(fig, out_dir, "improvement")

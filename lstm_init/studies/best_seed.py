@@ -41,7 +41,17 @@ def _percentile_rank(value: float, population: np.ndarray) -> float:
 
 
 def analyse(pop_rows: list[dict], retrain_rows: list[dict]) -> dict[str, Any]:
-  """The numbers of the study from the two sweeps' result rows."""
+  """The numbers of the study from the two sweeps' result rows.
+
+  Args:
+    pop_rows: the population sweep's result rows (one per seed).
+    retrain_rows: the retraining sweep's rows (one per new data order).
+
+  Returns:
+    The study's numbers by name (written as best_seed.json): the chosen seed
+    and its losses, population medians, Spearman rho of validation and test,
+    the lead kept on test and on retraining, expected best-of-k losses.
+  """
   ok = [r for r in pop_rows if not r["diverged"]]
   val = np.array([r["final_eval_loss"] for r in ok])
   test = np.array([r["final_test_loss"] for r in ok])
@@ -82,6 +92,14 @@ def analyse(pop_rows: list[dict], retrain_rows: list[dict]) -> dict[str, Any]:
 
 
 def markdown(a: dict[str, Any]) -> str:
+  """The study as a Markdown page (best_seed.md).
+
+  Args:
+    a: the output of `analyse`.
+
+  Returns:
+    The page's text.
+  """
   return "\n".join([
       "# Is the best seed real?", "",
       f"Population: {a['n_seeds']} seeds ({a['n_diverged']} diverged). The best seed on "
@@ -108,6 +126,13 @@ def markdown(a: dict[str, Any]) -> str:
 
 
 def figure(pop_rows, retrain_rows, a, out_dir) -> None:
+  """Writes figures/best_seed.png|pdf: validation vs test, and the retrained losses.
+
+  Args:
+    pop_rows, retrain_rows: as in `analyse`.
+    a: the output of `analyse`.
+    out_dir: the study's workdir.
+  """
   plt = pyplot()
   ok = [r for r in pop_rows if not r["diverged"]]
   val = np.array([r["final_eval_loss"] for r in ok])
@@ -144,6 +169,20 @@ def run_best_seed(config, workdir: str, log: Callable[[str], None] = print,
 
   The study trains one condition. A config whose `sweep` varies a field is
   refused unless a `--config.<path>` value (in `given`) fixes it.
+
+  Args:
+    config: the study's config (design "seeds", `retrain_data_seeds`).
+    workdir: where the study and its two sweeps are written.
+    log: where progress lines go.
+    overwrite: passed to both sweeps.
+    given: the `--config.<path>` values given on the command line.
+
+  Returns:
+    The output of `analyse`.
+
+  Raises:
+    ConfigError: for another design, an experiment scored by a return, a sweep
+      that varies a field, or fewer than 3 seeds that did not diverge.
   """
   config = apply_scale(config, given)  # once: the inner sweeps get no scales table
   require(config.design == "seeds", "the best-seed study needs design='seeds'")

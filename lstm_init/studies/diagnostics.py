@@ -83,6 +83,10 @@ def diagnose(params: Sequence[dict], xs: jax.Array, probe: jax.Array | None = No
     probe: [H] unit vector defining the loss at the last step (default: a
       fixed random direction, the same for every seed).
     jacobian_samples: how many (step, row) pairs the Jacobian is taken at.
+
+  Returns:
+    The arrays listed in the module docstring, by name (plus grad_norm_h and
+    grad_norm_c, each [layer, distance]).
   """
   xs_tm = jnp.swapaxes(xs, 0, 1)
   time, batch = xs_tm.shape[:2]
@@ -137,13 +141,27 @@ def diagnose(params: Sequence[dict], xs: jax.Array, probe: jax.Array | None = No
 
 
 def singular_values(matrices: np.ndarray) -> np.ndarray:
-  """Singular values of a stack of matrices, on the host (no LAPACK in XLA)."""
+  """Singular values of a stack of matrices, on the host (no LAPACK in XLA).
+
+  Args:
+    matrices: [..., m, n].
+
+  Returns:
+    [..., min(m, n)] float64 singular values, descending.
+  """
   m = np.asarray(matrices, np.float64)
   return np.linalg.svd(m, compute_uv=False)
 
 
 def recurrent_spectra(w_h: np.ndarray) -> np.ndarray:
-  """Singular values of each gate block of W_h [..., H, 4H] -> [..., 4, H]."""
+  """Singular values of each gate block of W_h [..., H, 4H] -> [..., 4, H].
+
+  Args:
+    w_h: [..., H, 4H] recurrent kernels, gate blocks (i, f, g, o).
+
+  Returns:
+    [..., 4, H] singular values per gate block.
+  """
   w = np.asarray(w_h)
   blocks = np.stack(np.split(w, 4, axis=-1), axis=-3)
   return singular_values(blocks)
@@ -152,7 +170,13 @@ def recurrent_spectra(w_h: np.ndarray) -> np.ndarray:
 def reach(grad_norm: np.ndarray, fraction: float = 1e-3) -> np.ndarray:
   """First distance at which grad_norm[..., d] < fraction * grad_norm[..., 0].
 
-  Returns the length of the distance axis where it never falls that low.
+  Args:
+    grad_norm: [..., distance] gradient norms (`diagnose`'s grad_norm).
+    fraction: the threshold relative to distance 0.
+
+  Returns:
+    [...] int distances; the length of the distance axis where it never falls
+    that low.
   """
   g = np.asarray(grad_norm)
   below = g < fraction * g[..., :1]
@@ -163,8 +187,14 @@ def reach(grad_norm: np.ndarray, fraction: float = 1e-3) -> np.ndarray:
 def residual_depth_variance(params: Sequence[dict], xs: jax.Array) -> dict[str, jax.Array]:
   """Output variance after each layer of a stack (input width = hidden width).
 
-  Returns variances [depth] for a plain stack, residual merges without scaling
-  ("none": x + f(x)) and with the 1/sqrt(2) scaling ("sqrt_half").
+  Args:
+    params: list of layer dicts, every layer H wide (I = H).
+    xs: [batch, time, H] inputs.
+
+  Returns:
+    Variances [depth] for a plain stack ("plain"), residual merges without
+    scaling ("residual_none": x + f(x)) and with the 1/sqrt(2) scaling
+    ("residual_sqrt_half").
   """
   out = {}
   for name, kw in (("plain", dict()), ("residual_none", dict(residual=True,

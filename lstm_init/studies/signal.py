@@ -25,7 +25,7 @@ from lstm_init.core import stats
 from lstm_init.engine.config import check_config
 from lstm_init.errors import ConfigError
 from lstm_init.core.presets import FRAMEWORK_PRESETS, PRESETS, init_params
-from lstm_init.training.model import init_model
+from lstm_init.training.model import ModelSpec, init_model
 from lstm_init.report.figures import band, colors, pyplot, save
 from lstm_init.report.results import load_results
 from lstm_init.engine.workdir import config_from_record
@@ -39,6 +39,17 @@ PREDICTORS = ("reach", "grad_at_half", "forget_mean", "timescale", "saturation",
 
 
 def preset_list(spec: str) -> list[str]:
+  """The presets `config.signal.presets` names.
+
+  Args:
+    spec: comma-separated preset names; empty for `DEFAULT_PRESETS`.
+
+  Returns:
+    The names, in the order given.
+
+  Raises:
+    ConfigError: for a name not in `PRESETS`.
+  """
   names = [s.strip() for s in spec.split(",") if s.strip()] or list(DEFAULT_PRESETS)
   for n in names:
     if n not in PRESETS:
@@ -53,13 +64,25 @@ def _inputs(config, task):
 
 
 def diagnose_preset(config, preset: str, xs) -> dict[str, np.ndarray]:
-  """Diagnostics of every seed of one preset, vmapped (one program per preset)."""
+  """Diagnostics of every seed of one preset, vmapped (one program per preset).
+
+  Args:
+    config: the study's config; `model.init.preset` is replaced by `preset`.
+    preset: a preset name.
+    xs: [batch, time, I] inputs.
+
+  Returns:
+    `diagnostics.diagnose`'s arrays with a leading [seeds] axis (the Jacobian
+    as "jacobian_sv" [seeds, samples, H]), "recurrent_block_sv" of layer 0
+    [seeds, 4, H] and "depth_var_<name>" [seeds, depth] of
+    `residual_depth_variance`.
+  """
   cfg = copy.deepcopy(config)
   cfg.model.init.preset = preset
   task = make_task(cfg.task)
   layout = seed_layout(cfg)
   keys = condition_keys(cfg, layout, np.arange(len(layout["seed"])))
-  params = jax.jit(jax.vmap(lambda k: init_model(k, task, cfg.model)["lstm"]))(keys["init"])
+  params = jax.jit(jax.vmap(lambda k: init_model(k, task, ModelSpec.of(cfg.model))["lstm"]))(keys["init"])
   d = jax.jit(jax.vmap(diagnostics.diagnose, (0, None)))(params, xs)
   d = {k: np.asarray(v) for k, v in d.items()}
   d["jacobian_sv"] = diagnostics.singular_values(d.pop("jacobian"))   # [S, samples, H]
@@ -76,6 +99,15 @@ def diagnose_preset(config, preset: str, xs) -> dict[str, np.ndarray]:
 
 
 def per_seed_predictors(d: dict[str, np.ndarray], fraction: float) -> dict[str, np.ndarray]:
+  """One number per seed for each of `PREDICTORS`.
+
+  Args:
+    d: one preset's output of `diagnose_preset`.
+    fraction: the threshold of `diagnostics.reach`.
+
+  Returns:
+    {predictor: [seeds] floats}.
+  """
   g = d["grad_norm"][:, -1]  # top layer, [S, distance]
   half = g.shape[-1] // 2
   return {"reach": diagnostics.reach(g, fraction).astype(float),
@@ -87,6 +119,17 @@ def per_seed_predictors(d: dict[str, np.ndarray], fraction: float) -> dict[str, 
 
 
 def summarize(presets, diags, fraction) -> dict[str, Any]:
+  """Per-preset summary numbers of the diagnostics (medians and means over seeds).
+
+  Args:
+    presets: the preset names.
+    diags: their outputs of `diagnose_preset`, in the same order.
+    fraction: the threshold of `diagnostics.reach`.
+
+  Returns:
+    {preset: {name: number or list}} (reach, forget mean, timescale,
+    saturation per gate, spectra, h variance, variance with depth).
+  """
   out = {}
   for name, d in zip(presets, diags):
     g = d["grad_norm"][:, -1]
@@ -113,6 +156,12 @@ def summarize(presets, diags, fraction) -> dict[str, Any]:
 
 
 def figures(presets, diags, out_dir) -> None:
+  """Writes the study's four figures (gradient reach, saturation, spectra, depth).
+
+  Args:
+    presets, diags: as in `summarize`.
+    out_dir: the directory whose figures/ they go in.
+  """
   plt = pyplot()
   cols = colors(len(presets))
   fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -164,7 +213,21 @@ def figures(presets, diags, out_dir) -> None:
 
 
 def join_with_sweep(config, presets, diags, sweep_workdir: str, fraction) -> dict[str, Any]:
-  """Rank correlations of per-seed diagnostics with the sweep's final losses."""
+  """Rank correlations of per-seed diagnostics with the sweep's final losses.
+
+  Args:
+    config: the study's config (its preset is the sweep's default one).
+    presets, diags: as in `summarize`.
+    sweep_workdir: a sweep's workdir; its results.csv gives the losses.
+    fraction: the threshold of `diagnostics.reach`.
+
+  Returns:
+    {"within_preset": {preset: {predictor: rho}}, "pooled": {predictor: rho},
+    "across_presets": {predictor: rho} (with 3 or more presets), "presets"}.
+
+  Raises:
+    ConfigError: when the sweep has no non-diverged seed of any preset.
+  """
   rows = load_results(sweep_workdir).rows
   col = "model.init.preset"
   preds, losses, names = [], [], []
@@ -196,7 +259,20 @@ def join_with_sweep(config, presets, diags, sweep_workdir: str, fraction) -> dic
 
 def run_signal(config, workdir: str, sweep_workdir: str | None = None,
                log: Callable[[str], None] = print) -> dict[str, Any]:
-  """Runs the diagnostics and writes signal.npz, signal.json, signal.md and figures."""
+  """Runs the diagnostics and writes signal.npz, signal.json, signal.md and figures.
+
+  Args:
+    config: the study's config (with a `signal` section).
+    workdir: where the outputs go.
+    sweep_workdir: a sweep to join with (`join_with_sweep`), or None.
+    log: where progress lines go.
+
+  Returns:
+    The summary written as signal.json.
+
+  Raises:
+    ConfigError: for a bad config or preset list.
+  """
   check_config(config)
   presets = preset_list(config.signal.presets)
   task = make_task(config.task)
@@ -229,6 +305,14 @@ def run_signal(config, workdir: str, sweep_workdir: str | None = None,
 
 
 def markdown(s: dict[str, Any]) -> str:
+  """The study as a Markdown page (signal.md).
+
+  Args:
+    s: the summary of `run_signal`.
+
+  Returns:
+    The page's text.
+  """
   lines = ["# Signal propagation at initialization", "",
            f"{s['task']}; {s['steps']} steps. Reach: the first distance from the last step "
            f"at which the median |dL/dh_t| over seeds falls below {s['fraction']:g} of its "
@@ -264,5 +348,12 @@ def markdown(s: dict[str, Any]) -> str:
 
 
 def config_from_workdir(workdir: str) -> ml_collections.ConfigDict:
-  """The config a sweep ran with (from its config.json)."""
+  """The config a sweep ran with (from its config.json).
+
+  Args:
+    workdir: the sweep's workdir.
+
+  Returns:
+    The config.
+  """
   return config_from_record(load_results(workdir).record)

@@ -1,7 +1,8 @@
 """The model of a sweep: an LSTM stack, a linear readout, initial-state params.
 
-  params = init_model(key, task, config.model)
-  outputs, carry = forward(params, xs, carry, config.model, ...)
+  spec = ModelSpec.of(config.model)               # read once, outside any trace
+  params = init_model(key, task, spec)
+  outputs, carry = forward(params, xs, carry, spec, ...)
 
 `params` is `{"lstm": [layer dicts], "readout": {"W": [H, O], "b": [O]},
 "state": [initial-state params]}`. The readout is applied at every step (a
@@ -13,6 +14,7 @@ in the LSTM only.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -80,24 +82,10 @@ def check_model_config(mcfg) -> None:
   lstm.residual_factor(mcfg.residual_scale)
 
 
-def init_model(key: jax.Array, task: Task, mcfg, state_value=0.0) -> dict:
-  """Initializes the model's parameters for one run (see module docstring)."""
-  k_lstm, k_out = jax.random.split(key)
-  init = init_params if mcfg.get("cell", "lstm") == "lstm" else rnn.init_params
-  layers = init(k_lstm, task.input_size, int(mcfg.hidden_size), preset=mcfg.init.preset,
-                num_layers=int(mcfg.num_layers), **init_overrides(mcfg.init))
-  hidden = int(mcfg.hidden_size)
-  w = get_initializer(mcfg.init.readout)(k_out, (hidden, task.output_size), jnp.float32)
-  state = initial_states.init_state_params(mcfg.initial_state.strategy, int(mcfg.num_layers), hidden)
-  # (strategy "carried" has no parameters: stateful carry from zeros at resets)
-  state = jax.tree.map(lambda a: a + state_value, state)
-  return {"lstm": layers, "readout": {"W": w, "b": jnp.zeros((task.output_size,))},
-          "state": state}
-
-
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
-  """What `forward` reads from `config.model`, read once outside any trace."""
+  """Everything `init_model` and `forward` read of `config.model`, read once
+  outside any trace (so nothing reads a ConfigDict while tracing)."""
 
   hidden_size: int
   num_layers: int
@@ -107,14 +95,19 @@ class ModelSpec:
   input_dropout: float
   impl: str
   cell: str = "lstm"
+  preset: str = "keras"
+  init_overrides: tuple[tuple[str, Any], ...] = ()  # `init_overrides(config.model.init)`
+  readout_init: str = "glorot_uniform"
+  strategy: str = "zeros"                            # the initial-state strategy
 
   @classmethod
   def of(cls, mcfg) -> "ModelSpec":
-    if isinstance(mcfg, cls):
-      return mcfg
+    """The spec of a config's `model`."""
     return cls(int(mcfg.hidden_size), int(mcfg.num_layers), bool(mcfg.residual),
                mcfg.residual_scale, float(mcfg.dropout), float(mcfg.input_dropout), mcfg.impl,
-               mcfg.get("cell", "lstm"))
+               mcfg.get("cell", "lstm"), mcfg.init.preset,
+               tuple(sorted(init_overrides(mcfg.init).items())), mcfg.init.readout,
+               mcfg.initial_state.strategy)
 
   @property
   def layer_impl(self) -> str:
@@ -122,12 +115,55 @@ class ModelSpec:
     return self.impl if self.cell == "lstm" else self.cell
 
 
-def forward(params: dict, xs: jax.Array, carry, mcfg, *, key: jax.Array | None = None,
-            training: bool = False, carry_at: jax.Array | None = None):
-  """Outputs [batch, time, O] and the final carry, from xs [batch, time, I].
+def init_model(key: jax.Array, task: Task, spec: ModelSpec, state_value=0.0) -> dict:
+  """Initializes the model's parameters for one run.
 
-  `mcfg` is a `ModelSpec` or the config's `model`."""
-  m = ModelSpec.of(mcfg)
+  Args:
+    key: the run's "init" key.
+    task: sizes of inputs and outputs.
+    spec: the model (`ModelSpec.of(config.model)`).
+    state_value: added to every initial-state parameter (strategy "constant"'s value).
+
+  Returns:
+    {"lstm": [layer dicts], "readout": {"W": [H, O], "b": [O]}, "state": [...]}.
+  """
+  if not isinstance(spec, ModelSpec):
+    raise TypeError(f"init_model takes a ModelSpec (ModelSpec.of(config.model)), got "
+                    f"{type(spec).__name__}")
+  k_lstm, k_out = jax.random.split(key)
+  init = init_params if spec.cell == "lstm" else rnn.init_params
+  layers = init(k_lstm, task.input_size, spec.hidden_size, preset=spec.preset,
+                num_layers=spec.num_layers, **dict(spec.init_overrides))
+  w = get_initializer(spec.readout_init)(k_out, (spec.hidden_size, task.output_size),
+                                         jnp.float32)
+  state = initial_states.init_state_params(spec.strategy, spec.num_layers, spec.hidden_size)
+  # (strategy "carried" has no parameters: stateful carry from zeros at resets)
+  state = jax.tree.map(lambda a: a + state_value, state)
+  return {"lstm": layers, "readout": {"W": w, "b": jnp.zeros((task.output_size,))},
+          "state": state}
+
+
+def forward(params: dict, xs: jax.Array, carry, spec: ModelSpec, *,
+            key: jax.Array | None = None, training: bool = False,
+            carry_at: jax.Array | None = None):
+  """The model on a batch of windows.
+
+  Args:
+    params: `init_model`'s parameters.
+    xs: [batch, time, I] inputs.
+    carry: the initial carry per layer (None: zeros).
+    spec: the model (`ModelSpec.of(config.model)`).
+    key: dropout key (training only).
+    training: whether dropout is on.
+    carry_at: [batch] optional step whose carry is returned instead of the last.
+
+  Returns:
+    (outputs [batch, time, O], the final carry).
+  """
+  if not isinstance(spec, ModelSpec):
+    raise TypeError(f"forward takes a ModelSpec (ModelSpec.of(config.model)), got "
+                    f"{type(spec).__name__}")
+  m = spec
   ys, final = lstm.apply(params["lstm"], xs, carry, carry_at=carry_at,
                          residual=m.residual, residual_scale=m.residual_scale,
                          dropout=m.dropout, input_dropout=m.input_dropout,

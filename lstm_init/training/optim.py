@@ -1,7 +1,8 @@
 """The optimizer of a run: one optax chain whose numbers are per-run values.
 
-  tx = optimizer(config.train)
-  opt_state = tx.init(params, hyperparams(values))   # values may be vmapped
+  spec = OptimizerSpec.of(config.train)              # read once, outside any trace
+  tx = optimizer(spec)                               # the config's own numbers
+  opt_state = optimizer(spec, hyper).init(params)    # hyper: a run's (possibly traced) numbers
   updates, opt_state = tx.update(grads, opt_state, params)
 
 The chain is `optax.inject_hyperparams` over clip -> (weight decay) ->
@@ -18,6 +19,8 @@ it, scaled by the learning rate (decoupled, Loshchilov & Hutter 2019, as
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -31,18 +34,42 @@ HYPERPARAMS = {"learning_rate": "train.learning_rate", "weight_decay": "train.we
                "clip_norm": "train.clip_norm", "momentum": "train.momentum"}
 
 
-def schedule(tcfg) -> optax.Schedule:
+@dataclasses.dataclass(frozen=True)
+class OptimizerSpec:
+  """The optimizer's structure and default numbers, read once from `config.train`."""
+
+  name: str                    # one of OPTIMIZERS
+  schedule: str                # one of SCHEDULES
+  steps: int
+  decay_steps: int
+  decay_rate: float
+  warmup_steps: int
+  hyperparams: tuple[tuple[str, float], ...]  # the config's HYPERPARAMS values
+
+  @classmethod
+  def of(cls, tcfg) -> "OptimizerSpec":
+    """The spec of a config's `train` (one line if the optimizer or schedule is unknown)."""
+    if tcfg.optimizer not in OPTIMIZERS:
+      raise unknown("optimizer", tcfg.optimizer, OPTIMIZERS)
+    if tcfg.schedule not in SCHEDULES:
+      raise unknown("schedule", tcfg.schedule, SCHEDULES)
+    return cls(tcfg.optimizer, tcfg.schedule, int(tcfg.steps), int(tcfg.decay_steps),
+               float(tcfg.decay_rate), int(tcfg.warmup_steps),
+               tuple(config_hyperparams(tcfg).items()))
+
+
+def schedule(spec: OptimizerSpec) -> optax.Schedule:
   """The learning-rate multiplier over steps (1.0 at the start of decay)."""
-  name, steps = tcfg.schedule, int(tcfg.steps)
+  name, steps = spec.schedule, spec.steps
   if name == "constant":
     sched = optax.constant_schedule(1.0)
   elif name == "exponential":
-    sched = optax.exponential_decay(1.0, int(tcfg.decay_steps), float(tcfg.decay_rate))
+    sched = optax.exponential_decay(1.0, spec.decay_steps, spec.decay_rate)
   elif name == "cosine":
-    sched = optax.cosine_decay_schedule(1.0, max(1, steps - int(tcfg.warmup_steps)))
+    sched = optax.cosine_decay_schedule(1.0, max(1, steps - spec.warmup_steps))
   else:
     raise unknown("schedule", name, SCHEDULES)
-  warm = int(tcfg.warmup_steps)
+  warm = spec.warmup_steps
   if warm > 0:
     sched = optax.join_schedules([optax.linear_schedule(0.0, 1.0, warm), sched], [warm])
   return sched
@@ -59,16 +86,24 @@ def clip_by_global_norm(max_norm) -> optax.GradientTransformation:
   return optax.GradientTransformation(inner.init, update)
 
 
-def optimizer(tcfg, hyperparams: dict | None = None) -> optax.GradientTransformation:
-  """The run's chain with `hyperparams` (default: the config's) injected.
+def optimizer(spec: OptimizerSpec, hyperparams: dict | None = None
+              ) -> optax.GradientTransformation:
+  """The run's chain with `hyperparams` injected.
 
-  `hyperparams` may hold traced per-run arrays; `update` reads them back from
-  the optimizer state, so any instance of the chain updates any run's state.
+  Args:
+    spec: the optimizer (`OptimizerSpec.of(config.train)`).
+    hyperparams: HYPERPARAMS' numbers (default: the spec's); they may be
+      traced per-run arrays: `update` reads them back from the optimizer state,
+      so any instance of the chain updates any run's state.
+
+  Returns:
+    The optax chain.
   """
-  name = tcfg.optimizer
-  if name not in OPTIMIZERS:
-    raise unknown("optimizer", name, OPTIMIZERS)
-  sched = schedule(tcfg)
+  if not isinstance(spec, OptimizerSpec):
+    raise TypeError(f"optimizer takes an OptimizerSpec (OptimizerSpec.of(config.train)), got "
+                    f"{type(spec).__name__}")
+  name = spec.name
+  sched = schedule(spec)
 
   def chain(learning_rate, weight_decay, clip_norm, momentum):
     if name == "adamw":
@@ -82,7 +117,7 @@ def optimizer(tcfg, hyperparams: dict | None = None) -> optax.GradientTransforma
                        optax.scale_by_learning_rate(learning_rate))
 
   if hyperparams is None:
-    hyperparams = config_hyperparams(tcfg)
+    hyperparams = dict(spec.hyperparams)
   return optax.inject_hyperparams(chain)(**hyperparams)
 
 

@@ -53,13 +53,15 @@ def run_values(config) -> dict[str, float]:
 
 @flax.struct.dataclass
 class RunState:
-  params: Any
-  opt_state: Any
-  carry: Any
-  step: jax.Array
-  diverged: jax.Array
-  keys: dict[str, jax.Array]
-  values: dict[str, jax.Array]
+  """One run's training state (a pytree; the engine stacks runs on a leading axis)."""
+
+  params: Any                     # `model.init_model`'s parameters
+  opt_state: Any                  # the optimizer's state (holds the run's hyperparameters)
+  carry: Any                      # [(h, c) [batch, H]] per layer: the carried state
+  step: jax.Array                 # [] int32: steps trained
+  diverged: jax.Array             # [] bool: diverged on some step (then frozen)
+  keys: dict[str, jax.Array]      # the run's streams: init, data, dropout, noise
+  values: dict[str, jax.Array]    # the run's own numbers (noise_std, state_value)
 
 
 def carry_forward(fresh, previous, reset):
@@ -93,8 +95,7 @@ class Supervised:
 
   task: Task
   model: model_lib.ModelSpec
-  model_config: Any  # the config's `model` (read by `init_model` outside traces)
-  train_config: Any  # the config's `train` (the optimizer's structure)
+  optimizer: optim.OptimizerSpec  # the optimizer's structure (`init` injects a run's numbers)
   tx: optax.GradientTransformation  # updates read each run's numbers from its state
   stateful: bool
   strategy: str
@@ -106,10 +107,12 @@ class Supervised:
 
   @property
   def num_layers(self) -> int:
+    """Layers of the LSTM stack."""
     return self.model.num_layers
 
   @property
   def hidden(self) -> int:
+    """Width H of every layer."""
     return self.model.hidden_size
 
   # -- one window -----------------------------------------------------------
@@ -119,7 +122,9 @@ class Supervised:
       return jnp.zeros_like(batch.mask).at[:, -1].set(batch.mask[:, -1])
     return batch.mask
 
-  def _fresh_carry(self, params, values, batch_rows, key, training):
+  def fresh_carry(self, params, values, batch_rows, key, training):
+    """The initial carry of `batch_rows` rows by the initial-state strategy
+    (noise drawn from `key` when `training`): [(h, c) [rows, H]] per layer."""
     return initial_states.initial_carry(
         self.strategy, params["state"], batch_rows, self.num_layers, self.hidden, key=key,
         training=training, noise_std=values["noise_std"], value=values["state_value"])
@@ -139,7 +144,7 @@ class Supervised:
     gradient) in every row whose `batch.reset` is False.
     """
     rows = batch.xs.shape[0]
-    carry = self._fresh_carry(params, values, rows, key_noise, training)
+    carry = self.fresh_carry(params, values, rows, key_noise, training)
     if self.stateful:
       carry = carry_forward(carry, previous, batch.reset)
     return model_lib.forward(params, batch.xs, carry, self.model, key=key_drop,
@@ -161,12 +166,12 @@ class Supervised:
 
   def init(self, run_keys: dict[str, jax.Array], values: dict[str, jax.Array]) -> RunState:
     """One run's initial state from its stream keys and numeric values."""
-    params = model_lib.init_model(run_keys["init"], self.task, self.model_config,
+    params = model_lib.init_model(run_keys["init"], self.task, self.model,
                                   values["state_value"])
     hyper = {k: values[k] for k in optim.HYPERPARAMS}
-    opt_state = optim.optimizer(self.train_config, hyper).init(params)
+    opt_state = optim.optimizer(self.optimizer, hyper).init(params)
     own = {k: values[k] for k in ("noise_std", "state_value")}
-    carry = self._fresh_carry(params, own, self.batch_size, None, False)
+    carry = self.fresh_carry(params, own, self.batch_size, None, False)
     return RunState(params, opt_state, carry, jnp.zeros((), jnp.int32), jnp.zeros((), bool),
                     dict(run_keys), own)
 
@@ -216,7 +221,7 @@ class Supervised:
     if split == "curve" and self.curve_rows is not None:
       windows = jax.tree.map(lambda a: a[:, :self.curve_rows], windows)
     rows = windows.xs.shape[1]
-    start = self._fresh_carry(params, values, rows, None, False)
+    start = self.fresh_carry(params, values, rows, None, False)
 
     def body(carry, batch):
       _, (final, sums) = self.window_loss(params, values, batch, carry, None, None, False)
@@ -253,9 +258,10 @@ def make_supervised(config, task: Task | None = None) -> Supervised:
                       "examples; valid choices: delayed_recall, char_lm, forecast with "
                       "task.stream=True")
   strategy = c.model.initial_state.strategy
+  opt_spec = optim.OptimizerSpec.of(c.train)
   return Supervised(
-      task=task, model=model_lib.ModelSpec.of(c.model), model_config=c.model,
-      train_config=c.train, tx=optim.optimizer(c.train), stateful=stateful,
+      task=task, model=model_lib.ModelSpec.of(c.model),
+      optimizer=opt_spec, tx=optim.optimizer(opt_spec), stateful=stateful,
       # "carried" is stateful training whose state starts from zeros at resets.
       strategy="zeros" if strategy == "carried" else strategy,
       batch_size=int(c.train.batch_size), curve_rows=int(c.train.curve_rows) or None,

@@ -95,32 +95,36 @@ def rl_config() -> ml_collections.ConfigDict:
 
 @flax.struct.dataclass
 class A2CState:
-  params: Any
-  opt_state: Any
-  env_state: Any
+  """One run's training state, carried from update to update."""
+
+  params: Any           # the agent's parameters (`init_agent`)
+  opt_state: Any        # the optimizer's state
+  env_state: Any        # [envs] gymnax states
   obs: jax.Array        # [envs, obs]
   carries: Any          # the agent's carries, [envs, H] per layer
   start: jax.Array      # [envs] bool: the next step starts an episode
-  step: jax.Array
-  diverged: jax.Array
-  keys: dict[str, jax.Array]
-  values: dict[str, jax.Array]
+  step: jax.Array       # [] int32 updates done
+  diverged: jax.Array   # [] bool: the run stopped updating
+  keys: dict[str, jax.Array]    # the run's stream keys
+  values: dict[str, jax.Array]  # the run's numbers: noise_std, state_value, RL_VALUES
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class A2C:
-  env: Env
-  agent: AgentSpec
-  train_config: Any
-  tx: optax.GradientTransformation
-  num_envs: int
-  rollout_len: int
-  normalize_advantages: bool
-  reward_scale: float
-  eval_episodes: int
-  curve_episodes: int
-  eval_seed: int
-  divergence_threshold: float
+  """A config's A2C training, frozen; the functions of its `Experiment`."""
+
+  env: Env                         # the environment
+  agent: AgentSpec                 # the actor-critic
+  optimizer: optim.OptimizerSpec   # `config.train`'s optimizer
+  tx: optax.GradientTransformation  # built from it
+  num_envs: int                    # environments per run
+  rollout_len: int                 # steps per update
+  normalize_advantages: bool       # divide advantages by their std
+  reward_scale: float              # on the training rewards
+  eval_episodes: int               # greedy episodes per "val"/"test" evaluation
+  curve_episodes: int              # per "curve" evaluation
+  eval_seed: int  # what `data["eval_seed"]` holds (evaluate reads it from `data`)
+  divergence_threshold: float  # a loss above it marks the run diverged
 
   # -- keys: one per global environment step, so a replay and the next rollout agree
 
@@ -131,9 +135,16 @@ class A2C:
     return jax.random.fold_in(k["data"], g), jax.random.fold_in(k["noise"], g)
 
   def init(self, run_keys, values) -> A2CState:
+    """One run's initial state (`Experiment.init`).
+
+    Args:
+      run_keys: the run's stream keys; values: its numbers (`run_values`).
+    Returns:
+      The `A2CState`, environments reset and carries fresh.
+    """
     params = init_agent(run_keys["init"], self.agent, values["state_value"])
     hyper = {k: values[k] for k in optim.HYPERPARAMS}
-    opt_state = optim.optimizer(self.train_config, hyper).init(params)
+    opt_state = optim.optimizer(self.optimizer, hyper).init(params)
     reset_keys = jax.random.split(jax.random.fold_in(run_keys["data"], 2 ** 31 - 1),
                                   self.num_envs)
     obs, env_state = jax.vmap(self.env.reset)(reset_keys)
@@ -198,6 +209,7 @@ class A2C:
     return outs
 
   def loss(self, params, state: A2CState, traj, after: A2CState):
+    """[] the A2C loss of the rollout `traj` from `state` to `after`, replayed with `params`."""
     values = state.values
     # V of the state after the rollout, from the carry the next rollout starts with.
     _, k_noise = self.step_keys(state, self.rollout_len)
@@ -216,6 +228,7 @@ class A2C:
     return total
 
   def train_step(self, state: A2CState, data) -> tuple[A2CState, jax.Array]:
+    """One update (a rollout, the loss's gradient, the optimizer): (new state, [] loss)."""
     del data
     after, traj = self.rollout(state)
     loss, grads = jax.value_and_grad(self.loss)(state.params, state, traj, after)
@@ -227,6 +240,13 @@ class A2C:
     return new, done.loss
 
   def train_chunk(self, state: A2CState, data, num_steps: int):
+    """`num_steps` updates (`Experiment.train_chunk`).
+
+    Args:
+      state: the run's state; data: unused; num_steps: updates (static).
+    Returns:
+      (the new state, {"loss": [num_steps]}).
+    """
     state, losses = jax.lax.scan(lambda s, _: self.train_step(s, data), state, None,
                                  length=num_steps)
     return state, {"loss": losses}
@@ -254,9 +274,19 @@ class A2C:
     return total
 
   def evaluate(self, state: A2CState, data, split: str = "val"):
-    del data
+    """Greedy episodes' mean return ("loss", higher is better) and success rate.
+
+    Args:
+      state: one run's state.
+      data: {"eval_seed": [] int32}, the evaluation environments' seed (every run's).
+      split: "curve" (`curve_episodes` episodes), "val" or "test" (`eval_episodes`,
+        other episodes than validation).
+
+    Returns:
+      {"loss": [] mean return, "metric": [] fraction of successful episodes}.
+    """
     count = self.curve_episodes if split == "curve" else self.eval_episodes
-    key = jax.random.key(self.eval_seed)
+    key = jax.random.key(data["eval_seed"])
     if split == "test":
       key = jax.random.fold_in(key, 1)  # other episodes than validation
     returns = self.episodes(state.params, state.values, count, key)
@@ -282,7 +312,15 @@ def _check(r) -> None:
 
 
 def make_a2c(config) -> A2C:
-  """The frozen spec of a config's A2C training (validated; one-line errors)."""
+  """The frozen spec of a config's A2C training (validated; one-line errors).
+
+  Args:
+    config: a whole config with an `rl` section.
+  Returns:
+    The `A2C`.
+  Raises:
+    ConfigError: for a missing or bad `rl` section or model setting.
+  """
   if "rl" not in config:
     raise ConfigError("experiment 'a2c' needs a config.rl section; valid choices: "
                       "configs/a2c_cartpole.py, configs/a2c_memory.py, configs/a2c_pendulum.py "
@@ -314,7 +352,8 @@ def make_a2c(config) -> A2C:
                         f"{env.name}'s vary; valid choices: a number of steps >= 1, or 0 with "
                         "MemoryChain-bsuite")
     rollout_len = env.episode_steps
-  return A2C(env=env, agent=agent, train_config=config.train, tx=optim.optimizer(config.train),
+  opt_spec = optim.OptimizerSpec.of(config.train)
+  return A2C(env=env, agent=agent, optimizer=opt_spec, tx=optim.optimizer(opt_spec),
              num_envs=int(r.num_envs), rollout_len=rollout_len,
              normalize_advantages=bool(r.normalize_advantages),
              reward_scale=float(r.reward_scale), eval_episodes=int(r.eval_episodes),
@@ -323,6 +362,7 @@ def make_a2c(config) -> A2C:
 
 
 def run_values(config) -> dict[str, float]:
+  """A config's per-run numbers ({name: float}: optimizer, initial state, `RL_VALUES`)."""
   return {**optim.config_hyperparams(config.train),
           "noise_std": float(config.model.initial_state.noise_std),
           "state_value": float(config.model.initial_state.value),
@@ -330,7 +370,15 @@ def run_values(config) -> dict[str, float]:
 
 
 def make_experiment(config) -> Experiment:
-  """The A2C experiment of `config` (named "a2c" in `config.experiment`)."""
+  """The A2C experiment of `config` (named "a2c" in `config.experiment`).
+
+  Args:
+    config: a whole config with an `rl` section.
+  Returns:
+    The `Experiment`.
+  Raises:
+    ConfigError: as in `make_a2c`.
+  """
   spec = make_a2c(config)
   env = spec.env
   # Resolve the initializer specs now, so bad initializer names fail here.

@@ -35,6 +35,21 @@ LOG_STD_RANGE = (-5.0, 2.0)  # a state-dependent log-std is clipped to it
 
 @dataclasses.dataclass(frozen=True)
 class AgentSpec:
+  """The static description of an agent (read from the config once).
+
+  Attributes:
+    obs_size, action_size: observation width; actions (discrete) or action
+      dimensions (continuous).
+    discrete: categorical policy, else Gaussian.
+    hidden_size, num_layers, preset, overrides: each net's LSTM (`init_params`).
+    head_init: initializer name of the policy and value heads.
+    policy_scale: factor on the policy head's initial weights.
+    log_std, log_std_init: how a Gaussian's log-std is made, and its start.
+    critic: a separate critic LSTM or a value head on the actor's.
+    strategy: the initial-state strategy (`lstm_init.core.initial_states`).
+    impl, residual, residual_scale: as in `lstm.apply`.
+  """
+
   obs_size: int
   action_size: int
   discrete: bool
@@ -54,10 +69,22 @@ class AgentSpec:
 
   @property
   def nets(self) -> tuple[str, ...]:
+    """The nets with an LSTM: ("actor", "critic"), or ("actor",) when shared."""
     return ("actor", "critic") if self.critic == "separate" else ("actor",)
 
   def fresh(self, params, rows, key, values, training):
-    """The initial-state strategy's carry of every net, [rows, H] per layer."""
+    """The initial-state strategy's carry of every net, [rows, H] per layer.
+
+    Args:
+      params: the agent's parameters (`init_agent`).
+      rows: batch rows.
+      key: noise key (net i uses `fold_in(key, i)`), or None.
+      values: per-run values with "noise_std" and "state_value".
+      training: draw the noise of noisy strategies.
+
+    Returns:
+      {"actor": [(h, c)...], "critic": [(h, c)...] or []}, each [rows, H].
+    """
     out = {"critic": []}
     for i, net in enumerate(self.nets):
       out[net] = initial_states.initial_carry(
@@ -67,7 +94,16 @@ class AgentSpec:
     return out
 
   def reset(self, params, carries, start, key, values, training):
-    """`carries` with the strategy's carry in the rows where `start` [rows] is True."""
+    """`carries` with the strategy's carry in the rows where `start` [rows] is True.
+
+    Args:
+      params, key, values, training: as in `fresh`.
+      carries: the current carry (see the module docstring), [rows, H] leaves.
+      start: [rows] bool, the rows whose episode starts.
+
+    Returns:
+      The carry, same structure.
+    """
     fresh = self.fresh(params, start.shape[0], key, values, training)
     s = start[:, None]
     return jax.tree.map(lambda f, c: jnp.where(s, f, c), fresh, carries)
@@ -78,8 +114,17 @@ class AgentSpec:
     return ys[:, 0], carry
 
   def step(self, params, carries, obs):
-    """One step of every row: ({"policy": logits or (mean, log_std), "value": [rows]},
-    carries)."""
+    """One step of every row.
+
+    Args:
+      params: the agent's parameters.
+      carries: the carry, [rows, H] leaves.
+      obs: [rows, obs_size] observations.
+
+    Returns:
+      ({"policy": logits [rows, A] or (mean, log_std) each [rows, A],
+      "value": [rows]}, the new carries).
+    """
     feat, actor_carry = self._lstm(params["actor"], carries["actor"], obs)
     head = params["actor"]["head"]
     out = feat @ head["W"] + head["b"]
@@ -99,7 +144,15 @@ class AgentSpec:
     return {"policy": policy, "value": value}, {"actor": actor_carry, "critic": critic_carry}
 
   def value_only(self, params, carries, obs):
-    """V(obs) from `carries` (the critic's net only)."""
+    """V(obs) from `carries` (the critic's net only).
+
+    Args:
+      params, carries: as in `step`.
+      obs: [rows, obs_size] observations.
+
+    Returns:
+      [rows] values.
+    """
     net = "critic" if self.critic == "separate" else "actor"
     feat, _ = self._lstm(params[net], carries[net], obs)
     v = params["value_head"]
@@ -107,7 +160,18 @@ class AgentSpec:
 
 
 def init_agent(key: jax.Array, spec: AgentSpec, state_value=0.0) -> dict:
-  """One agent's parameters: each net's LSTM (the preset) and initial state, the heads."""
+  """One agent's parameters: each net's LSTM (the preset) and initial state, the heads.
+
+  Args:
+    key: the agent's init key.
+    spec: the agent.
+    state_value: added to a learned initial state.
+
+  Returns:
+    {net: {"lstm": layers, "state": initial-state params}} per net; the actor
+    also has "head" {"W": [H, A or 2A], "b"} (and "log_std" [A] when
+    state-independent); "value_head" {"W": [H, 1], "b": [1]}.
+  """
   k_actor, k_critic, k_pol, k_val = jax.random.split(key, 4)
   head = get_initializer(spec.head_init)
   params = {}
@@ -131,7 +195,16 @@ def init_agent(key: jax.Array, spec: AgentSpec, state_value=0.0) -> dict:
 
 
 def sample(spec: AgentSpec, policy, key):
-  """An action per row drawn from the policy."""
+  """An action per row drawn from the policy.
+
+  Args:
+    spec: the agent.
+    policy: logits [rows, A] or (mean, log_std), each [rows, A].
+    key: the draw's key.
+
+  Returns:
+    [rows] int actions, or [rows, A] float actions.
+  """
   if spec.discrete:
     return jax.random.categorical(key, policy)
   mean, log_std = policy
@@ -139,5 +212,13 @@ def sample(spec: AgentSpec, policy, key):
 
 
 def greedy(spec: AgentSpec, policy):
-  """The most likely action per row (the mean of a Gaussian)."""
+  """The most likely action per row (the mean of a Gaussian).
+
+  Args:
+    spec: the agent.
+    policy: logits [rows, A] or (mean, log_std), each [rows, A].
+
+  Returns:
+    [rows] int actions, or [rows, A] means.
+  """
   return jnp.argmax(policy, axis=-1) if spec.discrete else policy[0]

@@ -39,6 +39,7 @@ class Env:
 
   Attributes:
     name: the gymnax id.
+    gym, params: the gymnax environment and its parameters.
     obs_size: observation width.
     discrete: categorical actions (else a box of `action_size` numbers).
     action_size: number of actions (discrete) or action dimensions (box).
@@ -64,12 +65,28 @@ class Env:
   target: float
 
   def reset(self, key):
+    """A fresh episode of one environment.
+
+    Args:
+      key: the reset key.
+
+    Returns:
+      (obs [obs_size], state).
+    """
     return self.gym.reset(key, self.params)
 
   def eval_reset(self, key, index):
     """The `index`-th evaluation episode's start. MemoryChain's bit is set to
     index % 2, so an even number of evaluation episodes asks each answer equally
-    often and a policy that ignores the bit scores exactly 0.5."""
+    often and a policy that ignores the bit scores exactly 0.5.
+
+    Args:
+      key: the reset key.
+      index: scalar int episode index.
+
+    Returns:
+      (obs [obs_size], state).
+    """
     obs, state = self.reset(key)
     if self.name != "MemoryChain-bsuite":
       return obs, state
@@ -77,27 +94,63 @@ class Env:
     return self.gym.get_obs(state, self.params), state
 
   def step(self, key, state, action):
-    """(obs, state, reward, terminated, truncated, final_obs) of one environment."""
+    """(obs, state, reward, terminated, truncated, final_obs) of one environment.
+
+    Args:
+      key: the step key.
+      state: the environment state.
+      action: the action as the environment takes it (`env_action`).
+
+    Returns:
+      obs [obs_size] (of the next episode after an end), state, reward float32,
+      terminated and truncated bools (truncated excludes terminated), final_obs
+      [obs_size].
+    """
     obs, state, reward, terminated, truncated, info = self.gym.step(key, state, action,
                                                                     self.params)
     return (obs, state, reward.astype(jnp.float32), terminated, truncated & ~terminated,
             info["final_observation"])
 
   def env_action(self, action):
-    """What the environment receives: a box action clipped to its bounds."""
+    """What the environment receives: a box action clipped to its bounds.
+
+    Args:
+      action: a discrete action, or a box action scaled by `high`.
+
+    Returns:
+      The action unchanged (discrete) or `clip(action * high, low, high)`.
+    """
     if self.discrete:
       return action
     return jnp.clip(action * self.high, self.low, self.high)
 
   def success(self, returns: jax.Array) -> jax.Array:
-    """Per episode: 1.0 where it succeeded (MemoryChain) or the return itself."""
+    """Per episode: 1.0 where it succeeded (MemoryChain) or the return itself.
+
+    Args:
+      returns: [...] episode returns.
+
+    Returns:
+      Same shape, float.
+    """
     if self.metric == "success rate":
       return (returns > 0).astype(jnp.float32)
     return returns
 
 
 def make_env(name: str, memory_length: int = 5) -> Env:
-  """The environment `name` (one of `ENVS`); a one-line error otherwise."""
+  """The environment `name` (one of `ENVS`); a one-line error otherwise.
+
+  Args:
+    name: a gymnax id in `ENVS`.
+    memory_length: MemoryChain's delay (ignored by the others).
+
+  Returns:
+    The `Env`.
+
+  Raises:
+    ConfigError: for an unknown name or memory_length < 1.
+  """
   if name not in ENVS:
     raise unknown("environment", name, ENVS)
   if memory_length < 1:

@@ -33,6 +33,9 @@ def gae(rewards: jax.Array, values: jax.Array, dones: jax.Array, bootstrap_value
       after step t.
     bootstrap_value: [B], V of the state after the last step.
     gamma, lam: discount and GAE lambda.
+
+  Returns:
+    (advantages [T, B], returns [T, B] = advantages + values).
   """
   not_done = 1.0 - dones.astype(values.dtype)
   next_values = jnp.concatenate([values[1:], bootstrap_value[None]], axis=0)
@@ -50,7 +53,15 @@ def gae(rewards: jax.Array, values: jax.Array, dones: jax.Array, bootstrap_value
 
 def categorical_log_prob_entropy(logits: jax.Array, actions: jax.Array
                                  ) -> tuple[jax.Array, jax.Array]:
-  """log pi(a) and the entropy of a categorical policy: logits [..., A], actions [...]."""
+  """log pi(a) and the entropy of a categorical policy.
+
+  Args:
+    logits: [..., A] unnormalized log-probabilities.
+    actions: [...] int actions.
+
+  Returns:
+    (log_prob [...], entropy [...]).
+  """
   logp = jax.nn.log_softmax(logits, axis=-1)
   log_prob = jnp.take_along_axis(logp, actions[..., None].astype(jnp.int32), axis=-1)[..., 0]
   entropy = -jnp.sum(jnp.exp(logp) * logp, axis=-1)
@@ -65,6 +76,14 @@ def gaussian_log_prob_entropy(mean: jax.Array, log_std: jax.Array, actions: jax.
   The log-density is computed directly, never as `log(prob + eps)`: that
   scales the gradient by prob / (prob + eps), which vanishes for unlikely
   actions, and `eps` has no meaning on the scale of a density.
+
+  Args:
+    mean: [..., D] means.
+    log_std: [..., D] or broadcastable to it (e.g. [D]).
+    actions: [..., D] actions.
+
+  Returns:
+    (log_prob [...], entropy [...]).
   """
   log_std = jnp.broadcast_to(log_std, mean.shape)
   z = (actions - mean) * jnp.exp(-log_std)
@@ -76,7 +95,20 @@ def gaussian_log_prob_entropy(mean: jax.Array, log_std: jax.Array, actions: jax.
 def a2c_terms(log_prob: jax.Array, entropy: jax.Array, values: jax.Array,
               advantages: jax.Array, returns: jax.Array, *, value_coef: float,
               entropy_coef: float) -> tuple[jax.Array, dict[str, jax.Array]]:
-  """The A2C loss from per-step log pi(a_t) and entropies ([T, B] each)."""
+  """The A2C loss from per-step log pi(a_t) and entropies ([T, B] each).
+
+  Args:
+    log_prob, entropy: [T, B] log pi(a_t) and policy entropy.
+    values: [T, B] V(s_t), the value loss's prediction.
+    advantages, returns: [T, B] targets (gradients stopped here).
+    value_coef, entropy_coef: weights of the value loss and the entropy bonus.
+
+  Returns:
+    (scalar loss, {"loss", "policy_loss", "value_loss", "entropy"} scalars).
+
+  Raises:
+    ValueError: when the five arrays do not all have one shape.
+  """
   shapes = {log_prob.shape, entropy.shape, values.shape, advantages.shape, returns.shape}
   if len(shapes) != 1:  # a [B] by [B, 1] broadcast would silently make a matrix
     raise ValueError(f"a2c_loss: log_prob, entropy, values, advantages and returns must have "
@@ -92,7 +124,16 @@ def a2c_terms(log_prob: jax.Array, entropy: jax.Array, values: jax.Array,
 def a2c_loss(logits: jax.Array, values: jax.Array, actions: jax.Array, advantages: jax.Array,
              returns: jax.Array, *, value_coef: float, entropy_coef: float
              ) -> tuple[jax.Array, dict[str, jax.Array]]:
-  """The A2C loss of a categorical policy: logits [T, B, A], the rest [T, B]."""
+  """The A2C loss of a categorical policy: logits [T, B, A], the rest [T, B].
+
+  Args:
+    logits: [T, B, A].
+    values, actions, advantages, returns: [T, B].
+    value_coef, entropy_coef: as in `a2c_terms`.
+
+  Returns:
+    (scalar loss, its terms), as in `a2c_terms`.
+  """
   log_prob, entropy = categorical_log_prob_entropy(logits, actions)
   return a2c_terms(log_prob, entropy, values, advantages, returns, value_coef=value_coef,
                    entropy_coef=entropy_coef)
@@ -103,7 +144,17 @@ def gaussian_a2c_loss(mean: jax.Array, log_std: jax.Array, values: jax.Array,
                       value_coef: float, entropy_coef: float
                       ) -> tuple[jax.Array, dict[str, jax.Array]]:
   """The A2C loss of a Gaussian policy: mean, actions [T, B, D]; log_std [T, B, D]
-  (state-dependent) or [D] (state-independent); the rest [T, B]."""
+  (state-dependent) or [D] (state-independent); the rest [T, B].
+
+  Args:
+    mean, actions: [T, B, D].
+    log_std: [T, B, D] or [D].
+    values, advantages, returns: [T, B].
+    value_coef, entropy_coef: as in `a2c_terms`.
+
+  Returns:
+    (scalar loss, its terms), as in `a2c_terms`.
+  """
   log_prob, entropy = gaussian_log_prob_entropy(mean, log_std, actions)
   return a2c_terms(log_prob, entropy, values, advantages, returns, value_coef=value_coef,
                    entropy_coef=entropy_coef)

@@ -24,7 +24,18 @@ TASKS = {
 
 
 def make_task(cfg) -> Task:
-  """Builds the task `cfg.name` from its config section (`config.task`)."""
+  """Builds the task `cfg.name` from its config section (`config.task`).
+
+  Args:
+    cfg: the `config.task` section; `name` picks the builder and `eval_seed`
+      the evaluation data's key.
+
+  Returns:
+    The `Task`.
+
+  Raises:
+    ConfigError: for a name not in `TASKS` (or a bad setting of the task).
+  """
   if cfg.name not in TASKS:
     raise unknown("task", cfg.name, TASKS)
   return TASKS[cfg.name](cfg, keys.eval_key(cfg.eval_seed))

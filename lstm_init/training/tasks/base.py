@@ -30,6 +30,16 @@ from lstm_init.errors import ConfigError
 
 
 class Batch(NamedTuple):
+  """One batch of a task; the shapes are in the module docstring.
+
+  Attributes:
+    xs: [batch, time, input_size] float32 inputs.
+    ys: [batch, time] int32 or [batch, time, output] float32 targets.
+    mask: [batch, time] float32 loss weights.
+    reset: [batch] bool, the row starts a new sequence.
+    score: [batch, time] float32 positions the accuracy counts.
+  """
+
   xs: jax.Array
   ys: jax.Array
   mask: jax.Array
@@ -56,7 +66,6 @@ class Task:
     train_batch: (data, key, step, batch_size) -> Batch.
     eval_set: (data, split) -> Batch with a leading window axis; split is
       "val" or "test".
-    metric_fn: (loss_sum, count, correct) -> metric value, see `metric_value`.
     description: one line for reports.
     early_positions: how many first positions of a window the report sets
       apart ("the first k steps after a reset"); 0 = a tenth of the window.
@@ -90,7 +99,19 @@ class Task:
 
 
 def metric_value(task: Task, mean_loss: jax.Array, accuracy: jax.Array) -> jax.Array:
-  """The task's metric from the mean loss and the accuracy over masked positions."""
+  """The task's metric from the mean loss and the accuracy over masked positions.
+
+  Args:
+    task: the task; `task.metric` picks the formula.
+    mean_loss: scalar (or any shape) mean loss.
+    accuracy: the accuracy, same shape.
+
+  Returns:
+    accuracy, bits per character (loss / ln 2) or r2 (1 - loss / baseline).
+
+  Raises:
+    ConfigError: for an unknown metric.
+  """
   if task.metric == "accuracy":
     return accuracy
   if task.metric == "bpc":
@@ -105,6 +126,18 @@ def epoch_indices(key: jax.Array, step: jax.Array, n: int, batch: int) -> jax.Ar
 
   Epoch e uses `permutation(fold_in(key, e), n)`; batch i of the epoch is its
   slice [i * batch, (i + 1) * batch). The last partial batch is dropped.
+
+  Args:
+    key: the data key.
+    step: scalar int training step (may be traced).
+    n: items in the training set.
+    batch: batch size.
+
+  Returns:
+    [batch] int indices into the n items.
+
+  Raises:
+    ConfigError: when batch > n.
   """
   if batch > n:
     raise ConfigError(f"batch_size {batch} is larger than the {n} training examples")
@@ -122,8 +155,20 @@ def window_positions(key: jax.Array, step: jax.Array, length: int, window: int,
   offset drawn from `fold_in(key, e)`; window k = step % windows of it covers
   positions [start + k * stride, start + k * stride + window + extra).
 
+  Args:
+    key: the data key.
+    step: scalar int training step (may be traced).
+    length: steps in the series.
+    window, stride: steps per window and between window starts.
+    windows: windows per training sequence.
+    batch: sequences in the batch.
+    extra: steps added after each window (e.g. 1 for next-step targets).
+
   Returns:
     (positions [batch, window + extra] ints, reset [batch] bool: k == 0).
+
+  Raises:
+    ConfigError: when a training sequence is longer than the series.
   """
   span = (windows - 1) * stride + window + extra
   if span > length:
@@ -139,8 +184,17 @@ def window_positions(key: jax.Array, step: jax.Array, length: int, window: int,
 def eval_windows(length: int, window: int, stride: int, rows: int, extra: int = 0):
   """Positions of an evaluation set: `rows` contiguous stretches cut into windows.
 
+  Args:
+    length: steps in the split.
+    window, stride: steps per window and between window starts.
+    rows: contiguous stretches, each `length // rows` steps.
+    extra: steps added after each window.
+
   Returns:
     (positions [windows, rows, window + extra], windows per row).
+
+  Raises:
+    ConfigError: when a stretch is too short for one window.
   """
   per_row = length // rows
   k = (per_row - window - extra) // stride + 1
@@ -155,19 +209,49 @@ def eval_windows(length: int, window: int, stride: int, rows: int, extra: int = 
 
 def one_hot_batch(tokens: jax.Array, targets: jax.Array, mask: jax.Array, reset: jax.Array,
                   vocab: int, score: jax.Array | None = None) -> Batch:
-  """A cross-entropy batch with one-hot inputs."""
+  """A cross-entropy batch with one-hot inputs.
+
+  Args:
+    tokens: [batch, time] int input tokens.
+    targets: [batch, time] int target tokens.
+    mask: [batch, time] loss positions (any dtype, cast to float32).
+    reset: [batch] bool.
+    vocab: vocabulary size V.
+    score: [batch, time] accuracy positions; None means `mask`.
+
+  Returns:
+    A `Batch` with xs [batch, time, V] float32 and ys int32.
+  """
   mask = mask.astype(jnp.float32)
   return Batch(jax.nn.one_hot(tokens, vocab, dtype=jnp.float32), targets.astype(jnp.int32),
                mask, reset, mask if score is None else score.astype(jnp.float32))
 
 
 def add_window_axis(batch: Batch) -> Batch:
-  """An evaluation set of one window per row: [batch, ...] -> [1, batch, ...]."""
+  """An evaluation set of one window per row: [batch, ...] -> [1, batch, ...].
+
+  Args:
+    batch: a `Batch` without a window axis.
+
+  Returns:
+    The same `Batch` with a leading window axis of size 1.
+  """
   return jax.tree.map(lambda a: a[None], batch)
 
 
 def overlap_stride(window: int, overlap: float) -> int:
-  """Stride between windows with the given overlap fraction (0 <= overlap < 1)."""
+  """Stride between windows with the given overlap fraction (0 <= overlap < 1).
+
+  Args:
+    window: steps per window.
+    overlap: fraction of a window shared with the next.
+
+  Returns:
+    `max(1, round(window * (1 - overlap)))`.
+
+  Raises:
+    ConfigError: when overlap is outside [0, 1).
+  """
   if not 0.0 <= overlap < 1.0:
     raise ConfigError(f"overlap must be in [0, 1), got {overlap}")
   return max(1, int(round(window * (1.0 - overlap))))

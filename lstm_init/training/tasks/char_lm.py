@@ -28,13 +28,24 @@ VOCAB = "\x00" + "".join(c for c in string.printable if c not in "\x0b\x0c\r")
 
 
 def default_corpus() -> str:
-  """The documentation topics that ship with CPython's standard library."""
+  """The documentation topics that ship with CPython's standard library.
+
+  Returns:
+    The topics' texts in sorted key order, joined by blank lines.
+  """
   from pydoc_data import topics
   return "\n\n".join(topics.topics[k] for k in sorted(topics.topics))
 
 
 def encode(text: str) -> np.ndarray:
-  """Character ids in VOCAB; anything else becomes 0."""
+  """Character ids in VOCAB; anything else becomes 0.
+
+  Args:
+    text: the text; non-ASCII characters are replaced before the lookup.
+
+  Returns:
+    [len(text)] int32 ids.
+  """
   table = np.zeros(256, np.int32)
   for i, c in enumerate(VOCAB):
     table[ord(c)] = i
@@ -43,6 +54,20 @@ def encode(text: str) -> np.ndarray:
 
 
 def make_char_lm(cfg, eval_key) -> Task:
+  """The character-level language-modelling task.
+
+  Args:
+    cfg: the `config.task` section: path (empty for the default corpus),
+      max_chars, window, windows_per_sequence, overlap, eval_rows.
+    eval_key: unused; the evaluation sets are the fixed val/test parts.
+
+  Returns:
+    The `Task`: one-hot inputs [batch, window, V], next-character targets
+    [batch, window], metric bits per character.
+
+  Raises:
+    ConfigError: when `path` is not a file or the corpus is too short.
+  """
   del eval_key
   if cfg.path:
     if not os.path.isfile(str(cfg.path)):

@@ -22,13 +22,31 @@ MODES = ("pixel", "row")
 
 
 def load_digits_arrays() -> tuple[np.ndarray, np.ndarray]:
-  """Images [1797, 64] scaled to [0, 1] and labels [1797]."""
+  """Images [1797, 64] scaled to [0, 1] and labels [1797].
+
+  Returns:
+    (images [1797, 64] float32, labels [1797] int32).
+  """
   from sklearn.datasets import load_digits
   d = load_digits()
   return (d.data / 16.0).astype(np.float32), d.target.astype(np.int32)
 
 
 def make_digits(cfg, eval_key) -> Task:
+  """The sequential (optionally permuted) digits classification task.
+
+  Args:
+    cfg: the `config.task` section: mode, permuted, permutation_seed,
+      split_seed, eval_size.
+    eval_key: unused; the evaluation sets are the fixed val/test splits.
+
+  Returns:
+    The `Task`: xs [batch, steps, features] ((64, 1) or (8, 8)), the label as
+    the target of the last step only, metric accuracy.
+
+  Raises:
+    ConfigError: for an unknown mode or an eval_size leaving no training images.
+  """
   del eval_key  # the evaluation sets are the fixed val/test splits
   mode = str(cfg.mode)
   if mode not in MODES:

@@ -37,7 +37,18 @@ TARGETS = ("last", "all")
 def mackey_glass(n: int, tau: int = 17, beta: float = 0.2, gamma: float = 0.1,
                  power: int = 10, x0: float = 1.2, substeps: int = 10,
                  discard: int = 500) -> np.ndarray:
-  """The Mackey-Glass series sampled once per time unit (Euler, `substeps` per unit)."""
+  """The Mackey-Glass series sampled once per time unit (Euler, `substeps` per unit).
+
+  Args:
+    n: values returned.
+    tau, beta, gamma, power: the equation's delay and coefficients.
+    x0: the constant history the integration starts from.
+    substeps: Euler steps per time unit.
+    discard: leading time units dropped (the transient).
+
+  Returns:
+    [n] float32 series.
+  """
   dt = 1.0 / substeps
   lag = tau * substeps
   total = (n + discard) * substeps
@@ -49,7 +60,16 @@ def mackey_glass(n: int, tau: int = 17, beta: float = 0.2, gamma: float = 0.1,
 
 
 def noisy_sines(n: int, seed: int, noise: float = 0.1) -> np.ndarray:
-  """Sines of periods 24, 50 and 130 steps plus N(0, noise^2), from `seed`."""
+  """Sines of periods 24, 50 and 130 steps plus N(0, noise^2), from `seed`.
+
+  Args:
+    n: values returned.
+    seed: the noise seed.
+    noise: the noise standard deviation.
+
+  Returns:
+    [n] float32 series.
+  """
   t = np.arange(n)
   clean = sum(np.sin(2 * np.pi * t / p + i) / (i + 1) for i, p in enumerate((24, 50, 130)))
   return (clean + noise * np.random.default_rng(seed).normal(size=n)).astype(np.float32)
@@ -90,12 +110,19 @@ def handle_missing(arr: np.ndarray, policy: str, where: str, first_line: int = 1
                    ) -> tuple[np.ndarray, str]:
   """Applies `task.missing` to the NaNs of a series.
 
+  Args:
+    arr: [n] series, NaN (or inf) where a value is missing.
+    policy: one of `MISSING`.
+    where: the series' name in messages.
+    first_line: the file line (or position) of arr[0], for messages.
+
   Returns:
     (the series, a note for the task description: "" when nothing was missing).
 
   Raises:
     ConfigError: with `policy="refuse"` when a value is missing, naming how
-      many and where, and the other choices.
+      many and where, and the other choices; for an unknown policy; when fewer
+      than 2 values are left.
   """
   if policy not in MISSING:
     raise ConfigError(f"unknown task.missing {policy!r}; valid choices: {', '.join(MISSING)}")
@@ -123,6 +150,18 @@ def load_series(path: str, column: int = 0, missing: str = "refuse") -> tuple[np
 
   Missing values (empty or non-numeric CSV fields, NaN) are handled by
   `missing` (see `handle_missing`); they are never dropped silently.
+
+  Args:
+    path: a `.npy` (flattened) or `.csv` file.
+    column: the CSV column read.
+    missing: one of `MISSING`.
+
+  Returns:
+    ([n] float32 series, note for the task description).
+
+  Raises:
+    ConfigError: for a missing file, another file type, a bad column, missing
+      values that `missing` refuses, or fewer than 10 values.
   """
   if not os.path.isfile(path):
     raise ConfigError(f"task.path {path!r} is not a file")
@@ -144,7 +183,18 @@ def load_series(path: str, column: int = 0, missing: str = "refuse") -> tuple[np
 
 
 def make_series(cfg) -> tuple[np.ndarray, str]:
-  """The series and a note on missing values ("" for generated series)."""
+  """The series and a note on missing values ("" for generated series).
+
+  Args:
+    cfg: the `config.task` section: series, series_length, series_seed and,
+      for files, path, column, missing.
+
+  Returns:
+    ([n] float32 series, note).
+
+  Raises:
+    ConfigError: for an unknown series, `file` without a path, or a bad file.
+  """
   name = str(cfg.series)
   if name == "mackey_glass":
     return mackey_glass(int(cfg.series_length)), ""
@@ -158,6 +208,21 @@ def make_series(cfg) -> tuple[np.ndarray, str]:
 
 
 def make_forecast(cfg, eval_key) -> Task:
+  """The windowed forecasting task.
+
+  Args:
+    cfg: the `config.task` section: target, split, window, overlap, stream,
+      windows_per_sequence, eval_rows and the series settings (`make_series`).
+    eval_key: unused; evaluation uses the fixed chronological val/test parts.
+
+  Returns:
+    The `Task`: xs [batch, window, 1], ys [batch, window, 1] (the next values;
+    with `target="last"` only the last step counts), metric r2.
+
+  Raises:
+    ConfigError: for an unknown target, a bad split, a window below 2 or a
+      part shorter than one window.
+  """
   del eval_key  # evaluation uses the fixed chronological val/test parts
   target = str(cfg.target)
   if target not in TARGETS:

@@ -23,6 +23,14 @@ def adding_sample(key: jax.Array, n: int, length: int) -> Batch:
   Each step is (value ~ U[0, 1], marker); exactly two markers, one in each half
   of the sequence. The target, at the last step, is the sum of the two marked
   values.
+
+  Args:
+    key: the draw's key.
+    n: sequences.
+    length: steps per sequence T.
+
+  Returns:
+    A `Batch`: xs [n, T, 2], ys [n, T, 1], mask and score [n, T] (last step only).
   """
   kv, k1, k2 = jax.random.split(key, 3)
   values = jax.random.uniform(kv, (n, length))
@@ -36,6 +44,18 @@ def adding_sample(key: jax.Array, n: int, length: int) -> Batch:
 
 
 def make_adding(cfg, eval_key: jax.Array) -> Task:
+  """The adding problem.
+
+  Args:
+    cfg: the `config.task` section: length, eval_size.
+    eval_key: draws the val and test sets.
+
+  Returns:
+    The `Task` (MSE at the last step, metric r2).
+
+  Raises:
+    ConfigError: when length < 2.
+  """
   length = int(cfg.length)
   require(length >= 2, f"task.length must be >= 2 for the adding problem, got {length}")
   data = {s: add_window_axis(adding_sample(jax.random.fold_in(eval_key, i), int(cfg.eval_size),
@@ -63,6 +83,15 @@ def copy_sample(key: jax.Array, n: int, delay: int) -> Batch:
   10 symbols from {1..8}, then delay - 1 blanks, a delimiter, 10 blanks; the
   output must be blank everywhere except the last 10 steps, which reproduce the
   symbols. Length delay + 20. Loss over every step; accuracy over the last 10.
+
+  Args:
+    key: the draw's key.
+    n: sequences.
+    delay: the delay T.
+
+  Returns:
+    A `Batch`: one-hot xs [n, T + 20, 10], ys [n, T + 20] int32, mask [n, T + 20]
+    ones, score [n, T + 20] on the last 10 steps.
   """
   length = delay + 2 * COPY_N
   symbols = jax.random.randint(key, (n, COPY_N), 1, COPY_SYMBOLS + 1)
@@ -75,6 +104,18 @@ def copy_sample(key: jax.Array, n: int, delay: int) -> Batch:
 
 
 def make_copy(cfg, eval_key: jax.Array) -> Task:
+  """The copy-memory task.
+
+  Args:
+    cfg: the `config.task` section: delay, eval_size.
+    eval_key: draws the val and test sets.
+
+  Returns:
+    The `Task` (cross-entropy over every step, accuracy over the recall steps).
+
+  Raises:
+    ConfigError: when delay < 1.
+  """
   delay = int(cfg.delay)
   require(delay >= 1, f"task.delay must be >= 1 for the copy task, got {delay}")
   data = {s: add_window_axis(copy_sample(jax.random.fold_in(eval_key, i), int(cfg.eval_size),
@@ -95,7 +136,18 @@ def make_copy(cfg, eval_key: jax.Array) -> Task:
 
 
 def recall_stream(key: jax.Array, rows: int, length: int, delay: int, symbols: int):
-  """Symbol streams and their delayed targets y_t = x_{t-d} (masked for t < d)."""
+  """Symbol streams and their delayed targets y_t = x_{t-d} (masked for t < d).
+
+  Args:
+    key: the draw's key.
+    rows: streams.
+    length: steps per stream.
+    delay: d.
+    symbols: vocabulary size.
+
+  Returns:
+    (tokens [rows, length] ints, targets [rows, length], valid [rows, length] bool).
+  """
   tokens = jax.random.randint(key, (rows, length), 0, symbols)
   targets = jnp.roll(tokens, delay, axis=1)
   valid = jnp.arange(length)[None, :] >= delay
@@ -110,6 +162,18 @@ def make_delayed_recall(cfg, eval_key: jax.Array) -> Task:
   boundaries (delay > 0), the first `delay` positions of every window after
   the first need the previous window: a stateless LSTM cannot know them, a
   stateful one can.
+
+  Args:
+    cfg: the `config.task` section: window, delay, windows_per_sequence,
+      symbols, overlap, eval_rows.
+    eval_key: draws the val and test streams.
+
+  Returns:
+    The `Task` (one-hot inputs [batch, window, symbols], metric accuracy).
+
+  Raises:
+    ConfigError: for a window or windows_per_sequence below 1, a negative
+      delay or fewer than 2 symbols.
   """
   window, delay, k = int(cfg.window), int(cfg.delay), int(cfg.windows_per_sequence)
   symbols = int(cfg.symbols)
