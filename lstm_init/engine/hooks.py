@@ -47,6 +47,9 @@ class Hook:
   def skip(self, seed_steps: int) -> None:
     """Seed-steps finished before a resumption (counted, not timed)."""
 
+  def close(self) -> None:
+    """Called once when the loop stops (finished, interrupted or failed)."""
+
 
 class ProgressLines(Hook):
   """A progress line with rate and ETA after every piece.
@@ -91,6 +94,37 @@ def format_duration(s: float) -> str:
   """Seconds as m:ss, or h:mm:ss from an hour."""
   s = int(round(s))
   return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+class ProgressBar(Hook):
+  """A progress bar of seed-steps with rate and ETA (`tqdm.auto`: a widget in
+  Jupyter, text elsewhere), the runs' median validation score beside it.
+
+  Args:
+    total_seed_steps: runs x steps of the whole sweep.
+    score: what the validation measures ("val loss", "return").
+  """
+
+  def __init__(self, total_seed_steps: int, score: str = "val loss"):
+    from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
+    self.score = score
+    self.bar = tqdm(total=total_seed_steps, unit="seed-step", unit_scale=True,
+                    dynamic_ncols=True, desc="sweep")
+
+  def skip(self, seed_steps: int) -> None:
+    """Seed-steps done before a resumption: counted as the bar's start."""
+    self.bar.n += seed_steps
+    self.bar.initial += seed_steps
+    self.bar.refresh()
+
+  def on_piece(self, event: PieceDone) -> None:
+    """Advances the bar by the piece's seed-steps; shows its median validation score."""
+    self.bar.update(event.seed_steps)
+    self.bar.set_postfix_str(f"{self.score} median {_spread(event.eval_loss)}", refresh=False)
+
+  def close(self) -> None:
+    """Closes the bar."""
+    self.bar.close()
 
 
 class MetricsLog(Hook):

@@ -45,11 +45,13 @@ class Loop:
     clock: wall-clock seconds (`time.time`), for progress, checkpoint timing
       and when training began.
     hooks: more hooks, called after each piece after the built-in ones.
+    progress_lines: whether the built-in progress lines are printed (a notebook
+      shows a `hooks.ProgressBar` instead).
   """
 
   def __init__(self, plan: SweepPlan, workdir: str, log: Callable[[str], None],
                seed_groups: list[int] | None = None, clock: Clock = time.time,
-               hooks: Sequence[Hook] = ()):
+               hooks: Sequence[Hook] = (), progress_lines: bool = True):
     self.plan, self.workdir, self.log, self.clock = plan, workdir, log, clock
     cfg = plan.config
     self.mesh = distributed.run_mesh(int(cfg.devices))
@@ -63,6 +65,7 @@ class Loop:
     if seed_groups is not None:
       self.state.seed_groups = np.array(seed_groups, int)
     self.extra_hooks = list(hooks)
+    self.progress_lines = progress_lines
     self.sigint: StopSignals | None = None
     self.compile_s = 0.0  # over every group's programs
     self.first_step_at: float | None = None  # clock() when training began
@@ -157,22 +160,37 @@ class Loop:
 
   def hooks(self) -> list[Hook]:
     """Progress lines, `metrics.jsonl` (the writing process only), then the given hooks."""
-    plan = self.plan
-    total = sum(len(plan.layouts[i]["seed"]) * s.total for i, s in enumerate(self.schedules))
-    exp = plan.experiments[0]
-    out: list[Hook] = [ProgressLines(total, self.log,
-                                     "val loss" if exp.lower_is_better else exp.score,
-                                     self.clock)]
+    out: list[Hook] = []
+    if self.progress_lines:
+      out.append(ProgressLines(self.total_seed_steps(), self.log, self.score_name(),
+                               self.clock))
     if self.writer:
       out.append(MetricsLog(JsonlWriter(self.metrics_path)))
     return out + self.extra_hooks
 
+  def total_seed_steps(self) -> int:
+    """Runs x training steps of the whole sweep."""
+    return sum(len(self.plan.layouts[i]["seed"]) * s.total for i, s in enumerate(self.schedules))
+
+  def score_name(self) -> str:
+    """What the progress shows of the validation ("val loss", or the score's name)."""
+    exp = self.plan.experiments[0]
+    return "val loss" if exp.lower_is_better else exp.score
+
   def run(self) -> dict[int, dict[str, np.ndarray]]:
     """Trains every chunk not finished yet; returns the outputs per condition."""
-    plan, cfg = self.plan, self.plan.config
     if not self.resume() and self.writer and os.path.exists(self.metrics_path):
       os.remove(self.metrics_path)
     hooks = self.hooks()
+    try:
+      return self._run(hooks)
+    finally:
+      for hook in hooks:
+        hook.close()
+
+  def _run(self, hooks: Sequence[Hook]) -> dict[int, dict[str, np.ndarray]]:
+    """`run`'s groups and chunks, with the hooks made."""
+    plan, cfg = self.plan, self.plan.config
     skip = lambda seed_steps: [h.skip(seed_steps) for h in hooks]
     with StopSignals() as self.sigint:
       for g, group in enumerate(plan.groups):
