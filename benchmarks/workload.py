@@ -16,7 +16,7 @@ import numpy as np
 import optax
 
 from lstm_init import init_params
-from lstm_init.engine import distributed
+from lstm_init.engine import device_groups, distributed
 from lstm_init.core import lstm
 
 WORKLOADS = {
@@ -81,10 +81,10 @@ def sweep_program(train, seeds: int, mesh, group: int):
   group = group or per_device
   n_pad = distributed.padded(seeds, mesh, group)
   keys = jax.random.split(jax.random.key(0), n_pad)
-  groups = distributed.DeviceGroups.split(
+  groups = device_groups.DeviceGroups.split(
       distributed.place(keys, distributed.runs_sharding(mesh)), mesh, group)
   start = time.perf_counter()
-  compiled = distributed.GroupProgram(jax.vmap(train), mesh).compile(groups.first)
+  compiled = device_groups.GroupProgram(jax.vmap(train), mesh).compile(groups.first)
   compile_s = time.perf_counter() - start
   return (lambda: compiled(groups).join()), compiled, compile_s
 

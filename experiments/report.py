@@ -2,6 +2,7 @@
 
   python -m experiments.report runs/my_sweep
   python -m experiments.report runs/a runs/b --out=runs/compare
+  python -m experiments.report runs/adding runs/copy runs/char_lm --aggregate --out=runs/all
 
 This file only parses flags; the logic is in `lstm_init.report.document`.
 """
@@ -12,12 +13,21 @@ from lstm_init.engine import cli
 from lstm_init.errors import ConfigError
 
 _OUT = flags.DEFINE_string("out", None, "Output folder (default: the first workdir).")
+_AGGREGATE = flags.DEFINE_bool("aggregate", False, "Rank the conditions the workdirs share "
+                               "across them, one task per workdir (aggregate.md).")
 
 
 def _report(workdirs):
   from lstm_init.report import document as report
   if not workdirs:
     raise ConfigError("give at least one sweep workdir: python -m experiments.report <workdir>")
+  if _AGGREGATE.value:
+    from lstm_init.report import aggregate
+    agg = aggregate.aggregate(workdirs)
+    print("normalization: " + "; ".join(f"{t} {h}" for t, h in zip(agg.tasks, agg.normalization)))
+    print(agg.table())
+    print(f"wrote {aggregate.write_aggregate(agg, _OUT.value or workdirs[0])}")
+    return
   paths = report.write_report(workdirs, _OUT.value)
   print(f"wrote {paths['report_md']}, {paths['report_html']} and {paths['table_tex']}")
 

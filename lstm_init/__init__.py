@@ -6,6 +6,13 @@
   result = lstm_init.run_sweep(config, workdir)   # conditions x seeds, recorded
   results = lstm_init.load_results(workdir)       # a finished sweep, typed
 
+From Python without flags (a notebook), with the command line's checks:
+
+  config = lstm_init.config("configs/copy.py", **{"model.hidden_size": 64})
+  result = lstm_init.sweep(config, sweep=["model.init.preset=keras,chrono"])
+  result.runs, result.curves, result.summary      # pandas DataFrames
+  lstm_init.aggregate(["runs/adding", "runs/copy"])  # conditions ranked across tasks
+
 The package has five layers, each importing only those below it
 (`docs/architecture.md`, enforced by `tests/test_architecture.py`):
 
@@ -26,9 +33,11 @@ from lstm_init.errors import ConfigError
 # so that `import lstm_init` and `lstm_init.core.stats` stay light.
 _LAZY = {"run_sweep": "lstm_init.engine.sweep", "make_train": "lstm_init.training.experiment",
          "Experiment": "lstm_init.training.experiment",
-         "apply_update": "lstm_init.training.step", "UpdateRule": "lstm_init.training.step",
+         "apply_update": "lstm_init.training.step",
          "load_results": "lstm_init.report.results", "SweepResults": "lstm_init.report.results",
-         "write_report": "lstm_init.report.document"}
+         "write_report": "lstm_init.report.document",
+         "config": "lstm_init.api", "sweep": "lstm_init.api",
+         "aggregate": "lstm_init.report.aggregate"}
 
 
 def __getattr__(name):
@@ -38,7 +47,7 @@ def __getattr__(name):
   raise AttributeError(f"module 'lstm_init' has no attribute {name!r}")
 
 
-__all__ = ["ConfigError", "Experiment", "PRESETS", "SweepResults", "UpdateRule", "apply",
-           "apply_update", "get_initializer", "init_params", "initial_states", "initializers",
+__all__ = ["ConfigError", "Experiment", "PRESETS", "SweepResults", "aggregate", "apply",
+           "apply_update", "config", "get_initializer", "init_params", "initial_states", "initializers",
            "interop", "keys", "load_results", "lstm", "make_train", "presets", "run_sweep",
-           "stats", "write_report"]
+           "stats", "sweep", "write_report"]

@@ -71,7 +71,9 @@ def test_imports_go_one_way_and_at_the_top():
 BASE = {"lstm_init.errors", "lstm_init.records"}
 ALLOWED = {"base": set(), "core": {"base"}, "training": {"base", "core"},
            "report": {"base", "core"}, "engine": {"base", "core", "training", "report"},
-           "studies": {"base", "core", "training", "report", "engine"}}
+           "studies": {"base", "core", "training", "report", "engine"},
+           # the flag-free Python API (lstm_init.config, lstm_init.sweep), on top
+           "api": {"base", "core", "training", "report", "engine", "studies"}}
 
 
 def _layer(module):

@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -66,3 +67,40 @@ def test_an_unknown_experiment_is_one_line_and_exit_2(tmp_path):
                          capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-1500:]
     assert out.stderr.strip().startswith(message), out.stderr
+
+
+NOTEBOOK = os.path.join(ROOT, "examples", "notebook_sweep.py")
+
+
+def _check_notebook_outputs(workdir):
+  import lstm_init
+  res = lstm_init.load_results(str(workdir))
+  assert len(res.runs) == 16 and set(res.summary["condition"]) == {"preset=keras",
+                                                                   "preset=pytorch"}
+  assert os.path.getsize(os.path.join(workdir, "notebook_curves.png")) > 5000
+
+
+def test_the_notebook_example_runs_as_a_plain_script(tmp_path):
+  env = {**os.environ, "LSTM_INIT_WORKDIR": str(tmp_path / "w")}
+  out = subprocess.run([sys.executable, NOTEBOOK], capture_output=True, text=True, cwd=tmp_path,
+                       env=env, timeout=600)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert "iqm_ci95_low" in out.stdout and "seed-steps/s" in out.stdout  # lines, not a bar
+  _check_notebook_outputs(tmp_path / "w")
+
+
+def test_the_notebook_example_runs_in_a_jupyter_kernel(tmp_path):
+  """The same cells executed by Jupyter's own machinery (nbclient, an ipykernel)."""
+  import nbclient
+  import nbformat
+  cells = [c.strip() for c in re.split(r"^# %%$", open(NOTEBOOK).read(), flags=re.M)[1:]]
+  nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+  nb.cells.insert(0, nbformat.v4.new_code_cell(
+      f"import os; os.environ['LSTM_INIT_WORKDIR'] = {str(tmp_path / 'w')!r}"))
+  client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
+                                   resources={"metadata": {"path": str(tmp_path)}})
+  client.execute()
+  text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+  assert "iqm_ci95_low" in text
+  assert "seed-steps/s" not in text  # the bar (tqdm.auto) replaced the lines
+  _check_notebook_outputs(tmp_path / "w")

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from lstm_init.core import perturb, stats
-from lstm_init.engine.plan import condition_keys, plan_sweep
+from lstm_init.engine.plan import plan_sweep
+from lstm_init.engine.seeds import condition_keys
 from lstm_init.engine.programs import GroupPrograms
 from lstm_init.engine.sweep import run_sweep
 from tests.helpers import bits, tiny_config

@@ -121,7 +121,7 @@ def test_tensorboard_files_hold_the_curves_quantiles_and_final_medians(tmp_path)
   cfg.writers = "jsonl,tensorboard"
   wd = str(tmp_path / "run")
   res = sweep.run_sweep(cfg, wd, sweep=["model.init.preset=keras,pytorch"], log=lambda s: None)
-  curves = res.curves
+  curves = res.curve_arrays
   for ci, name in enumerate(res.conditions):
     folder = os.path.join(wd, "tensorboard", writers.folder_name(name))
     acc = event_accumulator.EventAccumulator(folder)

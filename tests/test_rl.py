@@ -126,7 +126,7 @@ def test_a_seed_is_the_same_alone_and_among_others_and_the_summary_matches_rliab
   a = sweep.run_sweep(alone, str(tmp_path / "a"), log=lambda s: None)
   b = sweep.run_sweep(among, str(tmp_path / "b"), log=lambda s: None)
   assert a.rows[0]["final_eval_loss"] == b.rows[0]["final_eval_loss"]
-  s = b.summary
+  s = b.summary_record
   assert s["lower_is_better"] is False and s["step_unit"] == "environment steps"
   assert s["steps_per_update"] == 4 * 8 and s["failure_line"] == 100.0
   # The IQM and its stratified bootstrap interval against rliable (one task: one stratum).

@@ -273,12 +273,12 @@ def test_each_condition_is_reported_against_its_own_tasks_baseline(tmp_path):
   cfg.train.steps = 10
   wd = str(tmp_path / "run")
   res = sweep.run_sweep(cfg, wd, sweep=["task.delay=4,12"], log=lambda s: None)
-  conds = res.summary["conditions"]
+  conds = res.summary_record["conditions"]
   for delay in (4, 12):
     c = conds[f"delay={delay}"]
     np.testing.assert_allclose(c["baseline"], 10 * np.log(8) / (delay + 20), rtol=1e-6)
     assert f"T={delay}" in c["task"] or str(delay) in c["task"]
-  assert res.summary["baseline"] is None and res.summary["task"] == "per condition"
+  assert res.summary_record["baseline"] is None and res.summary_record["task"] == "per condition"
   m = merge([results.load_results(wd)])
   assert m.baseline is None
   np.testing.assert_allclose(m.baselines, [10 * np.log(8) / 24, 10 * np.log(8) / 32],

@@ -58,7 +58,7 @@ def test_a_diverging_condition_does_not_disturb_the_others(tmp_path):
   ok = [r for r in res.rows if r["condition"] == "learning_rate=0.01"]
   assert all(r["diverged"] and r["diverged_step"] >= 1 for r in bad)
   assert not any(r["diverged"] for r in ok)
-  assert res.summary["conditions"]["learning_rate=10000.0"]["n_diverged"] == len(bad)
+  assert res.summary_record["conditions"]["learning_rate=10000.0"]["n_diverged"] == len(bad)
   # clip_norm differs from the base run, so compare with a clip-free run of lr 0.01 alone
   alone = tiny_config(); alone.train.clip_norm = 0.0
   ref, _ = _final_losses(alone, tmp_path / "alone")
@@ -129,25 +129,25 @@ def test_curves_every_step_and_validation_cadence_change_no_result(tmp_path):
     runs[every, log_every, rows] = res
   ref = runs[0, 100, 0]
   # Default cadence: steps // 40 = 1 step between validations: 41 points.
-  assert ref.curves["steps"][0].tolist() == list(range(41))
+  assert ref.curve_arrays["steps"][0].tolist() == list(range(41))
   # Validation every 7 steps from the start of each 15-step piece, and at its end.
-  assert runs[7, 15, 16].curves["steps"][0].tolist() == [0, 7, 14, 15, 22, 29, 30, 37, 40]
+  assert runs[7, 15, 16].curve_arrays["steps"][0].tolist() == [0, 7, 14, 15, 22, 29, 30, 37, 40]
   for res in runs.values():
     for a, b in zip(res.rows, ref.rows):
       assert a["final_eval_loss"] == b["final_eval_loss"]
       assert a["final_train_loss"] == b["final_train_loss"]
-    np.testing.assert_array_equal(res.curves["train_loss_every_step"],
-                                  ref.curves["train_loss_every_step"])
+    np.testing.assert_array_equal(res.curve_arrays["train_loss_every_step"],
+                                  ref.curve_arrays["train_loss_every_step"])
   # The every-step training loss is the loss of the pure make_train path, and the
   # train curve at a validation is the mean of the steps since the previous one.
   cfg = tiny_config()
   cfg.train.steps = 40
   train_fn = experiment.make_train(cfg)
   out = jax.jit(train_fn)(jax.random.fold_in(keys.root_key(cfg.seed), 1))
-  np.testing.assert_allclose(ref.curves["train_loss_every_step"][0, 1], out["train_loss"],
+  np.testing.assert_allclose(ref.curve_arrays["train_loss_every_step"][0, 1], out["train_loss"],
                              rtol=1e-5)
-  steps = runs[7, 15, 16].curves["steps"][0]
-  every_step = runs[7, 15, 16].curves["train_loss_every_step"][0, 2]
+  steps = runs[7, 15, 16].curve_arrays["steps"][0]
+  every_step = runs[7, 15, 16].curve_arrays["train_loss_every_step"][0, 2]
   for e in range(1, len(steps)):
-    np.testing.assert_allclose(runs[7, 15, 16].curves["train_loss"][0, 2, e],
+    np.testing.assert_allclose(runs[7, 15, 16].curve_arrays["train_loss"][0, 2, e],
                                every_step[steps[e - 1]:steps[e]].mean(), rtol=1e-5)

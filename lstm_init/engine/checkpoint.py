@@ -28,7 +28,8 @@ import msgpack
 import numpy as np
 from flax import serialization
 
-from lstm_init.engine.distributed import fetch, is_key
+from lstm_init.engine.device_groups import is_key
+from lstm_init.engine.distributed import fetch
 from lstm_init.errors import ConfigError
 from lstm_init.records import atomic_write_bytes
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
 from typing import Callable, Sequence
 
 import numpy as np
@@ -106,7 +107,9 @@ class ProgressBar(Hook):
   """
 
   def __init__(self, total_seed_steps: int, score: str = "val loss"):
-    from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
+    with warnings.catch_warnings():  # without ipywidgets, a text bar: say nothing
+      warnings.simplefilter("ignore")
+      from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
     self.score = score
     self.bar = tqdm(total=total_seed_steps, unit="seed-step", unit_scale=True,
                     dynamic_ncols=True, desc="sweep")

@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from lstm_init.engine import checkpoint, chunks, distributed
+from lstm_init.engine import checkpoint, chunks, device_groups, distributed
 from lstm_init.engine import seed_groups as timing
 from lstm_init.engine.hooks import Clock, Every, Hook, MetricsLog, PieceDone, ProgressLines
 from lstm_init.engine.plan import SweepPlan
@@ -91,7 +91,7 @@ class Loop:
              "complete")
     return True
 
-  def save(self, runs: distributed.DeviceGroups | None = None, force: bool = False) -> None:
+  def save(self, runs: device_groups.DeviceGroups | None = None, force: bool = False) -> None:
     """Checkpoints the sweep state and the chunk's runs (when the timer says so,
     or `force`). Process 0's clock decides for every process, so all of them
     join the same gathers."""
@@ -118,7 +118,7 @@ class Loop:
     runs = programs.init_groups(chunk + [chunk[-1]] * (n_pad - n))
     if bool(self.state.in_chunk):
       saved = checkpoint.load_runs(self.ckpt_path, runs.first, n_pad, self.identity)
-      runs = distributed.DeviceGroups.from_host(saved, self.mesh, programs.seed_group, runs.first)
+      runs = device_groups.DeviceGroups.from_host(saved, self.mesh, programs.seed_group, runs.first)
       rec = self.state.current
       self.log(f"{label} resuming at step {sched.pieces[int(rec.next_piece) - 1].end}")
     else:

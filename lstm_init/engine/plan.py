@@ -1,4 +1,4 @@
-"""The plan of a sweep: conditions, groups, seed layout, keys, validation.
+"""The plan of a sweep: conditions, groups, validation.
 
   plan = plan_sweep(config, sweep=["model.init.preset=keras,pytorch"], given={})
 
@@ -7,7 +7,8 @@ Conditions that differ only in values (initial parameters, learning rate,
 noise std: the experiment's `value_fields`) share one program: their runs are stacked on
 one axis and trained by one jitted, vmapped chunk function. Conditions that
 change the program (task, sizes, optimizer, strategy, stateful) form groups
-that run one after the other.
+that run one after the other. Each condition's seed layout and its runs' keys
+are `lstm_init.engine.seeds`.
 """
 
 from __future__ import annotations
@@ -18,16 +19,14 @@ import itertools
 import json
 from typing import Any, Mapping, Sequence
 
-import jax
 import ml_collections
 import numpy as np
 
 from lstm_init.core import keys as keys_lib
 from lstm_init.engine.config import check_config, unused_reason
+from lstm_init.engine.seeds import seed_layout
 from lstm_init.errors import ConfigError
 from lstm_init.training.experiment import Experiment, build, unread_reason
-
-DESIGNS = ("seeds", "crossed", "instability")
 
 
 # ---------------------------------------------------------------------------
@@ -68,7 +67,8 @@ def apply_scale(config, given: Mapping[str, Any] | None = None) -> ml_collection
   that ran, so planning it again (a reproduction) changes nothing.
 
   Args:
-    config: the config; given: the `--config.<path>` values, by path.
+    config: the config, with or without `scale` and `scales`.
+    given: the `--config.<path>` values from the command line, by path.
   Returns:
     The config with the scale applied (`config` itself without `scales`).
   Raises:
@@ -92,14 +92,24 @@ def apply_scale(config, given: Mapping[str, Any] | None = None) -> ml_collection
 
 def set_from_text(config, path: str, text: str):
   """Sets `--config.<path>=<text>` into `config` as the command line does;
-  returns the typed value (one line for an unknown field or a bad value)."""
-  value = _coerce(config, path, text)
+  returns the typed value (one line for an unknown field or a bad value).
+
+  Args:
+    config: the config, changed in place.
+    path: a dotted field, e.g. "model.hidden_size".
+    text: the value as given on the command line.
+  Returns:
+    The value, typed as the field.
+  Raises:
+    ConfigError: for an unknown field or a value of the wrong type.
+  """
+  value = _coerce(config, path, text, where="")
   parent, name = _field(config, path)
   parent[name] = value
   return value
 
 
-def _coerce(config, path: str, text: str):
+def _coerce(config, path: str, text: str, where: str = " in --sweep"):
   parent, name = _field(config, path)
   kind = parent.get_type(name)
   text = text.strip()
@@ -115,13 +125,22 @@ def _coerce(config, path: str, text: str):
     if kind in (tuple, list):
       return tuple(v for v in text.split(";") if v)
   except ValueError:
-    raise ConfigError(f"bad value {text!r} for {path} in --sweep; expected "
+    raise ConfigError(f"bad value {text!r} for {path}{where}; expected "
                       f"{kind.__name__}") from None
   return text
 
 
 def parse_sweep(spec: str, config) -> tuple[str, list[Any]]:
-  """Parses `path=v1,v2,...` into (path, typed values)."""
+  """Parses `path=v1,v2,...` into (path, typed values).
+
+  Args:
+    spec: the axis, e.g. "model.init.preset=keras,pytorch".
+    config: the config whose field types apply.
+  Returns:
+    (dotted path, [values] typed as the field).
+  Raises:
+    ConfigError: for a malformed spec, an empty or repeated value, a bad field.
+  """
   path, eq, values = spec.partition("=")
   path = path.strip()
   if not eq or not path or not values.strip():
@@ -150,6 +169,15 @@ def expand_conditions(config, sweep: Sequence[str],
 
   A condition is named by its axis values, after the fields in `named` (the
   fields a user fixed in place of a default axis).
+
+  Args:
+    config: the base config.
+    sweep: the axes, each `path=v1,v2,...`.
+    named: dotted paths whose values go first in every condition's name.
+  Returns:
+    One `Condition` per combination (one, named `config.name`, without axes).
+  Raises:
+    ConfigError: for a bad axis or a field given in two axes.
   """
   axes = [parse_sweep(s, config) for s in sweep]
   paths = [p for p, _ in axes]
@@ -170,7 +198,14 @@ def expand_conditions(config, sweep: Sequence[str],
 
 
 def structure_key(config, exp: Experiment) -> str:
-  """What decides the compiled program: the config without value fields."""
+  """What decides the compiled program: the config without value fields.
+
+  Args:
+    config: a condition's config.
+    exp: its experiment (`value_fields`, `value_prefixes`).
+  Returns:
+    The remaining fields as sorted JSON.
+  """
   flat = flatten(config.to_dict())
   keep = {k: v for k, v in flat.items()
           if k not in exp.value_fields and not k.startswith(exp.value_prefixes or ("\0",))
@@ -179,7 +214,14 @@ def structure_key(config, exp: Experiment) -> str:
 
 
 def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
-  """A nested dict as {"a.b.c": value}."""
+  """A nested dict as {"a.b.c": value}.
+
+  Args:
+    d: the nested dict.
+    prefix: put before every path.
+  Returns:
+    The flat dict.
+  """
   out = {}
   for k, v in d.items():
     if isinstance(v, dict):
@@ -191,86 +233,18 @@ def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
 
 def group_conditions(conditions: list[Condition],
                      experiments: list[Experiment]) -> list[list[int]]:
-  """Indices of conditions grouped by `structure_key`, in first-seen order."""
+  """Indices of conditions grouped by `structure_key`, in first-seen order.
+
+  Args:
+    conditions: the sweep's conditions.
+    experiments: their experiments, in the same order.
+  Returns:
+    A list of groups, each a list of condition indices.
+  """
   groups: dict[str, list[int]] = {}
   for i, (c, exp) in enumerate(zip(conditions, experiments)):
     groups.setdefault(structure_key(c.config, exp), []).append(i)
   return list(groups.values())
-
-
-# ---------------------------------------------------------------------------
-# Seeds.
-
-
-def seed_layout(config) -> dict[str, np.ndarray]:
-  """Per-run seed indices of one condition: {"seed", "init_seed", "data_seed"}.
-
-  With `design="seeds"` run i uses seed i for every stream. With
-  `design="crossed"` run i * M + j uses init seed `init_seed_offset + i` for
-  the `init` stream and data seed `data_seed_offset + j` for `data`,
-  `dropout` and `noise`: an N x M grid of initializations and data orders. In
-  both designs a stream's key depends only on its own seed index, so init seed
-  i here is the same initialization as seed i of a plain sweep.
-
-  With `design="instability"` run b * P + j (P = `num_seeds`) takes every
-  stream from base seed `base_seed_offset + b` (b < `num_base_seeds`), and
-  perturbation j > 0 flips one bit of one initial parameter
-  (`lstm_init.core.perturb`); j = 0 is the base run itself. The layout then has a
-  "perturbation" entry.
-
-  Args:
-    config: one condition's config.
-  Returns:
-    {"seed", "init_seed", "data_seed"[, "perturbation"]}, each [runs] ints.
-  Raises:
-    ConfigError: for an unknown design or seed counts below their minimum.
-  """
-  if config.design not in DESIGNS:
-    raise ConfigError(f"unknown design {config.design!r}; valid choices: {', '.join(DESIGNS)}")
-  if config.design == "crossed":
-    n_i, n_j = int(config.num_init_seeds), int(config.num_data_seeds)
-    if n_i < 1 or n_j < 1:
-      raise ConfigError(f"num_init_seeds and num_data_seeds must be >= 1, got {n_i}, {n_j}")
-    seed = np.arange(n_i * n_j)
-    return {"seed": seed, "init_seed": int(config.init_seed_offset) + seed // n_j,
-            "data_seed": int(config.data_seed_offset) + seed % n_j}
-  n = int(config.num_seeds)
-  if n < 1:
-    raise ConfigError(f"num_seeds must be >= 1, got {n}")
-  if config.design == "instability":
-    n_b, offset = int(config.num_base_seeds), int(config.base_seed_offset)
-    if n_b < 1 or n < 2 or offset < 0:
-      raise ConfigError(f"design=instability needs num_base_seeds >= 1, num_seeds >= 2 (run 0 "
-                        f"is the base, runs 1.. its one-bit perturbations) and "
-                        f"base_seed_offset >= 0, got {n_b}, {n}, {offset}")
-    seed = np.arange(n_b * n)
-    base = offset + seed // n
-    return {"seed": seed, "init_seed": base, "data_seed": base, "perturbation": seed % n}
-  seed = np.arange(n)
-  return {"seed": seed, "init_seed": seed, "data_seed": seed}
-
-
-def condition_keys(config, layout: dict[str, np.ndarray], rows: np.ndarray):
-  """Stream keys of the runs `rows` of a condition's seed layout."""
-  root = keys_lib.root_key(config.seed)
-  fixed = keys_lib.parse_streams(config.fixed_streams)
-  stream_index = None
-  if config.design == "instability":  # every stream from the base seed
-    stream_index = {name: layout["init_seed"][rows] for name in keys_lib.STREAMS}
-  if config.design == "crossed":
-    # init follows the init seed; data order, dropout and noise the data seed.
-    stream_index = {"init": layout["init_seed"][rows], "data": layout["data_seed"][rows],
-                    "dropout": layout["data_seed"][rows], "noise": layout["data_seed"][rows]}
-  return keys_lib.run_keys(root, layout["seed"][rows], fixed, stream_index=stream_index)
-
-
-def perturbation_keys(config, layout: dict[str, np.ndarray], rows: np.ndarray):
-  """(keys, enabled) of the runs `rows` of an instability layout: the key that picks
-  each run's flipped element and whether it flips one (perturbation > 0)."""
-  root = keys_lib.root_key(config.seed)
-  base, j = layout["init_seed"][rows], layout["perturbation"][rows]
-  keys = jax.vmap(lambda b, p: keys_lib.perturb_key(root, b, p))(base, j)
-  return keys, j > 0
 
 
 # ---------------------------------------------------------------------------
@@ -293,7 +267,8 @@ def resolve_axes(config, sweep: Sequence[str] | None,
     given: the `--config.<path>` values from the command line, by path.
 
   Returns:
-    (axes, notes).
+    (axes: the `path=v1,...` specs that run, notes: one line per default axis
+    replaced by a given value).
 
   Raises:
     ConfigError: for a field given both in `given` and in `sweep`.
@@ -320,7 +295,15 @@ def resolve_axes(config, sweep: Sequence[str] | None,
 
 
 def unused_by(condition: Condition, exp: Experiment, path: str) -> str | None:
-  """Why a condition's run does not use config field `path` (None: it does)."""
+  """Why a condition's run does not use config field `path` (None: it does).
+
+  Args:
+    condition: the condition.
+    exp: its experiment.
+    path: a dotted config field.
+  Returns:
+    The reason in words, or None.
+  """
   return unread_reason(exp, path) or unused_reason(condition.config, path)
 
 
@@ -329,8 +312,10 @@ def refuse_unused(conditions: Sequence[Condition], experiments: Sequence[Experim
   """Refuses a given value or a swept field that no condition uses.
 
   Args:
-    conditions, experiments: the sweep's, in the same order.
-    given: the `--config.<path>` values; axes: the axes that run.
+    conditions: the sweep's conditions.
+    experiments: their experiments, in the same order.
+    given: the `--config.<path>` values, by path.
+    axes: the sweep axes that run.
 
   Raises:
     ConfigError: naming the field, the value and when it is used.

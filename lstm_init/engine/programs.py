@@ -2,7 +2,7 @@
 
 A group's runs are stacked on one axis and sharded over devices; each device
 runs its shard `seed_group` runs at a time, every group of runs through the
-same single-device executable (`distributed.GroupProgram`). The host loop (`lstm_init.engine.loop`)
+same single-device executable (`device_groups.GroupProgram`). The host loop (`lstm_init.engine.loop`)
 calls two kinds of program:
 
   piece(state, data, segments)   training steps with the learning-curve
@@ -25,10 +25,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lstm_init.engine import distributed
+from lstm_init.engine import device_groups, distributed
 from lstm_init.engine.config import eval_every
 from lstm_init.training.experiment import Experiment, stacked_values
-from lstm_init.engine.plan import SweepPlan, condition_keys, perturbation_keys
+from lstm_init.engine.plan import SweepPlan
+from lstm_init.engine.seeds import condition_keys, perturbation_keys
 
 
 @dataclasses.dataclass(frozen=True)
@@ -212,7 +213,7 @@ class GroupPrograms:
         fn = chex.assert_max_traces(_as_function(fn, f"{name}{static}@{id(self)}"),
                                     n=MAX_TRACES)
       # A piece replaces the state it is given: its buffers are donated.
-      self._jitted[key] = distributed.GroupProgram(jax.vmap(fn, in_axes=(0, None)), self.mesh,
+      self._jitted[key] = device_groups.GroupProgram(jax.vmap(fn, in_axes=(0, None)), self.mesh,
                                                    donate=name == "piece")
     return self._jitted[key]
 
@@ -227,7 +228,7 @@ class GroupPrograms:
       data: the experiment's data.
 
     Returns:
-      The compiled program of `distributed.GroupProgram.compile`.
+      The compiled program of `device_groups.GroupProgram.compile`.
     """
     leaves, treedef = jax.tree.flatten(group)
     shapes = (key, treedef, tuple((a.shape, str(a.dtype)) for a in leaves))
@@ -237,7 +238,7 @@ class GroupPrograms:
       self.compile_s += time.perf_counter() - start
     return self._compiled[shapes]
 
-  def run(self, key, groups: distributed.DeviceGroups, data) -> distributed.DeviceGroups:
+  def run(self, key, groups: device_groups.DeviceGroups, data) -> device_groups.DeviceGroups:
     """Program `key` on every group; the outputs, group by group.
 
     Args:
@@ -250,7 +251,7 @@ class GroupPrograms:
     """
     return self.compiled(key, groups.first, data)(groups, data)
 
-  def piece(self, groups: distributed.DeviceGroups, data, segments):
+  def piece(self, groups: device_groups.DeviceGroups, data, segments):
     """One piece of training: (the groups' new states, every run's outputs on the host).
 
     Args:
@@ -265,7 +266,7 @@ class GroupPrograms:
     out = self.run(("piece", segments), groups, data)
     return out.map(lambda t: t[0]), out.map(lambda t: t[1]).fetch()
 
-  def evaluate(self, groups: distributed.DeviceGroups, data, split: str):
+  def evaluate(self, groups: device_groups.DeviceGroups, data, split: str):
     """Scores of every run, on the host.
 
     Args:
@@ -316,7 +317,7 @@ class GroupPrograms:
       parts.append(state if n == self.seed_group else jax.tree.map(lambda a, n=n: a[:n], state))
     return _concat(parts)
 
-  def init_groups(self, runs) -> distributed.DeviceGroups:
+  def init_groups(self, runs) -> device_groups.DeviceGroups:
     """The initial states of `runs` ((condition, seed row) pairs, a whole number
     of groups per device: `distributed.padded`), each group made on its device.
 
@@ -327,7 +328,7 @@ class GroupPrograms:
       Their initial states as `DeviceGroups`.
     """
     streams = self._stream_keys(runs)
-    return distributed.DeviceGroups.build(
+    return device_groups.DeviceGroups.build(
         self.mesh, self.seed_group, len(runs),
         lambda rows, d: self._group_state([runs[i] for i in rows], streams, d))
 

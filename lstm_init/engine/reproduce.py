@@ -33,7 +33,8 @@ from lstm_init.engine.config import check_config
 from lstm_init.errors import ConfigError
 from lstm_init.training.experiment import build
 from lstm_init.engine.loop import Loop
-from lstm_init.engine.plan import Condition, SweepPlan, group_conditions, seed_layout
+from lstm_init.engine.plan import Condition, SweepPlan, group_conditions
+from lstm_init.engine.seeds import seed_layout
 
 # results.csv columns that hold a run's numbers (the rest name it).
 NUMBER_COLUMNS = tuple(c for c in RESULT_COLUMNS

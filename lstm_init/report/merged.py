@@ -54,7 +54,7 @@ def merge(runs: list[SweepResults]) -> Merged:
   Raises:
     ConfigError: (one line) if the workdirs score in different directions.
   """
-  directions = {bool(run.summary.get("lower_is_better", True)) for run in runs}
+  directions = {bool(run.summary_record.get("lower_is_better", True)) for run in runs}
   if len(directions) > 1:
     raise ConfigError("these workdirs score in different directions (losses, lower is better, "
                       "and returns, higher is better) and cannot be ranked together; valid "
@@ -70,16 +70,16 @@ def merge(runs: list[SweepResults]) -> Merged:
       m["conditions"].append(f"{tag}:{name}" if multi else name)
       for key, column in cols.items():
         m[key].append(run.column(name, column))
-      m["curves"].append(run.curves["eval_loss"][ci])
-      m["per_timestep"].append(run.curves["per_timestep_loss"][ci])
+      m["curves"].append(run.curve_arrays["eval_loss"][ci])
+      m["per_timestep"].append(run.curve_arrays["per_timestep_loss"][ci])
       own = run.condition_summary(name)
-      st = run.curves["steps"][ci]  # -1 pads evaluations a run did not have
+      st = run.curve_arrays["steps"][ci]  # -1 pads evaluations a run did not have
       m["steps"].append(np.where(st >= 0, st * int(own.steps_per_update), st))
       m["summaries"].append(own)
-      baseline = own.baseline if "baseline" in run.summary["conditions"][name] else (
-          run.summary["baseline"])
+      baseline = own.baseline if "baseline" in run.summary_record["conditions"][name] else (
+          run.summary_record["baseline"])
       m["baselines"].append(np.nan if baseline is None else float(baseline))
-  first = runs[0].summary
+  first = runs[0].summary_record
   shared = len(set(m["baselines"])) == 1
   return Merged(**m, first_k=int(first.get("first_k", 1)), metric_name=first["metric"],
                 higher=not first.get("lower_is_better", True),
@@ -87,7 +87,7 @@ def merge(runs: list[SweepResults]) -> Merged:
                 step_unit=first.get("step_unit", "training step"),
                 baseline=m["baselines"][0] if shared else None,
                 baseline_note=first["baseline_note"] if shared else "per condition",
-                task="; ".join(dict.fromkeys(run.summary["task"] for run in runs)),
+                task="; ".join(dict.fromkeys(run.summary_record["task"] for run in runs)),
                 seed=int(runs[0].record["config"].get("seed", 0)),
                 curve_rows=sorted({int(r) for run in runs
-                                   for r in run.curves.get("curve_rows", [0])}))
+                                   for r in run.curve_arrays.get("curve_rows", [0])}))

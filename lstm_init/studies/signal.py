@@ -29,7 +29,7 @@ from lstm_init.training.model import ModelSpec, init_model
 from lstm_init.report.figures import band, colors, pyplot, save
 from lstm_init.report.results import load_results
 from lstm_init.engine.workdir import config_from_record
-from lstm_init.engine.plan import condition_keys, seed_layout
+from lstm_init.engine.seeds import condition_keys, seed_layout
 from lstm_init.training.tasks import make_task
 
 DEFAULT_PRESETS = (*FRAMEWORK_PRESETS, "chrono", "irnn")

@@ -1,0 +1,168 @@
+"""Sweeps from Python, without flags: a notebook's or a script's way in.
+
+  import lstm_init
+  config = lstm_init.config("configs/copy.py", **{"model.hidden_size": 64})
+  result = lstm_init.sweep(config, sweep=["model.init.preset=keras,chrono"])
+  result.runs       # pandas DataFrame, one row per run
+  result.curves     # long DataFrame: condition, seed, step, split, value
+  result.summary    # DataFrame, one row per condition
+
+The checks are the command line's: an unknown field, a value of the wrong
+type or out of range, a value no run would use, each raise `ConfigError` with
+the line the command line prints. `sweep` without a workdir writes
+`runs/<name>-<digest of what it runs>`, so the same call after an interrupt
+(Ctrl-C, or the notebook's stop button) resumes from its checkpoint, and the
+same call after it finished reads the results back without training.
+In Jupyter the progress is a bar (`tqdm.auto`); elsewhere, today's lines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import sys
+from typing import Any, Callable, Sequence
+
+import ml_collections
+
+from lstm_init.engine import cli, devices
+from lstm_init.engine import plan as plan_lib
+from lstm_init.engine import sweep as sweep_lib
+from lstm_init.engine.hooks import ProgressBar
+from lstm_init.engine.workdir import config_record
+from lstm_init.errors import ConfigError
+from lstm_init.report.results import SweepResults
+
+DEFAULT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs",
+                       "default.py")
+# The command-line values of each config `config()` made, by id (a ConfigDict
+# cannot hold them without recording them as fields).
+_GIVEN: dict[int, tuple[Any, dict[str, Any]]] = {}
+
+
+def config(path: str | None = None, **overrides: Any) -> ml_collections.ConfigDict:
+  """A config file's config with `overrides` set, checked as the command line does.
+
+  Args:
+    path: a config file (a Python file with `get_config()`); default the
+      embedded default sweep's (`configs/default.py`).
+    **overrides: dotted field paths and their values, as `--config.<path>=<value>`:
+      a value may be given typed (64, 0.1, True) or as the command line's text.
+
+  Returns:
+    The ConfigDict (its overrides remembered for `sweep`, as the command line's).
+
+  Raises:
+    ConfigError: (one line) for a file that does not load, an unknown field, or
+      a value of the wrong type.
+  """
+  path = path or DEFAULT
+  cfg = load_config_file(path)
+  given = {}
+  for field, value in overrides.items():
+    given[field] = set_value(cfg, field, value)
+  _GIVEN[id(cfg)] = (cfg, given)
+  return cfg
+
+
+def load_config_file(path: str) -> ml_collections.ConfigDict:
+  """`get_config()` of a config file, or a one-line ConfigError."""
+  if not os.path.isfile(path):
+    raise ConfigError(f"config file {path!r} does not exist; valid: a Python file defining "
+                      "get_config()")
+  spec = importlib.util.spec_from_file_location(
+      "lstm_init_config_" + hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:8], path)
+  module = importlib.util.module_from_spec(spec)
+  try:
+    spec.loader.exec_module(module)
+    make = getattr(module, "get_config")
+  except AttributeError:
+    raise ConfigError(f"config file {path} has no get_config(); valid: a file defining "
+                      "get_config() that returns an ml_collections.ConfigDict") from None
+  except Exception as e:  # noqa: BLE001 - every way a config file can fail is one line
+    raise ConfigError(f"config file {path} failed to load: {type(e).__name__}: {e}") from None
+  value = make()
+  if not isinstance(value, ml_collections.ConfigDict):
+    raise ConfigError(f"config file {path}: get_config() returned a {type(value).__name__}; "
+                      "valid: an ml_collections.ConfigDict")
+  return value
+
+
+def set_value(cfg: ml_collections.ConfigDict, field: str, value: Any) -> Any:
+  """Sets one override as `--config.<field>=<value>` would; returns the typed value.
+
+  A typed value goes through its text, so that it is parsed and checked exactly
+  as the command line's (`True`, `64`, `0.1`, a tuple as `a;b`).
+  """
+  if isinstance(value, (tuple, list)):
+    text = ";".join(str(v) for v in value)
+  elif isinstance(value, float):
+    text = repr(value)
+  else:
+    text = str(value)
+  return plan_lib.set_from_text(cfg, field, text)
+
+
+def sweep(cfg: ml_collections.ConfigDict, sweep: Sequence[str] | None = None,
+          workdir: str | None = None, *, overwrite: bool = False, progress: str = "auto",
+          log: Callable[[str], None] = print) -> SweepResults:
+  """Trains a config's conditions x seeds and returns the results, typed.
+
+  Args:
+    cfg: a config (from `config`, or any ConfigDict of the project's fields).
+    sweep: axes "path=v1,v2"; default the config's own `sweep`.
+    workdir: where the results go; default runs/<name>-<digest of what runs>,
+      the same folder for the same call, so that a call interrupted resumes.
+    overwrite: replace a workdir that holds another config's results.
+    progress: "bar" (tqdm.auto), "lines" (the command line's), or "auto" (a
+      bar inside Jupyter, lines elsewhere).
+    log: where lines go.
+
+  Returns:
+    `SweepResults` (as `load_results(workdir)` would read it back).
+
+  Raises:
+    ConfigError: (one line) for a bad value, and for an interruption (the
+      checkpoint is written; the same call resumes).
+  """
+  owner, given = _GIVEN.get(id(cfg), (None, {}))
+  given = given if owner is cfg else {}
+  devices.configure_cpu_devices([])   # before the backend starts (no effect once it has)
+  cli.enable_compilation_cache(None)
+  plan = plan_lib.plan_sweep(cfg, sweep, given)
+  workdir = workdir or default_workdir(plan)
+  bar = _use_bar(progress)
+  hooks = [ProgressBar(plan_total(plan), _score_name(plan))] if bar else []
+  return sweep_lib.run_sweep(cfg, workdir, sweep, log=log, plan=plan, overwrite=overwrite,
+                             given=given, hooks=hooks, progress_lines=not bar)
+
+
+def _score_name(plan) -> str:
+  exp = plan.experiments[0]
+  return "val loss" if exp.lower_is_better else exp.score
+
+
+def plan_total(plan) -> int:
+  """Seed-steps of a plan: runs x training steps."""
+  return sum(len(lay["seed"]) * int(c.config.train.steps)
+             for c, lay in zip(plan.conditions, plan.layouts))
+
+
+def default_workdir(plan) -> str:
+  """runs/<name>-<12 hex digits of what the plan runs>: one folder per distinct call."""
+  record = json.dumps(config_record(plan), sort_keys=True, default=str)
+  return os.path.join("runs", f"{plan.config.name}-{hashlib.sha256(record.encode()).hexdigest()[:12]}")
+
+
+def in_notebook() -> bool:
+  """Whether this runs in a Jupyter kernel."""
+  shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
+  return type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def _use_bar(progress: str) -> bool:
+  if progress not in ("auto", "bar", "lines"):
+    raise ConfigError(f"progress={progress!r}; valid choices: auto, bar, lines")
+  return progress == "bar" or (progress == "auto" and in_notebook())

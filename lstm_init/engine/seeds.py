@@ -1,0 +1,114 @@
+"""The seeds of a sweep's runs: each condition's seed layout and its runs' keys.
+
+  layout = seed_layout(config)                      # per-run seed indices
+  keys = condition_keys(config, layout, rows)       # {stream: [n] keys}
+
+A design (`config.design`) decides which seed each run's key streams come
+from: "seeds" (one seed per run), "crossed" (a grid of initialization and
+data seeds) or "instability" (base seeds and one-bit perturbations of their
+initial parameters). Nothing here trains or writes.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from lstm_init.core import keys as keys_lib
+from lstm_init.errors import ConfigError
+
+DESIGNS = ("seeds", "crossed", "instability")
+
+
+def seed_layout(config) -> dict[str, np.ndarray]:
+  """Per-run seed indices of one condition: {"seed", "init_seed", "data_seed"}.
+
+  With `design="seeds"` run i uses seed i for every stream. With
+  `design="crossed"` run i * M + j uses init seed `init_seed_offset + i` for
+  the `init` stream and data seed `data_seed_offset + j` for `data`,
+  `dropout` and `noise`: an N x M grid of initializations and data orders. In
+  both designs a stream's key depends only on its own seed index, so init seed
+  i here is the same initialization as seed i of a plain sweep.
+
+  With `design="instability"` run b * P + j (P = `num_seeds`) takes every
+  stream from base seed `base_seed_offset + b` (b < `num_base_seeds`), and
+  perturbation j > 0 flips one bit of one initial parameter
+  (`lstm_init.core.perturb`); j = 0 is the base run itself. The layout then has a
+  "perturbation" entry.
+
+  Args:
+    config: one condition's config (`design` and its seed counts and offsets).
+
+  Returns:
+    {"seed", "init_seed", "data_seed"[, "perturbation"]}, each a [runs] int
+    array, runs = num_seeds ("seeds"), num_init_seeds * num_data_seeds
+    ("crossed") or num_base_seeds * num_seeds ("instability").
+
+  Raises:
+    ConfigError: for an unknown design or seed counts below their minimum.
+  """
+  if config.design not in DESIGNS:
+    raise ConfigError(f"unknown design {config.design!r}; valid choices: {', '.join(DESIGNS)}")
+  if config.design == "crossed":
+    n_i, n_j = int(config.num_init_seeds), int(config.num_data_seeds)
+    if n_i < 1 or n_j < 1:
+      raise ConfigError(f"num_init_seeds and num_data_seeds must be >= 1, got {n_i}, {n_j}")
+    seed = np.arange(n_i * n_j)
+    return {"seed": seed, "init_seed": int(config.init_seed_offset) + seed // n_j,
+            "data_seed": int(config.data_seed_offset) + seed % n_j}
+  n = int(config.num_seeds)
+  if n < 1:
+    raise ConfigError(f"num_seeds must be >= 1, got {n}")
+  if config.design == "instability":
+    n_b, offset = int(config.num_base_seeds), int(config.base_seed_offset)
+    if n_b < 1 or n < 2 or offset < 0:
+      raise ConfigError(f"design=instability needs num_base_seeds >= 1, num_seeds >= 2 (run 0 "
+                        f"is the base, runs 1.. its one-bit perturbations) and "
+                        f"base_seed_offset >= 0, got {n_b}, {n}, {offset}")
+    seed = np.arange(n_b * n)
+    base = offset + seed // n
+    return {"seed": seed, "init_seed": base, "data_seed": base, "perturbation": seed % n}
+  seed = np.arange(n)
+  return {"seed": seed, "init_seed": seed, "data_seed": seed}
+
+
+def condition_keys(config, layout: dict[str, np.ndarray], rows: np.ndarray):
+  """Stream keys of the runs `rows` of a condition's seed layout.
+
+  Args:
+    config: the condition's config (`seed`, `design`, `fixed_streams`).
+    layout: its `seed_layout`, each entry a [runs] int array.
+    rows: [n] int indices of the runs wanted.
+
+  Returns:
+    {stream: [n] typed keys}, one entry per stream of `keys.STREAMS`
+    (`keys.run_keys`).
+  """
+  root = keys_lib.root_key(config.seed)
+  fixed = keys_lib.parse_streams(config.fixed_streams)
+  stream_index = None
+  if config.design == "instability":  # every stream from the base seed
+    stream_index = {name: layout["init_seed"][rows] for name in keys_lib.STREAMS}
+  if config.design == "crossed":
+    # init follows the init seed; data order, dropout and noise the data seed.
+    stream_index = {"init": layout["init_seed"][rows], "data": layout["data_seed"][rows],
+                    "dropout": layout["data_seed"][rows], "noise": layout["data_seed"][rows]}
+  return keys_lib.run_keys(root, layout["seed"][rows], fixed, stream_index=stream_index)
+
+
+def perturbation_keys(config, layout: dict[str, np.ndarray], rows: np.ndarray):
+  """(keys, enabled) of the runs `rows` of an instability layout: the key that picks
+  each run's flipped element and whether it flips one (perturbation > 0).
+
+  Args:
+    config: the condition's config (`seed`).
+    layout: its `seed_layout` (design "instability": with "perturbation").
+    rows: [n] int indices of the runs wanted.
+
+  Returns:
+    ([n] typed keys, [n] bool: the run flips one bit).
+  """
+  root = keys_lib.root_key(config.seed)
+  base, j = layout["init_seed"][rows], layout["perturbation"][rows]
+  keys = jax.vmap(lambda b, p: keys_lib.perturb_key(root, b, p))(base, j)
+  return keys, j > 0
