@@ -23,6 +23,14 @@ TINY = {"num_seeds": 3, "train.steps": 8, "train.log_every": 4, "train.eval_ever
         "task.length": 8, "task.eval_size": 32, "model.hidden_size": 4, "report": False}
 
 
+@pytest.fixture(autouse=True)
+def _keep_xla_flags(monkeypatch):
+  """`lstm_init.sweep` asks for one host device per core through XLA_FLAGS (before
+  JAX's backend starts, as the command line does); the command lines that later
+  tests of this process start must not inherit it."""
+  monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))
+
+
 def _sweep(workdir, presets="keras,pytorch", **more):
   drop = ("task.length", "task.eval_size") if "task.name" in more else ()
   base = {k: v for k, v in TINY.items() if k not in drop}
