@@ -83,7 +83,9 @@ def test_cli_runs_and_prints_the_table(tmp_path):
 
 
 def test_the_compilation_cache_is_used_moved_or_switched_off_and_times_are_recorded(tmp_path):
-  small = ("--config.task.length=6", "--config.model.hidden_size=4")
+  # one preset: one program to compile afresh in each of the three runs
+  small = ("--config.task.length=6", "--config.model.hidden_size=4",
+           "--sweep=model.init.preset=keras")
   cache = tmp_path / "cache"
   out = _cli(*small, f"--compilation_cache={cache}", workdir=tmp_path / "on")
   assert out.returncode == 0, out.stderr[-3000:]
