@@ -1,6 +1,6 @@
 """The report's figures, one function each, and the helpers the studies share.
 
-Every `fig_*` takes the merged sweeps (`report.merge`) and an output folder,
+Every `fig_*` takes the merged sweeps (`report.merged.Merged`) and an output folder,
 writes `figures/<name>.png` and `.pdf`, and returns the PNG's relative path:
   distribution   final validation loss per condition, every seed a dot
   ecdf           empirical CDFs (performance profiles) of the final loss
