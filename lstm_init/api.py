@@ -23,6 +23,7 @@ import importlib.util
 import json
 import os
 import sys
+import weakref
 from typing import Any, Callable, Sequence
 
 import ml_collections
@@ -30,7 +31,6 @@ import ml_collections
 from lstm_init.engine import cli, devices
 from lstm_init.engine import plan as plan_lib
 from lstm_init.engine import sweep as sweep_lib
-from lstm_init.engine.hooks import ProgressBar
 from lstm_init.engine.workdir import config_record
 from lstm_init.errors import ConfigError
 from lstm_init.report.results import SweepResults
@@ -38,8 +38,9 @@ from lstm_init.report.results import SweepResults
 DEFAULT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs",
                        "default.py")
 # The command-line values of each config `config()` made, by id (a ConfigDict
-# cannot hold them without recording them as fields).
-_GIVEN: dict[int, tuple[Any, dict[str, Any]]] = {}
+# cannot hold them without recording them as fields); the config itself only
+# weakly, so that a notebook's old configs are freed.
+_GIVEN: dict[int, tuple[weakref.ref, dict[str, Any]]] = {}
 
 
 def config(path: str | None = None, **overrides: Any) -> ml_collections.ConfigDict:
@@ -63,7 +64,7 @@ def config(path: str | None = None, **overrides: Any) -> ml_collections.ConfigDi
   given = {}
   for field, value in overrides.items():
     given[field] = set_value(cfg, field, value)
-  _GIVEN[id(cfg)] = (cfg, given)
+  _GIVEN[id(cfg)] = (weakref.ref(cfg), given)
   return cfg
 
 
@@ -127,27 +128,14 @@ def sweep(cfg: ml_collections.ConfigDict, sweep: Sequence[str] | None = None,
     ConfigError: (one line) for a bad value, and for an interruption (the
       checkpoint is written; the same call resumes).
   """
-  owner, given = _GIVEN.get(id(cfg), (None, {}))
-  given = given if owner is cfg else {}
+  owner, given = _GIVEN.get(id(cfg), (lambda: None, {}))
+  given = given if owner() is cfg else {}
   devices.configure_cpu_devices([])   # before the backend starts (no effect once it has)
   cli.enable_compilation_cache(None)
   plan = plan_lib.plan_sweep(cfg, sweep, given)
   workdir = workdir or default_workdir(plan)
-  bar = _use_bar(progress)
-  hooks = [ProgressBar(plan_total(plan), _score_name(plan))] if bar else []
   return sweep_lib.run_sweep(cfg, workdir, sweep, log=log, plan=plan, overwrite=overwrite,
-                             given=given, hooks=hooks, progress_lines=not bar)
-
-
-def _score_name(plan) -> str:
-  exp = plan.experiments[0]
-  return "val loss" if exp.lower_is_better else exp.score
-
-
-def plan_total(plan) -> int:
-  """Seed-steps of a plan: runs x training steps."""
-  return sum(len(lay["seed"]) * int(c.config.train.steps)
-             for c, lay in zip(plan.conditions, plan.layouts))
+                             given=given, progress="bar" if _use_bar(progress) else "lines")
 
 
 def default_workdir(plan) -> str:

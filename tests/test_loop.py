@@ -67,12 +67,12 @@ def test_metrics_log_writes_one_json_line_per_piece(tmp_path):
   assert lines[0]["eval_loss"] == [0.0, 1.0, 2.0, 3.0] and lines[0]["runs"] == 4
 
 
-def _plan(tmp_path, **train):
+def _plan(tmp_path, **fields):
   cfg = tiny_config()
   cfg.num_seeds = 2
   cfg.seed_group = 1
   cfg.train.steps, cfg.train.log_every, cfg.train.eval_every = 8, 2, 1
-  for k, v in train.items():
+  for k, v in fields.items():
     setattr(cfg, k, v)
   return plan_sweep(cfg, [])
 

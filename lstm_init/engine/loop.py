@@ -21,7 +21,8 @@ import numpy as np
 
 from lstm_init.engine import checkpoint, chunks, device_groups, distributed
 from lstm_init.engine import seed_groups as timing
-from lstm_init.engine.hooks import Clock, Every, Hook, MetricsLog, PieceDone, ProgressLines
+from lstm_init.engine.hooks import (Clock, Every, Hook, MetricsLog, PieceDone, ProgressBar,
+                                   ProgressLines)
 from lstm_init.engine.plan import SweepPlan
 from lstm_init.engine.programs import GroupPrograms, schedule_of
 from lstm_init.engine.runs import group_runs, plan_identity
@@ -45,13 +46,13 @@ class Loop:
     clock: wall-clock seconds (`time.time`), for progress, checkpoint timing
       and when training began.
     hooks: more hooks, called after each piece after the built-in ones.
-    progress_lines: whether the built-in progress lines are printed (a notebook
-      shows a `hooks.ProgressBar` instead).
+    progress: "lines" (`hooks.ProgressLines`) or "bar" (`hooks.ProgressBar`, a
+      notebook's).
   """
 
   def __init__(self, plan: SweepPlan, workdir: str, log: Callable[[str], None],
                seed_groups: list[int] | None = None, clock: Clock = time.time,
-               hooks: Sequence[Hook] = (), progress_lines: bool = True):
+               hooks: Sequence[Hook] = (), progress: str = "lines"):
     self.plan, self.workdir, self.log, self.clock = plan, workdir, log, clock
     cfg = plan.config
     self.mesh = distributed.run_mesh(int(cfg.devices))
@@ -65,7 +66,7 @@ class Loop:
     if seed_groups is not None:
       self.state.seed_groups = np.array(seed_groups, int)
     self.extra_hooks = list(hooks)
-    self.progress_lines = progress_lines
+    self.progress = progress
     self.sigint: StopSignals | None = None
     self.compile_s = 0.0  # over every group's programs
     self.first_step_at: float | None = None  # clock() when training began
@@ -159,11 +160,11 @@ class Loop:
     return out
 
   def hooks(self) -> list[Hook]:
-    """Progress lines, `metrics.jsonl` (the writing process only), then the given hooks."""
-    out: list[Hook] = []
-    if self.progress_lines:
-      out.append(ProgressLines(self.total_seed_steps(), self.log, self.score_name(),
-                               self.clock))
+    """The progress (lines or a bar), `metrics.jsonl` (the writing process only),
+    then the given hooks."""
+    out: list[Hook] = [
+        ProgressBar(self.total_seed_steps(), self.score_name()) if self.progress == "bar" and self.writer
+        else ProgressLines(self.total_seed_steps(), self.log, self.score_name(), self.clock)]
     if self.writer:
       out.append(MetricsLog(JsonlWriter(self.metrics_path)))
     return out + self.extra_hooks

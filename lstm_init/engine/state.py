@@ -127,11 +127,13 @@ def _to_state_dict(obj) -> dict:
 
 
 def _from_state_dict(target, state: dict):
-  # Restored arrays are copied: the loop writes into them in place.
-  return type(target)(**{f.name: jax.tree.map(np.array, serialization.from_state_dict(
-      getattr(target, f.name), state[f.name])) if f.name != "current" else
-      serialization.from_state_dict(target.current, state["current"])
-      for f in dataclasses.fields(target)})
+  out = {}
+  for f in dataclasses.fields(target):
+    value = serialization.from_state_dict(getattr(target, f.name), state[f.name])
+    # Restored arrays are copied (the loop writes into them in place); a nested
+    # record (`current`) copied its own.
+    out[f.name] = value if dataclasses.is_dataclass(value) else jax.tree.map(np.array, value)
+  return type(target)(**out)
 
 
 for _cls in (ChunkRecords, SweepState):

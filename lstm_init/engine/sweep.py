@@ -41,7 +41,7 @@ def default_workdir(config) -> str:
 def run_sweep(config, workdir: str | None = None, sweep: Sequence[str] | None = None,
               log: Callable[[str], None] = print, plan: SweepPlan | None = None,
               overwrite: bool = False, given: Mapping[str, Any] | None = None,
-              hooks: Sequence[Hook] = (), progress_lines: bool = True) -> SweepResults:
+              hooks: Sequence[Hook] = (), progress: str = "lines") -> SweepResults:
   """Runs every condition's seeds and writes the results into `workdir`.
 
   Args:
@@ -52,8 +52,8 @@ def run_sweep(config, workdir: str | None = None, sweep: Sequence[str] | None = 
     plan: a plan from `plan_sweep` (made here when None).
     overwrite: replace a workdir that holds another config's results.
     given: `--config.<path>` values from the command line (see `resolve_axes`).
-    hooks: more loop hooks (`engine.hooks`), e.g. a `ProgressBar`.
-    progress_lines: print the progress lines (off where a bar shows progress).
+    hooks: more loop hooks (`engine.hooks.Hook`), called after each piece.
+    progress: "lines" (the command line's) or "bar" (`tqdm.auto`, a notebook's).
 
   Returns:
     The finished sweep as `SweepResults` (rows, summary, curves, the config
@@ -74,7 +74,7 @@ def run_sweep(config, workdir: str | None = None, sweep: Sequence[str] | None = 
   env.update(seed_group_record(plan.config, len(plan.groups)))
   if not writer:
     log = lambda s: None  # process 0 speaks for every process
-  loop = Loop(plan, workdir, log, hooks=hooks, progress_lines=progress_lines)
+  loop = Loop(plan, workdir, log, hooks=hooks, progress=progress)
   loop.check_size()
   # One live process writes a workdir (process 0 of a multi-process run).
   with locked(workdir, log) if writer else contextlib.nullcontext():
