@@ -1,12 +1,15 @@
-"""Re-measure the README's tables: run each documented command, paste what it wrote.
+"""Re-measure the documented tables: run each documented command, paste what it wrote.
 
   python -m docs.readme_tables                      # every study, in order
   python -m docs.readme_tables --only=quickstart,cartpole
   python -m docs.readme_tables --check              # rewrite nothing: exit 1 if a table differs
 
-Every README block between `<!-- table NAME -->` and `<!-- /table -->` is
-produced by the study NAME below: its command runs in a fresh process (with
-the machine's compilation cache, into `runs/readme/NAME`), and the block
+Every block between `<!-- table NAME -->` and `<!-- /table -->`, in README.md
+or in any page under docs/ (a NAME may appear in several places: each gets
+the same body), is produced by
+the study NAME below: its command runs in a fresh process (with the machine's
+compilation cache, into `runs/readme/NAME`; the Quick start's into
+`runs/quickstart`, the folder the documented commands after it read), and the block
 becomes the tables that run wrote: the printed summary for the Quick start
 (verbatim, as the command prints it), the report's tables for the sweeps
 (`report.md`: the final scores, and where a sweep has them the grid by two
@@ -31,24 +34,27 @@ from absl import app, flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(ROOT, "README.md")
+DOCS = os.path.join(ROOT, "docs")
 SWEEP = ["-m", "experiments.seed_sweep"]
 
 
 @dataclasses.dataclass(frozen=True)
 class Study:
-  """A README block: the command (after `python`), and what of its output it shows."""
+  """A documented block: the command (after `python`), and what of its output it shows."""
 
   args: tuple[str, ...]
   output: str = "report.md"       # "printed", "report.md", "best_seed.md", "signal.md"
   # headings whose tables it shows: those that start with one of these ("*x":
   # that contain x); None: every table of the output
   sections: tuple[str, ...] | None = ("Final", "Mean")
+  workdir: str | None = None      # None: runs/readme/<name>
 
 
 MEMORY = ("--config=configs/a2c_memory.py", "--config.rl.memory_length=20",
           "--config.model.init.preset=keras")
 STUDIES = {
-    "quickstart": Study(tuple(SWEEP), "printed"),
+    # the Quick start, into the folder that the documented commands after it name
+    "quickstart": Study(tuple(SWEEP), "printed", workdir=os.path.join("runs", "quickstart")),
     "stateful": Study((*SWEEP, "--config=configs/stateful.py")),
     "stateful_forecast": Study((*SWEEP, "--config=configs/stateful_forecast.py")),
     "gru": Study((*SWEEP, "--config=examples/gru_forecast.py")),
@@ -73,7 +79,7 @@ STUDIES = {
     "signal": Study(("-m", "experiments.signal_propagation"), "signal.md", None),
     # the diagnostics joined with the Quick start's run (which must come first)
     "signal_default": Study(("-m", "experiments.signal_propagation",
-                             "--sweep_workdir=runs/readme/quickstart"), "signal.md",
+                             "--sweep_workdir=runs/quickstart"), "signal.md",
                             sections=("Do the diagnostics",)),
     # Published findings, reproduced (configs/papers/, scale="cpu")
     **{f"paper_{name}": Study((*SWEEP, f"--config=configs/papers/{name}.py"),
@@ -84,7 +90,8 @@ STUDIES = {
 }
 
 _ONLY = flags.DEFINE_list("only", [], f"Studies to run (default: all): {', '.join(STUDIES)}.")
-_CHECK = flags.DEFINE_bool("check", False, "Compare with the README instead of rewriting it.")
+_CHECK = flags.DEFINE_bool("check", False,
+                           "Compare with the documents instead of rewriting them.")
 
 
 def tables(text: str, sections: tuple[str, ...] | None) -> list[str]:
@@ -116,8 +123,8 @@ def printed_summary(stdout: str) -> str:
 
 
 def run(name: str, study: Study) -> str:
-  """Runs a study; returns the README block's body."""
-  workdir = os.path.join("runs", "readme", name)
+  """Runs a study; returns its block's body."""
+  workdir = study.workdir or os.path.join("runs", "readme", name)
   shutil.rmtree(os.path.join(ROOT, workdir), ignore_errors=True)  # a fresh run, timed whole
   cmd = [sys.executable, *study.args, f"--workdir={workdir}"]
   start = time.perf_counter()
@@ -129,7 +136,7 @@ def run(name: str, study: Study) -> str:
 
 
 def block(name: str, study: Study, workdir: str, stdout: str, wall: float) -> str:
-  """The README block of a finished study: its tables, command and wall time."""
+  """The block of a finished study: its tables, command and wall time."""
   if study.output == "printed":
     body = printed_summary(stdout)
   else:
@@ -144,12 +151,40 @@ def block(name: str, study: Study, workdir: str, stdout: str, wall: float) -> st
   return f"{body}\n\n`{shown}` ({wall:.0f} s on this machine when the table was made)"
 
 
-def replace(readme: str, name: str, body: str) -> str:
-  pattern = re.compile(rf"(<!-- table {re.escape(name)} -->\n)(?:(?!<!-- /table -->).)*"
-                       r"(<!-- /table -->)", re.S)
-  if len(pattern.findall(readme)) != 1:
-    raise SystemExit(f"README.md needs one block <!-- table {name} --> ... <!-- /table -->")
-  return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), readme)
+def documents() -> list[str]:
+  """README.md and every Markdown page under docs/, in a fixed order."""
+  pages = [README]
+  for folder, dirs, files in os.walk(DOCS):
+    dirs[:] = sorted(d for d in dirs if not d.startswith(("_", ".")))
+    pages += [os.path.join(folder, f) for f in sorted(files) if f.endswith(".md")]
+  return pages
+
+
+def _pattern(name: str) -> re.Pattern:
+  return re.compile(rf"(<!-- table {re.escape(name)} -->\n)(?:(?!<!-- /table -->).)*"
+                    r"(<!-- /table -->)", re.S)
+
+
+def where(texts: dict[str, str], name: str) -> list[str]:
+  """The documents that hold block NAME (at least one; the same body in each).
+
+  Args:
+    texts: path -> text of every document.
+    name: a study's name.
+
+  Returns:
+    The paths of the documents that hold the block.
+  """
+  found = [path for path, text in texts.items() if _pattern(name).search(text)]
+  if not found:
+    raise SystemExit(f"no document holds a block <!-- table {name} --> ... <!-- /table -->; "
+                     f"looked in README.md and docs/**/*.md")
+  return found
+
+
+def replace(text: str, name: str, body: str) -> str:
+  """TEXT with block NAME's body replaced by BODY."""
+  return _pattern(name).sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
 
 
 def _without_times(text: str) -> str:
@@ -162,18 +197,28 @@ def main(argv):
   unknown = [n for n in names if n not in STUDIES]
   if unknown:
     raise SystemExit(f"unknown study {unknown[0]!r}; valid choices: {', '.join(STUDIES)}")
-  with open(README) as f:
-    before = f.read()
-  after = before
+  before = {}
+  for path in documents():
+    with open(path) as f:
+      before[path] = f.read()
+  homes = {name: where(before, name) for name in names}  # every block found before any run
+  after = dict(before)
   for name in names:
-    after = replace(after, name, run(name, STUDIES[name]))
+    body = run(name, STUDIES[name])
+    for path in homes[name]:
+      after[path] = replace(after[path], name, body)
+  changed = [p for p in after if _without_times(after[p]) != _without_times(before[p])]
   if _CHECK.value:
-    same = _without_times(after) == _without_times(before)
-    print("README tables " + ("match" if same else "differ from") + " what the commands print")
-    sys.exit(0 if same else 1)
-  with open(README, "w") as f:
-    f.write(after)
-  print(f"rewrote {len(names)} table block(s) of README.md")
+    print("tables " + ("differ from what the commands print in: " +
+                       ", ".join(os.path.relpath(p, ROOT) for p in changed) if changed
+                       else "match what the commands print"))
+    sys.exit(1 if changed else 0)
+  for path in after:
+    if after[path] != before[path]:
+      with open(path, "w") as f:
+        f.write(after[path])
+  print(f"rewrote {len(names)} table block(s) in "
+        f"{len({p for n in names for p in homes[n]})} document(s)")
 
 
 if __name__ == "__main__":

@@ -234,8 +234,9 @@ def _free_port() -> int:
 
 
 def _readme_launch_lines():
-  """The two-process launch lines of the README: (env, argv) each."""
-  lines = [l.rstrip(" &") for l in open(os.path.join(ROOT, "README.md")).read().splitlines()
+  """The two-process launch lines of the large-sweeps guide: (env, argv) each."""
+  guide = os.path.join(ROOT, "docs", "guides", "large_sweeps.md")
+  lines = [l.rstrip(" &") for l in open(guide).read().splitlines()
            if l.startswith("LSTM_INIT_COORDINATOR=")]
   out = []
   for line in lines:
