@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import platform
 import subprocess
@@ -76,15 +77,50 @@ def json_default(o):
   return str(o)
 
 
+def strict(obj: Any) -> Any:
+  """`obj` with every undefined number (NaN, infinities) as None, for strict JSON.
+
+  Args:
+    obj: a value of dicts, lists, tuples, sets, floats, NumPy scalars and arrays, ...
+  Returns:
+    The same structure (tuples, sets and arrays as lists) with non-finite floats None;
+    other values unchanged (`json_default` writes them).
+  """
+  if isinstance(obj, dict):
+    return {k: strict(v) for k, v in obj.items()}
+  if isinstance(obj, (list, tuple, set)):
+    return [strict(v) for v in obj]
+  if isinstance(obj, np.ndarray):
+    return strict(obj.tolist())
+  if isinstance(obj, (np.floating, np.integer, np.bool_)):
+    obj = obj.item()
+  if isinstance(obj, float) and not math.isfinite(obj):
+    return None
+  return obj
+
+
+def dumps(obj: Any, **kwargs) -> str:
+  """Strict JSON text of `obj`: an undefined number is null, never NaN or Infinity
+  (which JavaScript's `JSON.parse` and most non-Python parsers refuse).
+
+  Args:
+    obj: the value (see `strict`); NumPy values and others through `json_default`.
+    **kwargs: passed to `json.dumps` (e.g. indent).
+  Returns:
+    The text.
+  """
+  return json.dumps(strict(obj), default=json_default, allow_nan=False, **kwargs)
+
+
 def write_json(path: str, obj: Any) -> None:
-  """Writes `obj` as indented JSON, atomically (NaN and infinities allowed).
+  """Writes `obj` as indented, strict JSON (`dumps`: NaN and infinities as null),
+  atomically.
 
   Args:
     path: the file.
     obj: the value; NumPy values and others through `json_default`.
   """
-  atomic_write_bytes(path, (json.dumps(obj, indent=2, default=json_default, allow_nan=True)
-                            + "\n").encode())
+  atomic_write_bytes(path, (dumps(obj, indent=2) + "\n").encode())
 
 
 def exact(v: float) -> str:
@@ -156,14 +192,15 @@ def write_npz(path: str, **arrays) -> None:
 
 
 def append_jsonl(path: str, record: Mapping[str, Any]) -> None:
-  """Appends one JSON line (metrics as the sweep goes; a crash loses at most one).
+  """Appends one strict JSON line (metrics as the sweep goes; a crash loses at most
+  one; a diverged run's NaN loss is null).
 
   Args:
     path: the `.jsonl` file.
     record: the line's value.
   """
   with open(path, "a") as f:
-    f.write(json.dumps(record, default=json_default) + "\n")
+    f.write(dumps(record) + "\n")
     f.flush()
 
 

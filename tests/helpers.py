@@ -44,7 +44,8 @@ def merged(**fields):
           "curves": empty, "per_timestep": empty, "steps": empty, "baselines": [np.nan] * n,
           "summaries": [{}] * n, "first_k": 1, "metric_name": "metric", "higher": False,
           "score": "final validation loss", "step_unit": "training step", "baseline": None,
-          "baseline_note": "", "task": "", "seed": 0, "curve_rows": [0]}
+          "baseline_note": "", "task": "", "seed": 0, "curve_rows": [0],
+          "layouts": [None] * n}
   base.update(fields)
   base["summaries"] = [s if isinstance(s, ConditionSummary) else
                        ConditionSummary.from_dict({"n": 0, "n_diverged": 0, **s})

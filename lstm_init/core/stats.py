@@ -21,6 +21,7 @@ from typing import Callable
 import numpy as np
 from scipy import stats as sps
 
+from lstm_init.core.resample import generator as _rng
 from lstm_init.errors import ConfigError
 
 BOOTSTRAP_METHODS = ("percentile", "bca")
@@ -48,25 +49,17 @@ def describe(x) -> dict[str, float]:
   Args:
     x: [n] outcomes (any shape, flattened; non-finite values dropped).
   Returns:
-    Those statistics by name ("q10" ... "q90"); only {"n": 0} if none is finite.
+    Those statistics by name ("q10" ... "q90"); only {"n": 0} if none is finite;
+    "std" is NaN for one value (a spread needs two).
   """
   a = _arr(x)
   if a.size == 0:
     return {"n": 0}
   q = np.quantile(a, [0.1, 0.25, 0.75, 0.9])
   return {"n": int(a.size), "mean": float(a.mean()),
-          "std": float(a.std(ddof=1)) if a.size > 1 else 0.0, "median": float(np.median(a)),
+          "std": float(a.std(ddof=1)) if a.size > 1 else math.nan, "median": float(np.median(a)),
           "iqm": iqm(a), "min": float(a.min()), "max": float(a.max()),
           "q10": float(q[0]), "q25": float(q[1]), "q75": float(q[2]), "q90": float(q[3])}
-
-
-def _rng(key_or_seed) -> np.random.Generator:
-  if isinstance(key_or_seed, np.random.Generator):
-    return key_or_seed
-  if hasattr(key_or_seed, "dtype") and "key" in str(key_or_seed.dtype):
-    import jax
-    key_or_seed = int(np.asarray(jax.random.key_data(key_or_seed)).reshape(-1)[-1])
-  return np.random.default_rng(int(key_or_seed))
 
 
 def bootstrap_ci(x, statistic: Callable = np.mean, confidence: float = 0.95,
@@ -82,7 +75,8 @@ def bootstrap_ci(x, statistic: Callable = np.mean, confidence: float = 0.95,
     key_or_seed: an int seed, a numpy Generator or a JAX key.
     n_resamples: bootstrap resamples.
   Returns:
-    (low, high).
+    (low, high): NaN for fewer than 2 values; both the statistic when every value is
+    the same.
   Raises:
     ConfigError: for a method not in `BOOTSTRAP_METHODS`.
   """
@@ -90,8 +84,10 @@ def bootstrap_ci(x, statistic: Callable = np.mean, confidence: float = 0.95,
     raise ConfigError(f"unknown bootstrap method {method!r}; valid choices: "
                       f"{', '.join(BOOTSTRAP_METHODS)}")
   a = _arr(x)
-  if a.size < 2 or np.all(a == a[0]):
-    v = float(statistic(a)) if a.size else float("nan")
+  if a.size < 2:
+    return math.nan, math.nan
+  if np.all(a == a[0]):
+    v = float(statistic(a))
     return v, v
   res = sps.bootstrap((a,), lambda s, axis=-1: np.apply_along_axis(statistic, axis, s),
                       confidence_level=confidence, method=method, n_resamples=n_resamples,

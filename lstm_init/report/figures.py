@@ -21,6 +21,7 @@ import warnings
 import numpy as np
 
 from lstm_init.core import stats
+from lstm_init.report import layouts
 
 FIGURE_FORMATS = ("png", "pdf")
 
@@ -277,7 +278,8 @@ def fig_per_timestep(m, out_dir):
 
 
 def fig_best_of_k(m, out_dir):
-  """Expected best final score among k seeds, for k from 1 to the seeds run.
+  """Expected best final score among k seeds, for k from 1 to the independent
+  seeds run (`layouts.independent_runs`: the base seeds of an instability condition).
 
   Args:
     m: the merged sweeps (`merged.Merged`).
@@ -288,11 +290,11 @@ def fig_best_of_k(m, out_dir):
   """
   plt = pyplot()
   fig, ax = plt.subplots(figsize=(6, 4))
-  for name, x, div, col in zip(m.conditions, m.final, m.diverged,
-                               colors(len(m.conditions))):
+  for name, x, div, col, layout in zip(m.conditions, m.final, m.diverged,
+                                       colors(len(m.conditions)), m.layouts):
     ok = finite_ok(x, div)
     if ok.size:
-      ks = np.arange(1, len(x) + 1)
+      ks = np.arange(1, layouts.independent_runs(layout, len(x)) + 1)
       best = (-stats.expected_best_of_k(-ok, ks) if m.higher
               else stats.expected_best_of_k(ok, ks))
       ax.plot(ks, best, label=name, color=col)
@@ -357,7 +359,7 @@ def fig_improvement(m, out_dir, matrices):
   Args:
     m: the merged sweeps (`merged.Merged`).
     out_dir: the folder whose figures/ it is written in.
-    matrices: `tables.improvement_matrix(m)`: (estimate, low, high), each
+    matrices: `comparisons.improvement_matrix`: (estimate, low, high), each
       [conditions, conditions].
 
   Returns:
@@ -375,6 +377,7 @@ def fig_improvement(m, out_dir, matrices):
                 va="center", fontsize=7)
   ax.set_xticks(range(n), m.conditions, rotation=30, ha="right")
   ax.set_yticks(range(n), m.conditions)
-  ax.set_title("P(a seed of the row beats a seed of the column)")
+  ax.set_title("P(row better than column): seed by seed where paired,\nelse over every pair "
+               "of runs (95% bootstrap interval)", fontsize=9)
   fig.colorbar(im, ax=ax, shrink=0.8)
   return save(fig, out_dir, "improvement")

@@ -16,6 +16,7 @@ import os
 import numpy as np
 
 from lstm_init.errors import ConfigError
+from lstm_init.report.layouts import RunLayout, condition_layout
 from lstm_init.report.results import SweepResults
 from lstm_init.report.summary import ConditionSummary
 
@@ -46,6 +47,7 @@ class Merged:
   task: str
   seed: int                           # the first sweep's seed (bootstrap draws)
   curve_rows: list[int]               # validation rows the curves were measured on
+  layouts: list[RunLayout | None]     # which runs share random streams (None: unknown)
 
 
 def merge(runs: list[SweepResults]) -> Merged:
@@ -63,7 +65,7 @@ def merge(runs: list[SweepResults]) -> Merged:
   cols = {"final": "final_eval_loss", "test": "final_test_loss", "metric": "final_eval_metric",
           "diverged": "diverged", "early": "early_eval_loss", "late": "late_eval_loss"}
   m: dict[str, list] = {k: [] for k in (*cols, "conditions", "curves", "per_timestep", "steps",
-                                        "baselines", "summaries")}
+                                        "baselines", "summaries", "layouts")}
   for run in runs:
     tag = os.path.basename(os.path.normpath(run.workdir))
     for ci, name in enumerate(run.conditions):
@@ -76,6 +78,8 @@ def merge(runs: list[SweepResults]) -> Merged:
       st = run.curve_arrays["steps"][ci]  # -1 pads evaluations a run did not have
       m["steps"].append(np.where(st >= 0, st * int(own.steps_per_update), st))
       m["summaries"].append(own)
+      m["layouts"].append(condition_layout(
+          run.record, name, [r for r in run.rows if r["condition"] == name]))
       baseline = own.baseline if "baseline" in run.summary_record["conditions"][name] else (
           run.summary_record["baseline"])
       m["baselines"].append(np.nan if baseline is None else float(baseline))

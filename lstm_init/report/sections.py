@@ -13,10 +13,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from lstm_init.report import figures, tables
+from lstm_init.report import comparisons, figures, layouts, tables
 from lstm_init.report.figures import finite_ok
 from lstm_init.report.merged import Merged
-from lstm_init.report.summary import ConditionSummary
+from lstm_init.report.summary import ConditionSummary, summary_notes
 from lstm_init.report.tables import fmt
 
 Block = tuple[str, Any]
@@ -24,14 +24,16 @@ Block = tuple[str, Any]
 READING_GUIDE = (
     "How to read this report. Each dot in the distribution is one seed: the spread is what "
     "luck alone does to this configuration. The 95% interval is a bootstrap interval of the "
-    "mean over seeds; two conditions whose intervals overlap heavily are not distinguished "
-    "by this many seeds. The IQM (interquartile mean) and its stratified bootstrap interval "
-    "are the robust aggregate of Agarwal et al. (2021). P(A better than B) is the chance "
-    "that a seed of one condition beats a "
-    "seed of the other (0.5 = no difference). The expected best of k shows how much of a "
-    "'best seed' is just having tried more seeds: if the curve keeps improving with k, the "
-    "best of many seeds is an optimistic, selected number, not a property of the method. "
-    "Diverged seeds (NaN or exploding loss) are counted, not averaged.")
+    "mean over seeds. Whether two conditions differ is not read from overlapping intervals "
+    "(two intervals can overlap while the difference is clear; Schenker and Gentleman "
+    "2001) but from the pairwise table, whose test is paired where the two conditions' "
+    "seeds share their random streams. The IQM (interquartile mean) and its bootstrap "
+    "interval are the robust aggregate of Agarwal et al. (2021). P(A better than B) is the "
+    "chance that a seed of one condition beats a seed of the other (0.5 = no difference). "
+    "The expected best of k shows how much of a 'best seed' is just having tried more "
+    "seeds: if the curve keeps improving with k, the best of many seeds is an optimistic, "
+    "selected number, not a property of the method. Diverged seeds (NaN or exploding loss) "
+    "are counted, not averaged.")
 
 
 def header(m: Merged, workdirs: Sequence[str], environment: dict[str, Any]) -> list[Block]:
@@ -92,10 +94,10 @@ def summary(m: Merged) -> list[Block]:
           + (to_target(s) if reaching else [])
           + ([fmt(s.early_median), fmt(s.late_median)] if positional else [])
           for name, s in zip(m.conditions, m.summaries)]
-  return [("h2", m.score.capitalize() + (" (higher is better)" if m.higher else "")),
-          ("table", (head, rows)),
-          ("p", "The same table in LaTeX (booktabs): table.tex."),
-          ("p", READING_GUIDE)]
+  notes = summary_notes(dict(zip(m.conditions, m.summaries)))
+  return ([("h2", m.score.capitalize() + (" (higher is better)" if m.higher else "")),
+           ("table", (head, rows))] + [("p", line) for line in notes]
+          + [("p", "The same table in LaTeX (booktabs): table.tex."), ("p", READING_GUIDE)])
 
 
 def every_seed(m: Merged, out_dir: str, grid) -> list[Block]:
@@ -137,8 +139,17 @@ def grid_of_two_axes(m: Merged, out_dir: str, grid) -> list[Block]:
 
 
 def best_of_k(m: Merged, out_dir: str) -> list[Block]:
-  """The expected best of k seeds."""
-  return [("h2", "Expected best of k seeds"), ("fig", figures.fig_best_of_k(m, out_dir))]
+  """The expected best of k seeds (k up to the independent seeds each condition ran)."""
+  lines = []
+  for name, x, layout in zip(m.conditions, m.final, m.layouts):
+    k = layouts.independent_runs(layout, len(x))
+    if k < len(x):
+      lines.append(f"{name}: k stops at {k}, the independent seeds among its {len(x)} runs "
+                   + ("(its base seeds: the other runs are their one-bit neighbours)."
+                      if layout.design == "instability" else
+                      "(runs with distinct init and data seeds in its crossed grid)."))
+  return ([("h2", "Expected best of k seeds"), ("fig", figures.fig_best_of_k(m, out_dir))]
+          + [("p", line) for line in lines])
 
 
 def _interval(v: dict[str, float], s: str) -> str:
@@ -185,15 +196,12 @@ def instability(m: Merged) -> list[Block]:
 
 
 def pairwise(m: Merged, out_dir: str) -> list[Block]:
-  """Every pair of conditions: differences, P(A better than B), tests, effect sizes."""
+  """Every pair of conditions: differences, P(A better than B), tests, effect sizes,
+  paired where the seeds share their streams; the table and the figure from one bootstrap."""
   if len(m.conditions) < 2:
     return []
-  matrices = tables.improvement_matrix(m)
-  head = ["A", "B", "mean A - B [95% CI]", "P(A better than B) [95% CI]", "Welch p",
-          "Mann-Whitney p", "Hedges g"]
-  rows = [[p["a"], p["b"], f"{fmt(p['mean_diff'])} [{fmt(p['ci_low'])}, {fmt(p['ci_high'])}]",
-           f"{p['p_improvement']:.2f} [{p['p_low']:.2f}, {p['p_high']:.2f}]",
-           fmt(p["welch_p"], 3), fmt(p["mannwhitney_p"], 3), fmt(p["hedges_g"], 3)]
-          for p in tables.pairwise(m)]
-  return [("h2", "Pairwise comparisons"), ("table", (head, rows)),
-          ("fig", figures.fig_improvement(m, out_dir, matrices))]
+  cs = comparisons.compare_all(m)
+  matrices = comparisons.improvement_matrix(cs, len(m.conditions))
+  return ([("h2", "Pairwise comparisons"), ("table", tables.pairwise_table(m, cs))]
+          + [("p", line) for line in comparisons.notes(m, cs)]
+          + [("fig", figures.fig_improvement(m, out_dir, matrices))])

@@ -14,7 +14,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from lstm_init.core import stats
+from lstm_init.core import clustered, stats
+from lstm_init.report import layouts
 
 # What a condition's task contributes to its summary (the experiment's own description).
 TASK_FIELDS = ("task", "metric", "baseline", "baseline_note", "first_k", "lower_is_better",
@@ -63,21 +64,33 @@ class ConditionSummary:
   median_steps_to_target: float | None = None
   variance_components: dict[str, float] | None = None   # the crossed design
   instability: dict[str, float] | None = None           # the instability design
+  resampled: str | None = None    # runs that are not independent seeds: the units the
+                                  # intervals resample ("8 base seeds", "4 x 4 init x data seeds")
+  n_effective: float | None = None  # ... and the independent seeds they are worth
 
   @classmethod
   def from_dict(cls, d: Mapping[str, Any]) -> "ConditionSummary":
-    """From `summary.json`'s entry (older workdirs lack some fields: NaN or None)."""
+    """From `summary.json`'s entry (older workdirs lack some fields: NaN or None).
+
+    An undefined number is null in the file and NaN here (older files wrote NaN).
+    """
     known = {f.name: f for f in dataclasses.fields(cls)}
     values = {k: v for k, v in d.items() if k in known}
     for name, f in known.items():
       if name not in values and f.default is dataclasses.MISSING:
         values[name] = None if name in ("n_failed",) else {} if name == "overrides" else math.nan
+      elif values.get(name, 0) is None and f.type == "float":
+        values[name] = math.nan
+    for name in ("variance_components", "instability"):
+      if isinstance(values.get(name), dict):
+        values[name] = {k: math.nan if v is None else v for k, v in values[name].items()}
     return cls(**values)
 
   def to_dict(self) -> dict[str, Any]:
     """The `summary.json` entry (fields that do not apply left out)."""
     out = dataclasses.asdict(self)
-    for name in ("n_reached", "median_steps_to_target", "variance_components", "instability"):
+    for name in ("n_reached", "median_steps_to_target", "variance_components", "instability",
+                 "resampled", "n_effective"):
       if out[name] is None:
         del out[name]
     return out
@@ -147,10 +160,9 @@ def summarize(conditions: Sequence[ScoredCondition], rows: list[dict], seed: int
     ok_rows = [r for r in mine if not r["diverged"]]
     ok = np.array([r["final_eval_loss"] for r in ok_rows])
     d = stats.describe(ok)
-    low, high = stats.bootstrap_ci(ok, key_or_seed=seed) if ok.size else (math.nan, math.nan)
-    # rliable's interval: a percentile bootstrap of the IQM over runs (one task: one stratum).
-    iqm_low, iqm_high = (stats.bootstrap_ci(ok, stats.iqm, key_or_seed=seed, n_resamples=2000)
-                         if ok.size else (math.nan, math.nan))
+    comps = crossed_components(mine, seed) if c.design == "crossed" else None
+    intervals = (independent_intervals(ok, seed) if c.design == "seeds" else
+                 clustered_intervals(ok, ok_rows, c.design, comps, seed))
     line = task["failure_line"]
     n_failed = (None if line is None else
                 int(np.sum(ok > line) if task["lower_is_better"] else np.sum(ok < line)))
@@ -169,17 +181,55 @@ def summarize(conditions: Sequence[ScoredCondition], rows: list[dict], seed: int
         n=len(mine), n_diverged=int(n_div), diverged_rate_low=fail["low"],
         diverged_rate_high=fail["high"],
         **{k: d.get(k, math.nan) for k in ("mean", "std", "median", "iqm", "min", "max")},
-        ci95_low=low, ci95_high=high, iqm_ci95_low=iqm_low, iqm_ci95_high=iqm_high,
-        n_failed=n_failed,
+        **intervals, n_failed=n_failed,
         metric_mean=float(metric.mean()) if metric.size else math.nan,
         metric_median=float(np.median(metric)) if metric.size else math.nan,
         early_median=_finite_median(np.array([r["early_eval_loss"] for r in ok_rows])),
         late_median=_finite_median(np.array([r["late_eval_loss"] for r in ok_rows])),
         overrides=dict(c.overrides), **task, **reach,
-        variance_components=crossed_components(mine, seed) if c.design == "crossed" else None,
+        variance_components=comps,
         instability=instability_components(mine, seed) if c.design == "instability" else None)
     out["conditions"][c.name] = summary.to_dict()
   return out
+
+
+def independent_intervals(ok: np.ndarray, seed: int) -> dict[str, float]:
+  """The intervals of independent seeds: percentile bootstraps of the mean and of
+  the IQM (rliable's: one task, one stratum); NaN for fewer than 2 seeds."""
+  low, high = stats.bootstrap_ci(ok, key_or_seed=seed)
+  iqm_low, iqm_high = stats.bootstrap_ci(ok, stats.iqm, key_or_seed=seed, n_resamples=2000)
+  return {"ci95_low": low, "ci95_high": high, "iqm_ci95_low": iqm_low,
+          "iqm_ci95_high": iqm_high}
+
+
+def clustered_intervals(ok: np.ndarray, ok_rows: list[dict], design: str,
+                        comps: dict[str, float] | None, seed: int) -> dict[str, Any]:
+  """The intervals of runs that are not independent seeds, resampling their units
+  (`clustered.cluster_bootstrap_ci`): base seeds whole (instability), or init and
+  data seeds independently (crossed); with what was resampled and the effective n.
+
+  Args:
+    ok: [runs] the final scores of the runs that did not diverge; ok_rows: their rows.
+    design: "instability" or "crossed"; comps: the crossed grid's variance components.
+    seed: the bootstrap's seed.
+  Returns:
+    The interval fields of `ConditionSummary`, "resampled" and "n_effective".
+  """
+  factors = layouts.factors(design, ok_rows)
+  low, high = clustered.cluster_bootstrap_ci(ok, factors, "mean", key_or_seed=seed)
+  iqm_low, iqm_high = clustered.cluster_bootstrap_ci(ok, factors, "iqm", key_or_seed=seed,
+                                                     n_resamples=2000)
+  out = {"ci95_low": low, "ci95_high": high, "iqm_ci95_low": iqm_low, "iqm_ci95_high": iqm_high}
+  sizes = [int(np.unique(f).size) for f in factors]
+  if design == "instability":
+    eff = clustered.design_effect(ok, factors[0])["n_effective"] if ok.size else math.nan
+    return out | {"resampled": f"{sizes[0]} base seed{'s' if sizes[0] != 1 else ''}",
+                  "n_effective": eff}
+  if min(sizes, default=0) < 2:  # one init seed (or data seed): independent runs of the other
+    return out
+  eff = (clustered.crossed_effective_n(comps["var_init"], comps["var_data"],
+                                       comps["var_residual"], *sizes) if comps else math.nan)
+  return out | {"resampled": f"{sizes[0]} x {sizes[1]} init x data seeds", "n_effective": eff}
 
 
 def _finite_median(a: np.ndarray) -> float:
@@ -243,17 +293,40 @@ def summary_table(summary: dict[str, Any]) -> str:
            f"{reached}):",
            head, "-" * len(head)]
   for name, s in conds.items():
+    spread = s.n - s.n_diverged >= 2  # a std and an interval need two seeds
+    num = lambda v, spec=".4g", shown=True: f"{v:>9{spec}}" if shown else f"{'n/a':>9}"
     lines.append(f"{name[:32]:<32} {s.n:>4} {s.n_diverged:>4} {s.mean:>9.4g} "
-                 f"[{s.ci95_low:>9.4g},{s.ci95_high:>9.4g}] {s.median:>9.4g} "
-                 f"{s.iqm:>9.4g} [{s.iqm_ci95_low:>9.4g},{s.iqm_ci95_high:>9.4g}] "
-                 f"{s.std:>9.3g} {s.min:>9.4g} {s.max:>9.4g} "
+                 f"[{num(s.ci95_low, shown=spread)},{num(s.ci95_high, shown=spread)}] "
+                 f"{s.median:>9.4g} {s.iqm:>9.4g} "
+                 f"[{num(s.iqm_ci95_low, shown=spread)},{num(s.iqm_ci95_high, shown=spread)}] "
+                 f"{num(s.std, '.3g', spread)} {s.min:>9.4g} {s.max:>9.4g} "
                  f"{s.metric_median:>9.4g}"
                  + (f" {s.n_failed if s.n_failed is not None else '':>6}" if failing else "")
                  + (f" {str(s.n_reached if s.n_reached is not None else '') + '/' + str(s.n):>8} "
                     f"{_or_nan(s.median_steps_to_target):>10.4g}" if reaching else "")
                  + (f" {s.baseline:>9.4g}" if per_condition and s.baseline is not None
                     else ""))
-  return "\n".join(lines)
+  return "\n".join(lines + summary_notes(conds))
+
+
+def summary_notes(conds: Mapping[str, ConditionSummary]) -> list[str]:
+  """The lines under a summary table: runs that are not independent seeds, and
+  conditions with too few seeds for a spread, an interval or a test."""
+  out = []
+  for name, s in conds.items():
+    if s.resampled is None:
+      continue
+    eff = _or_nan(s.n_effective)
+    out.append(f"{name}: {s.n} runs that are not independent seeds; the intervals resample "
+               f"{s.resampled} (effective n {f'{eff:.3g}' if math.isfinite(eff) else 'n/a'})"
+               + ("." if math.isfinite(s.ci95_low) else
+                  "; an interval needs at least 2 of them."))
+  few = [f"{name} ({s.n - s.n_diverged})" for name, s in conds.items()
+         if s.n - s.n_diverged < 2]
+  if few:
+    out.append("n/a: a spread, an interval or a test needs at least 2 seeds that did not "
+               "diverge; " + ", ".join(few) + " had fewer.")
+  return out
 
 
 def _or_nan(v: float | None) -> float:

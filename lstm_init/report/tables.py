@@ -4,7 +4,7 @@ The summary's statistics are computed once, by `lstm_init.report.summary.summari
 when a sweep finishes; here they are only laid out (Markdown, HTML, LaTeX),
 read from `ConditionSummary` under summary.json's own names.
 Pairwise comparisons across conditions (and across workdirs) are computed
-here, where the conditions meet.
+once, in `report.comparisons`, and laid out here.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from lstm_init.core import stats
+from lstm_init.report.comparisons import Comparison, compared
 from lstm_init.report.merged import Merged
 from lstm_init.report.summary import ConditionSummary
 from lstm_init.report.figures import finite_ok, grid_cell
@@ -30,13 +30,36 @@ def fmt(v, digits=4):
   return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{digits}g}"
 
 
+def spread_known(s: ConditionSummary) -> bool:
+  """Whether a condition has the 2 or more seeds (not diverged) a spread or an
+  interval needs (older summaries wrote std 0 and a zero-width interval for one)."""
+  return s.n - s.n_diverged >= 2
+
+
+def with_interval(s: ConditionSummary, v, low, high) -> str:
+  """"v [low, high]", or "v [n/a]" for a condition with fewer than 2 seeds (or
+  base seeds: an interval left undefined)."""
+  if not spread_known(s) or fmt(low) == "n/a" or fmt(high) == "n/a":
+    return f"{fmt(v)} [n/a]"
+  return f"{fmt(v)} [{fmt(low)}, {fmt(high)}]"
+
+
+def n_cell(s: ConditionSummary) -> str:
+  """The seeds run; for runs that are not independent seeds, the units the
+  intervals resample and the effective n."""
+  if s.resampled is None:
+    return str(s.n)
+  return f"{s.n} ({s.resampled}; effective n {fmt(s.n_effective, 3)})"
+
+
 def summary_cells(name: str, s: ConditionSummary) -> list[str]:
   """The cells of one condition's row under SUMMARY_HEAD plus its median metric."""
-  return [name, str(s.n),
+  return [name, n_cell(s),
           f"{s.n_diverged} [{s.diverged_rate_low:.2f}, {s.diverged_rate_high:.2f}]",
-          f"{fmt(s.mean)} [{fmt(s.ci95_low)}, {fmt(s.ci95_high)}]", fmt(s.median),
-          f"{fmt(s.iqm)} [{fmt(s.iqm_ci95_low)}, {fmt(s.iqm_ci95_high)}]", fmt(s.std, 3),
-          fmt(s.min), fmt(s.max), fmt(s.metric_median)]
+          with_interval(s, s.mean, s.ci95_low, s.ci95_high), fmt(s.median),
+          with_interval(s, s.iqm, s.iqm_ci95_low, s.iqm_ci95_high),
+          fmt(s.std, 3) if spread_known(s) else "n/a", fmt(s.min), fmt(s.max),
+          fmt(s.metric_median)]
 
 
 def latex_table(m: Merged) -> str:
@@ -47,54 +70,39 @@ def latex_table(m: Merged) -> str:
   lines = [r"\begin{tabular}{l" + "r" * (len(head) - 1) + "}", r"\toprule",
            " & ".join(head) + r" \\", r"\midrule"]
   for name, s in zip(m.conditions, m.summaries):
-    lines.append(" & ".join([esc(name), str(s.n), str(s.n_diverged),
-                             f"{fmt(s.mean)} [{fmt(s.ci95_low)}, {fmt(s.ci95_high)}]",
-                             fmt(s.median), fmt(s.iqm), fmt(s.std, 3),
+    lines.append(" & ".join([esc(name), esc(n_cell(s)), str(s.n_diverged),
+                             with_interval(s, s.mean, s.ci95_low, s.ci95_high),
+                             fmt(s.median), fmt(s.iqm),
+                             fmt(s.std, 3) if spread_known(s) else "n/a",
                              fmt(s.metric_median)]) + r" \\")
   lines += [r"\bottomrule", r"\end{tabular}"]
   return "\n".join(lines) + "\n"
 
 
-def oriented(m: Merged, x: np.ndarray) -> np.ndarray:
-  """Scores turned so that lower is better (returns negated), for the comparisons."""
-  return -x if m.higher else x
+PAIRWISE_HEAD = ["A", "B", "seeds compared", "mean A - B [95% CI]", "median A - B [95% CI]",
+                 "P(A better than B) [95% CI]", "t-test p", "rank test p", "Hedges g"]
 
 
-def pairwise(m: Merged) -> list[dict[str, Any]]:
+def pairwise_table(m: Merged, comparisons: list[Comparison]) -> tuple[list, list]:
   """Every pair of conditions compared on the final score (A - B in its units;
-  P(A better than B))."""
-  out = []
-  n = len(m.conditions)
-  for i in range(n):
-    for j in range(i + 1, n):
-      a, b = finite_ok(m.final[i], m.diverged[i]), finite_ok(m.final[j], m.diverged[j])
-      if a.size < 2 or b.size < 2:
-        continue
-      c = stats.compare(a, b, key_or_seed=m.seed)
-      c["p_improvement"] = stats.probability_of_improvement(oriented(m, a), oriented(m, b))
-      c["p_low"], c["p_high"] = stats.probability_of_improvement_ci(
-          oriented(m, a), oriented(m, b), key_or_seed=m.seed)
-      out.append({"a": m.conditions[i], "b": m.conditions[j], **c})
-  return out
+  P(A better than B)); "n/a" where a side has fewer than 2 units.
 
-
-def improvement_matrix(m: Merged) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  """P(row better than column) for every pair of conditions, and its bootstrap interval.
-
+  Args:
+    m: the merged sweeps; comparisons: `comparisons.compare_all(m)`.
   Returns:
-    (estimate, low, high), each [conditions, conditions] (NaN on the diagonal).
+    (head, rows) under PAIRWISE_HEAD.
   """
-  n = len(m.conditions)
-  mat, lo, hi = (np.full((n, n), np.nan) for _ in range(3))
-  for i in range(n):
-    for j in range(n):
-      a, b = finite_ok(m.final[i], m.diverged[i]), finite_ok(m.final[j], m.diverged[j])
-      a, b = oriented(m, a), oriented(m, b)
-      if i != j and a.size and b.size:
-        mat[i, j] = stats.probability_of_improvement(a, b)
-        lo[i, j], hi[i, j] = stats.probability_of_improvement_ci(a, b, key_or_seed=m.seed,
-                                                                 n_resamples=500)
-  return mat, lo, hi
+  rows = []
+  for c in comparisons:
+    r = c.result
+    f2 = lambda v: f"{v:.2f}"
+    interval = lambda k, lo, hi, f=fmt: (f"{f(r[k])} [{f(r[lo])}, {f(r[hi])}]"
+                                         if c.enough else "n/a")
+    rows.append([c.a, c.b, compared(m, c), interval("mean_diff", "ci_low", "ci_high"),
+                 interval("median_diff", "median_low", "median_high"),
+                 interval("p_improvement", "p_low", "p_high", f2), fmt(r["t_p"], 3),
+                 fmt(r["rank_p"], 3), fmt(r["hedges_g"], 3)])
+  return PAIRWISE_HEAD, rows
 
 
 def two_axis_grid(m: Merged) -> dict[str, Any] | None:
