@@ -69,10 +69,11 @@ def resample_weights(factors: Sequence[np.ndarray], n_resamples: int,
   done = 0
   while done < n_resamples:
     b = min(block, n_resamples - done)
-    w = np.ones((b, idx[0].size))
+    w = None
     for i, size in zip(idx, sizes):
-      counts = rng.multinomial(size, np.full(size, 1.0 / size), size=b)
-      w = w * counts[:, i]
+      drawn = rng.integers(0, size, (b, size)) + size * np.arange(b)[:, None]
+      counts = np.bincount(drawn.reshape(-1), minlength=b * size).reshape(b, size)
+      w = counts[:, i].astype(np.float64) if w is None else w * counts[:, i]
     done += b
     yield w
 
