@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from lstm_init.errors import ConfigError, unknown
+from lstm_init.core import arguments
 from lstm_init.core.lstm import Carry
 
 STRATEGIES = ("zeros", "constant", "learned", "noisy", "learned_noisy", "carried")
@@ -63,8 +64,15 @@ def init_state_params(strategy: str, num_layers: int, hidden_size: int,
   Returns:
     For learned strategies a list of `{"h0": [H], "c0": [H]}` per layer; for
     the others an empty list (nothing to train).
+
+  Raises:
+    ConfigError: for an unknown strategy, a size that is not an int >= 1, or
+      a value that is not a finite number.
   """
   check_strategy(strategy)
+  num_layers = arguments.positive_int("init_state_params", "num_layers", num_layers)
+  hidden_size = arguments.positive_int("init_state_params", "hidden_size", hidden_size)
+  arguments.finite("init_state_params", "value", value)
   if strategy not in LEARNED:
     return []
   full = jnp.full((hidden_size,), value, dtype)
@@ -98,9 +106,15 @@ def initial_carry(strategy: str, state_params: Sequence[dict[str, jax.Array]],
 
   Raises:
     ConfigError: an unknown strategy, `carried` without `carry`, no
-      `state_params` and no sizes, or a noisy strategy in training without `key`.
+      `state_params` and no sizes, a noisy strategy in training without `key`,
+      a batch that is not an int >= 1, a value that is not finite or a
+      noise_std that is not finite and >= 0 (these two checked when concrete).
   """
   check_strategy(strategy)
+  batch = arguments.positive_int("initial_carry", "batch", batch)
+  arguments.finite("initial_carry", "value", value)
+  arguments.finite("initial_carry", "noise_std", noise_std, lambda s: s >= 0,
+                   "a finite number >= 0")
   if strategy == "carried":
     if carry is None:
       raise ConfigError("initial-state strategy 'carried' needs the carry to be passed")
@@ -110,6 +124,8 @@ def initial_carry(strategy: str, state_params: Sequence[dict[str, jax.Array]],
     hidden_size = state_params[0]["h0"].shape[-1]
   if num_layers is None or hidden_size is None:
     raise ConfigError("num_layers and hidden_size are needed without state parameters")
+  num_layers = arguments.positive_int("initial_carry", "num_layers", num_layers)
+  hidden_size = arguments.positive_int("initial_carry", "hidden_size", hidden_size)
   shape = (batch, hidden_size)
   if strategy in LEARNED:
     means = [(jnp.broadcast_to(sp["h0"], shape), jnp.broadcast_to(sp["c0"], shape))
@@ -124,6 +140,7 @@ def initial_carry(strategy: str, state_params: Sequence[dict[str, jax.Array]],
     return means
   if key is None:
     raise ConfigError(f"initial-state strategy {strategy!r} needs a noise key in training")
+  arguments.prng_key("initial_carry", key)
   noisy = []
   for l, (h, c) in enumerate(means):
     kh, kc = jax.random.split(jax.random.fold_in(key, l))

@@ -7,7 +7,8 @@ Usage:
   ys, carry = lstm_init.core.lstm.apply(params, xs, carry)   # continue from a carry
 
 Parameters of one layer are `{"W_x": [I, 4H], "W_h": [H, 4H], "b": [4H]}` with
-gate blocks (i, f, g, o) along the last axis; a stack is a list of them. A
+gate blocks (i, f, g, o) along the last axis; a stack is a list of them (one
+layer's dict alone is taken as a stack of one). A
 carry is `(h, c)`, each `[batch, H]`; a stack's carry is a list of them. One
 step is
 
@@ -21,13 +22,14 @@ Everything here works under `jit`, `grad` and `vmap` over parameters.
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
-import chex
 import jax
 import jax.numpy as jnp
 
+from lstm_init.core import arguments
 from lstm_init.core.fused import fused_layer
+from lstm_init.errors import ConfigError, unknown
 
 Carry = tuple[jax.Array, jax.Array]
 Params = Sequence[dict[str, jax.Array]]
@@ -141,16 +143,23 @@ def residual_factor(scale: str | float) -> float:
   linearly with depth); a number is used as given.
 
   Args:
-    scale: "sqrt_half", "none" or a number (or numeric string).
+    scale: "sqrt_half", "none" or a finite number (or numeric string).
 
   Returns:
-    The factor as a float.
+    The factor as a float (a traced number is returned as it is).
+
+  Raises:
+    ConfigError: for another string, NaN or an infinity.
   """
-  if scale == "sqrt_half":
-    return 1.0 / math.sqrt(2.0)
-  if scale == "none":
-    return 1.0
-  return float(scale)
+  valid = "'sqrt_half', 'none' or a finite number"
+  if isinstance(scale, str):
+    if scale in ("sqrt_half", "none"):
+      return 1.0 / math.sqrt(2.0) if scale == "sqrt_half" else 1.0
+    try:
+      scale = float(scale)
+    except ValueError:
+      raise ConfigError(f"unknown residual_scale {scale!r}; valid choices: {valid}") from None
+  return arguments.finite("", "residual_scale", scale, valid=valid)
 
 
 def inverted_dropout(key: jax.Array, x: jax.Array, rate: float) -> jax.Array:
@@ -176,6 +185,46 @@ def _at_step(seq: jax.Array, steps: jax.Array, initial: jax.Array) -> jax.Array:
   return jnp.where((steps > 0)[:, None], picked, initial)
 
 
+def _checked_params(params: Params | Mapping[str, jax.Array], impl: str) -> list:
+  """The stack as a list (one layer's dict is a stack of one), its shapes checked."""
+  if impl not in _LAYERS:
+    raise unknown("impl (layer implementation)", impl, _LAYERS)
+  if isinstance(params, Mapping) and "W_x" in params:
+    params = [params]
+  params = list(params) if isinstance(params, Sequence) else []
+  if not params:
+    raise ConfigError("lstm.apply: params must be a non-empty list of layer dicts "
+                      "{'W_x': [I, G*H], 'W_h': [H, G*H], 'b': [G*H]}")
+  gates = 4 if _CELL_OF[impl] == "lstm" else 1
+  width = None
+  for l, p in enumerate(params):
+    missing = [k for k in ("W_x", "W_h", "b") if not isinstance(p, Mapping) or k not in p]
+    if missing:
+      raise ConfigError(f"lstm.apply: params[{l}] lacks {missing[0]!r}; valid: layer dicts "
+                        "with W_x, W_h and b")
+    shapes = {k: tuple(jnp.shape(p[k])) for k in ("W_x", "W_h", "b")}
+    hidden = shapes["W_h"][0] if len(shapes["W_h"]) == 2 else -1
+    want = {"W_x": (width if width is not None else (shapes["W_x"] or (None,))[0],
+                    gates * hidden),
+            "W_h": (hidden, gates * hidden), "b": (gates * hidden,)}
+    if hidden < 1 or shapes != want:
+      raise ConfigError(f"lstm.apply: params[{l}] has shapes W_x {shapes['W_x']}, W_h "
+                        f"{shapes['W_h']}, b {shapes['b']}; valid for impl {impl!r}: W_x "
+                        f"[I, {gates}H], W_h [H, {gates}H], b [{gates}H]"
+                        + ("" if l == 0 else f" with I = {width}, the previous layer's H"))
+    width = hidden
+  return params
+
+
+def _check_carry(params: list, carry: Sequence[Carry], batch: int) -> None:
+  """Refuses a carry whose layers or shapes do not match the stack."""
+  want = [(batch, p["W_h"].shape[0]) for p in params]
+  got = [tuple(tuple(jnp.shape(a)) for a in layer) for layer in carry]
+  if got != [(w, w) for w in want]:
+    raise ConfigError(f"lstm.apply: the carry must be one (h, c) per layer with shapes "
+                      f"{want}, got {got}")
+
+
 def apply(params: Params, xs: jax.Array, carry: Sequence[Carry] | None = None,
           lengths: jax.Array | None = None, *, carry_at: jax.Array | None = None,
           residual: bool = False, residual_scale: str | float = "sqrt_half",
@@ -185,8 +234,8 @@ def apply(params: Params, xs: jax.Array, carry: Sequence[Carry] | None = None,
   """Runs an LSTM stack over a batch of sequences.
 
   Args:
-    params: list of layer dicts (see module docstring).
-    xs: [batch, time, I].
+    params: list of layer dicts (see module docstring), or one layer's dict.
+    xs: [batch, time >= 1, I].
     carry: list of per-layer (h, c), each [batch, H]; None means zeros.
     lengths: [batch] ints, right padding. Outputs at steps >= lengths[b] are
       zero, and the returned carry of row b is the one after its last valid
@@ -210,26 +259,49 @@ def apply(params: Params, xs: jax.Array, carry: Sequence[Carry] | None = None,
     With `return_layers`, a third element: a list of [batch, time, H_l].
 
   Raises:
-    ValueError: dropout active in training mode without `key`.
+    ConfigError: (one line) for an unknown `impl`; params, xs or a carry of
+      inconsistent shapes, or a sequence of no steps; a rate outside [0, 1);
+      `lengths` or `carry_at` outside [0, time] (checked when concrete: a
+      traced value is not known); dropout active in training mode without `key`.
   """
-  chex.assert_rank(xs, 3)
+  params = _checked_params(params, impl)
+  xs = jnp.asarray(xs)
+  if xs.ndim != 3 or xs.shape[1] == 0:
+    raise ConfigError(f"lstm.apply: xs must be [batch, time >= 1, features], got shape "
+                      f"{tuple(xs.shape)}")
   batch, time = xs.shape[0], xs.shape[1]
-  chex.assert_shape(params[0]["W_x"], (xs.shape[2], None))
+  if xs.shape[2] != params[0]["W_x"].shape[0]:
+    raise ConfigError(f"lstm.apply: xs has {xs.shape[2]} features per step but the first "
+                      f"layer's W_x takes {params[0]['W_x'].shape[0]}")
   if carry is None:
     carry = zero_carry(params, batch, xs.dtype)
-  chex.assert_shape([c for layer in carry for c in layer],
-                    [(batch, p["W_h"].shape[0]) for p in params for _ in range(2)])
-  training = not deterministic and (dropout > 0 or input_dropout > 0)
+  _check_carry(params, carry, batch)
+  dropout = arguments.rate("lstm.apply", "dropout", dropout)
+  input_dropout = arguments.rate("lstm.apply", "input_dropout", input_dropout)
+  # A traced rate (vmapped over runs) is taken as active: its value is not known here.
+  drop = arguments.is_traced(dropout) or dropout > 0
+  drop_input = arguments.is_traced(input_dropout) or input_dropout > 0
+  training = not deterministic and (drop or drop_input)
   if training and key is None:
-    raise ValueError("dropout in training mode needs an explicit key")
+    raise ConfigError("lstm.apply: dropout in training mode needs an explicit key; valid: "
+                      "key=jax.random.key(seed), or deterministic=True")
+  if training:
+    arguments.prng_key("lstm.apply", key)
   layer_fn = _LAYERS[impl]
+  for name, counts in (("lengths", lengths), ("carry_at", carry_at)):
+    if counts is not None:
+      arguments.steps("lstm.apply", name, counts, batch, time)
+  if lengths is not None:
+    lengths = jnp.asarray(lengths)
+  if carry_at is not None:
+    carry_at = jnp.asarray(carry_at)
   steps = lengths if lengths is not None else carry_at
   valid = None
   if lengths is not None:
     valid = (jnp.arange(time)[:, None] < lengths[None, :])[..., None]  # [T, B, 1]
 
   h = jnp.swapaxes(xs, 0, 1)  # time-major [T, B, I]
-  if training and input_dropout > 0:
+  if training and drop_input:
     h = inverted_dropout(jax.random.fold_in(key, 10_000), h, input_dropout)
   final, outputs = [], []
   factor = residual_factor(residual_scale)
@@ -244,7 +316,7 @@ def apply(params: Params, xs: jax.Array, carry: Sequence[Carry] | None = None,
       out = jnp.where(valid, out, 0.0)
     if residual and l > 0 and h.shape[-1] == out.shape[-1]:
       out = (h + out) * factor
-    if training and dropout > 0 and l < len(params) - 1:
+    if training and drop and l < len(params) - 1:
       out = inverted_dropout(jax.random.fold_in(key, l), out, dropout)
     outputs.append(out)
     h = out

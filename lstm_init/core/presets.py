@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from lstm_init.errors import ConfigError, unknown
+from lstm_init.core import arguments
 from lstm_init.core.initializers import (GATES, NUM_GATES, Initializer, chrono_bias,
                                       get_initializer, hidden_uniform, householder_q,
                                       initializer_names, orthogonal, per_gate, rows_of,
@@ -164,7 +165,9 @@ def resolve_layer(preset: str, input_size: int, hidden_size: int,
     `forget_bias` (float).
 
   Raises:
-    ConfigError: for an unknown preset, override or initializer name.
+    ConfigError: for an unknown preset, override or initializer name; a
+      forget_bias or recurrent_scale that is not a finite number; a t_max
+      that is not a finite number > 2, or given where the bias is not chrono.
   """
   bad = set(overrides) - set(OVERRIDES)
   if bad:
@@ -176,15 +179,25 @@ def resolve_layer(preset: str, input_size: int, hidden_size: int,
       "bias": overrides.get("bias") or p.bias,
   }
   t_max = overrides.get("t_max")
-  if parts["bias"] == "chrono" and t_max is not None:
+  if t_max is not None:
+    if parts["bias"] != "chrono":
+      bias = parts["bias"] if isinstance(parts["bias"], str) else "a callable"
+      raise ConfigError(f"t_max={t_max!r} has no effect: the bias is {bias!r} (preset "
+                        f"{preset!r}), not 'chrono'; valid: t_max with preset='chrono' or "
+                        "bias='chrono' ('chrono:T' sets its own t_max)")
+    t_max = arguments.finite("init_params", "t_max", t_max, lambda t: t > 2,
+                             "a finite number > 2 (chrono's longest time scale)")
     parts["bias"] = f"chrono:{t_max}"
   resolved = {k: get_initializer(v) for k, v in parts.items()}
   scale = overrides.get("recurrent_scale")
-  if scale is not None and float(scale) != 1.0:
+  if scale is not None:
+    scale = arguments.finite("init_params", "recurrent_scale", scale)
+  if scale is not None and (arguments.is_traced(scale) or scale != 1.0):
     base = resolved["recurrent_kernel"]
-    resolved["recurrent_kernel"] = lambda k, s, d=jnp.float32: float(scale) * base(k, s, d)
+    resolved["recurrent_kernel"] = lambda k, s, d=jnp.float32: scale * base(k, s, d)
   fb = overrides.get("forget_bias")
-  resolved["forget_bias"] = p.forget_bias if fb is None else float(fb)
+  resolved["forget_bias"] = (p.forget_bias if fb is None
+                             else arguments.finite("init_params", "forget_bias", fb))
   return resolved
 
 
@@ -237,13 +250,13 @@ def init_params(key: jax.Array, input_size: int, hidden_size: int, *,
     A list of `num_layers` dicts `{"W_x": [I_l, 4H], "W_h": [H, 4H], "b": [4H]}`.
 
   Raises:
-    ConfigError: for sizes below 1 or a bad preset or override.
+    ConfigError: (one line) for a key that is not one JAX PRNG key, a size that
+      is not an int >= 1, or a bad preset or override (see `resolve_layer`).
   """
-  if int(num_layers) < 1:
-    raise ConfigError(f"num_layers must be >= 1, got {num_layers}")
-  if int(hidden_size) < 1 or int(input_size) < 1:
-    raise ConfigError(f"sizes must be >= 1, got input_size={input_size}, "
-                      f"hidden_size={hidden_size}")
+  arguments.prng_key("init_params", key)
+  input_size = arguments.positive_int("init_params", "input_size", input_size)
+  hidden_size = arguments.positive_int("init_params", "hidden_size", hidden_size)
+  num_layers = arguments.positive_int("init_params", "num_layers", num_layers)
   overrides = {k: v for k, v in overrides.items() if v is not None and v != ""}
   layers = []
   for layer in range(num_layers):

@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 
 from lstm_init.errors import ConfigError, unknown
+from lstm_init.core import arguments
 from lstm_init.core.initializers import (get_initializer, orthogonal, scaled_identity,
                                       symmetric_uniform)
 from lstm_init.core.lstm import register_layer
@@ -106,7 +107,8 @@ def resolve_layer(preset: str, hidden_size: int,
     {part: initializer} for the three parts.
 
   Raises:
-    ConfigError: for an unknown preset, override or initializer name.
+    ConfigError: for an unknown preset, override or initializer name, or a
+      recurrent_scale that is not a finite number.
   """
   check_preset(preset)
   bad = sorted(set(overrides) - set(OVERRIDES))
@@ -115,8 +117,9 @@ def resolve_layer(preset: str, hidden_size: int,
                       f"{', '.join(OVERRIDES)}")
   p = _presets(hidden_size)[preset]
   parts = {name: get_initializer(overrides.get(name) or p[j]) for j, name in enumerate(PARTS)}
-  scale = float(overrides.get("recurrent_scale", 1.0))
-  if scale != 1.0:
+  scale = arguments.finite("rnn.init_params", "recurrent_scale",
+                           overrides.get("recurrent_scale", 1.0))
+  if arguments.is_traced(scale) or scale != 1.0:
     base = parts["recurrent_kernel"]
     parts["recurrent_kernel"] = lambda k, s, d=jnp.float32: scale * base(k, s, d)
   return parts
@@ -139,15 +142,17 @@ def init_params(key: jax.Array, input_size: int, hidden_size: int, *, preset: st
     A list of `{"W_x": [I_l, H], "W_h": [H, H], "b": [H]}`.
 
   Raises:
-    ConfigError: for sizes below 1 or a bad preset or override.
+    ConfigError: (one line) for a key that is not one JAX PRNG key, a size that
+      is not an int >= 1, or a bad preset or override.
   """
-  if int(num_layers) < 1 or int(hidden_size) < 1 or int(input_size) < 1:
-    raise ConfigError(f"sizes must be >= 1, got input_size={input_size}, "
-                      f"hidden_size={hidden_size}, num_layers={num_layers}")
+  arguments.prng_key("rnn.init_params", key)
+  input_size = arguments.positive_int("rnn.init_params", "input_size", input_size)
+  hidden_size = arguments.positive_int("rnn.init_params", "hidden_size", hidden_size)
+  num_layers = arguments.positive_int("rnn.init_params", "num_layers", num_layers)
   overrides = {k: v for k, v in overrides.items() if v is not None and v != ""}
   parts = resolve_layer(preset, hidden_size, overrides)
   layers = []
-  for layer in range(int(num_layers)):
+  for layer in range(num_layers):
     i = input_size if layer == 0 else hidden_size
     k = jax.random.fold_in(key, layer)
     shapes = {"input_kernel": (i, hidden_size), "recurrent_kernel": (hidden_size, hidden_size),

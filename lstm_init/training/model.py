@@ -31,6 +31,10 @@ def init_overrides(init_cfg) -> dict:
   """The `init_params` overrides set in `config.model.init`."""
   out = {k: init_cfg[k] for k in ("input_kernel", "recurrent_kernel", "bias", "forget_bias",
                                   "t_max", "recurrent_scale")}
+  # t_max acts on a chrono bias only: a sweep's other conditions leave it out
+  # (`init_params` refuses a t_max that would have no effect).
+  if str(out["bias"] or init_cfg.preset).partition(":")[0] != "chrono":
+    out["t_max"] = None
   return {k: v for k, v in out.items() if v not in (None, "")}
 
 
