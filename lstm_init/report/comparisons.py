@@ -112,7 +112,7 @@ def improvement_matrix(comparisons: list[Comparison], n: int
 def _units(levels: list[int], base: bool) -> str:
   if len(levels) == 2:
     return f"{levels[0]} x {levels[1]} init x data seeds"
-  return f"{levels[0]} {'base seeds' if base else 'seeds'}"
+  return f"{levels[0]} {'base ' if base else ''}seed{'' if levels[0] == 1 else 's'}"
 
 
 def _side(m: Merged, i: int, levels: list[int]) -> str:
@@ -162,7 +162,7 @@ def notes(m: Merged, comparisons: list[Comparison]) -> list[str]:
   if few:
     out.append("n/a: intervals and tests need at least 2 seeds (2 base seeds, or a grid of "
                "2 or more) per condition that did not diverge: " + ", ".join(few) + ".")
-  if comparisons:
+  if any(c.enough for c in comparisons):
     out.append(f"Each pair's intervals, in this table and in the figure, come from the same "
                f"{N_RESAMPLES} bootstrap resamples (seeded by the sweep's seed, {m.seed}); a "
                "cell of the figure and its mirror are complements.")
