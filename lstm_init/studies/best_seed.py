@@ -125,19 +125,43 @@ def markdown(a: dict[str, Any]) -> str:
       "", "![best seed](figures/best_seed.png)", ""])
 
 
-def figure(pop_rows, retrain_rows, a, out_dir) -> None:
-  """Writes figures/best_seed.png|pdf: validation vs test, and the retrained losses.
+def wide(values: np.ndarray) -> bool:
+  """Whether positive values span more than a factor of 20 (drawn on a log axis)."""
+  v = values[np.isfinite(values)]
+  return bool(v.size) and v.min() > 0 and v.max() / v.min() > 20
+
+
+def bin_edges(values: np.ndarray, log: bool, bins: int = 20) -> np.ndarray:
+  """Histogram bin edges on the scale the axis draws: log-spaced on a log axis, so
+  that every bin is drawn as wide as the next.
+
+  Args:
+    values: [n] the values binned (non-finite ones ignored).
+    log: whether the axis is logarithmic.
+    bins: how many bins.
+  Returns:
+    [bins + 1] edges.
+  """
+  v = values[np.isfinite(values)]
+  return np.geomspace(v.min(), v.max(), bins + 1) if log else np.histogram_bin_edges(v, bins)
+
+
+def draw(pop_rows, retrain_rows, a):
+  """The study's figure: validation vs test, and the retrained losses' histogram.
 
   Args:
     pop_rows, retrain_rows: as in `analyse`.
     a: the output of `analyse`.
-    out_dir: the study's workdir.
+  Returns:
+    The matplotlib figure (two panels; a log axis where the losses span over 20x).
   """
   plt = pyplot()
   ok = [r for r in pop_rows if not r["diverged"]]
   val = np.array([r["final_eval_loss"] for r in ok])
   test = np.array([r["final_test_loss"] for r in ok])
   rv = np.array([r["final_eval_loss"] for r in retrain_rows if not r["diverged"]])
+  both = np.concatenate([val, rv])
+  log = wide(both)
   fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
   ax1.scatter(val, test, s=14, label="seeds")
   ax1.scatter([a["chosen_val_loss"]], [a["chosen_test_loss"]], color="r", s=40,
@@ -146,20 +170,31 @@ def figure(pop_rows, retrain_rows, a, out_dir) -> None:
   ax1.set_ylabel("test loss")
   ax1.set_title(f"Validation vs test (Spearman {a['spearman_val_test']:.2f})")
   ax1.legend(fontsize=8)
-  bins = np.histogram_bin_edges(np.concatenate([val, rv]), bins=20)
-  ax2.hist(val, bins=bins, alpha=0.5, density=True, label="population (random inits)")
-  ax2.hist(rv, bins=bins, alpha=0.5, density=True, label="best init, new data orders")
+  bins = bin_edges(both, log)
+  for x, label in ((val, "population (random inits)"), (rv, "best init, new data orders")):
+    ax2.hist(x, bins=bins, weights=np.full(x.size, 1 / max(x.size, 1)), alpha=0.5, label=label)
   ax2.axvline(a["chosen_val_loss"], color="r", ls="--", label="best seed as selected")
   ax2.set_xlabel("validation loss")
+  ax2.set_ylabel("fraction of runs per bin")
   ax2.set_title("Retraining the chosen initialization")
   ax2.legend(fontsize=8)
-  for ax in (ax1, ax2):
-    v = np.concatenate([val, rv])
-    if v.min() > 0 and v.max() / v.min() > 20:
-      ax.set_xscale("log")
-  if val.min() > 0 and val.max() / val.min() > 20:
+  if log:
+    ax1.set_xscale("log")
+    ax2.set_xscale("log")
+  if wide(np.concatenate([val, test])):
     ax1.set_yscale("log")
-  save(fig, out_dir, "best_seed")
+  return fig
+
+
+def figure(pop_rows, retrain_rows, a, out_dir) -> None:
+  """Writes figures/best_seed.png|pdf (`draw`).
+
+  Args:
+    pop_rows, retrain_rows: as in `analyse`.
+    a: the output of `analyse`.
+    out_dir: the study's workdir.
+  """
+  save(draw(pop_rows, retrain_rows, a), out_dir, "best_seed")
 
 
 def run_best_seed(config, workdir: str, log: Callable[[str], None] = print,
