@@ -123,10 +123,39 @@ def _irnn(i, h):
                 "bias; Keras input kernel")
 
 
+def _mup(i, h):
+  """The maximal-update LSTM: this tool's extension of Tensor Programs V
+  (Yang et al. 2022, microsoft/mup) to recurrent cells; mup itself has no rule
+  for them. Its rules, for Adam-like optimizers, with width H and a base width
+  H0 at which it coincides with the standard parametrization:
+
+  - input weights W_x [I, 4H]: variance 1/fan_in (= 1/I), learning rate x 1;
+  - recurrent weights W_h [H, 4H]: variance 1/fan_in (= 1/H), or orthogonal
+    per gate (each H x H block orthogonal: entries of variance exactly 1/H;
+    `recurrent_kernel="orthogonal_per_gate"`); learning rate x H0/H;
+  - biases: zero, forget bias 1 (a width-independent constant); lr x 1;
+  - readout W [H, O]: zero (`model.init.readout="zeros"`, mup's
+    `readout_zero_init`) or standard deviation sqrt(H0)/H
+    (`model.init.readout="normal:<sqrt(H0)/H>"`, variance H0/H^2: mup's
+    `MuReadout` at width H); learning rate x H0/H;
+  - the per-layer multipliers are `train.lr_scaling="mup"` with
+    `train.base_width=H0` (`lstm_init.training.optim.lr_multiplier`);
+  - the initial state: zero (`model.initial_state.strategy="zeros"`), or
+    learned (`"learned"`) with learning rate x 1 (mup's rule for vector-like
+    parameters, `train.state_lr_scaling="none"`) or x H0/H ("width").
+  This preset sets W_x, W_h and the bias; the other rules are config fields
+  (`lstm_init.studies.width.MUP_CONDITIONS` sets them together).
+  """
+  return Preset("lecun_normal", "lecun_normal", "zeros", 1.0,
+                "maximal-update LSTM (this tool's extension of Tensor Programs V to the "
+                "LSTM): lecun_normal (variance 1/fan_in) on W_x (I, 4H) and W_h (H, 4H); "
+                "zero bias, forget bias 1; with train.lr_scaling=mup and a zero readout")
+
+
 PRESETS: dict[str, Callable[[int, int], Preset]] = {
     "keras": _keras, "tf1": _tf1, "pytorch": _pytorch, "flax_linen": _flax_linen,
     "flax_nnx": _flax_nnx, "haiku": _haiku, "equinox": _equinox,
-    "chrono": _chrono, "irnn": _irnn,
+    "chrono": _chrono, "irnn": _irnn, "mup": _mup,
 }
 FRAMEWORK_PRESETS = ("keras", "tf1", "pytorch", "flax_linen", "flax_nnx", "haiku", "equinox")
 PARTS = ("input_kernel", "recurrent_kernel", "bias")
