@@ -1,319 +1,323 @@
-"""Initializers by name, and the building blocks that jax.nn.initializers lacks.
+"""Initializers by name, with their arguments, as researchers spell them.
 
-  init = get_initializer("orthogonal_per_gate")     # or "chrono:100", "normal:0.01", ...
+  init = get_initializer("orthogonal_per_gate")
+  init = get_initializer("variance_scaling(scale=2, mode=fan_out, distribution=uniform)")
+  init = get_initializer("variance_scaling:2:fan_out:uniform")     # the same, no brackets
+  init = get_initializer("VarianceScaling(scale=2.0, mode='fan_out')")   # Keras' class name
   w = init(key, (hidden, 4 * hidden), jnp.float32)
+  initializer_names()        # {name: its arguments with their defaults}
 
-Every initializer follows the JAX protocol `(key, shape, dtype) -> array`, so
-it plugs into `flax.linen.Dense`, `nn.GRUCell(recurrent_kernel_init=...)` and
-friends as well. Shapes are in the canonical layout of `lstm_init.core.lstm`
-(`W_h: [H, 4H]`, gate blocks i, f, g, o along the last axis). The framework
-presets built from them are in `lstm_init.core.presets`.
+A spec is a name and its arguments, either in parentheses (`name(a, k=v)`,
+quotes optional) or after colons (`name:a:b`, `name:k=v`); arguments are
+given in order or by name, and omitted ones take their defaults. Keras'
+class names (`VarianceScaling`, `GlorotUniform`, `HeNormal`, ...) name the
+same initializers. Every initializer follows the JAX protocol `(key, shape,
+dtype) -> array`, so it plugs into `flax.linen.Dense` and friends as well;
+the variance-scaling family is `jax.nn.initializers.variance_scaling`, whose
+fans are Keras' on the canonical shapes of `lstm_init.core.lstm` (`W_x: [I,
+4H]`: fan_in I, fan_out 4H; `W_h: [H, 4H]`). The building blocks are in
+`lstm_init.core.init_blocks` (re-exported here); the framework presets built
+from them are in `lstm_init.core.presets`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import re
 from typing import Any, Callable
 
 import jax
-import jax.numpy as jnp
 
+from lstm_init.core.init_blocks import (GATES, NUM_GATES, Initializer, chrono_bias,
+                                        hidden_uniform, householder_q, orthogonal, per_gate,
+                                        rows_of, scaled_identity, summed_hidden_uniform,
+                                        symmetric_uniform)
 from lstm_init.errors import ConfigError, unknown
 
-Initializer = Callable[..., jax.Array]
+__all__ = ["GATES", "NUM_GATES", "Initializer", "canonical_spec", "chrono_bias",
+           "describe_initializers", "get_initializer", "hidden_uniform", "householder_q",
+           "initializer_names", "orthogonal", "parse_spec", "per_gate", "rows_of",
+           "scaled_identity", "summed_hidden_uniform", "symmetric_uniform", "variance_scaling"]
 
-NUM_GATES = 4
-GATES = ("i", "f", "g", "o")
 _INIT = jax.nn.initializers
+MODES = ("fan_in", "fan_out", "fan_avg")
+DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
+# jax.nn.initializers' name of each distribution (its "normal" is untruncated)
+_JAX_DISTRIBUTION = {"truncated_normal": "truncated_normal", "untruncated_normal": "normal",
+                     "uniform": "uniform"}
 
 
-# --------------------------------------------------------------------------
-# Building blocks that jax.nn.initializers does not have.
+def variance_scaling(scale: float = 1.0, mode: str = "fan_in",
+                     distribution: str = "truncated_normal") -> Initializer:
+  """Keras' `VarianceScaling`: variance `scale / n`, n the fan that `mode` names.
 
-
-def symmetric_uniform(limit: float) -> Initializer:
-  """U(-limit, limit), the distribution PyTorch and Equinox use.
-
-  Args:
-    limit: half-width of the interval.
-
-  Returns:
-    An initializer `(key, shape, dtype) -> [*shape]` array.
-  """
-
-  def init(key, shape, dtype=jnp.float32):
-    return jax.random.uniform(key, shape, dtype, -limit, limit)
-
-  return init
-
-
-def hidden_uniform() -> Initializer:
-  """U(-1/sqrt(H), 1/sqrt(H)) with H read off the canonical last axis (4H).
-
-  This is `torch.nn.LSTM.reset_parameters` and `equinox.nn.LSTMCell`: the limit
-  depends on the hidden size only, not on fan-in or fan-out.
-
-  Returns:
-    An initializer `(key, shape, dtype) -> [*shape]`, shape's last axis 4H.
-  """
-
-  def init(key, shape, dtype=jnp.float32):
-    hidden = shape[-1] // NUM_GATES
-    return symmetric_uniform(1.0 / math.sqrt(hidden))(key, shape, dtype)
-
-  return init
-
-
-def summed_hidden_uniform(count: int = 2) -> Initializer:
-  """Sum of `count` independent `hidden_uniform` draws (PyTorch's b_ih + b_hh).
+  `truncated_normal` draws N(0, 1) truncated to [-2, 2], times
+  `sqrt(scale / n) / 0.87962566103423978` (the std of that truncated normal),
+  so the draws' std is `sqrt(scale / n)`; `untruncated_normal` draws
+  N(0, scale / n); `uniform` draws U(-sqrt(3 scale / n), sqrt(3 scale / n)).
+  For a shape of 2 axes or more this is `jax.nn.initializers.variance_scaling`
+  (the same draws): fan_in is `shape[-2]` times the receptive field (the
+  product of the other leading axes), fan_out `shape[-1]` times it, as in
+  Keras; a 1-D shape `[n]` has fan_in = fan_out = n, as in Keras.
 
   Args:
-    count: number of draws summed.
-
-  Returns:
-    An initializer `(key, shape, dtype) -> [*shape]`, shape's last axis 4H.
-  """
-
-  def init(key, shape, dtype=jnp.float32):
-    draws = hidden_uniform()(key, (count, *shape), dtype)
-    return draws.sum(axis=0)
-
-  return init
-
-
-def scaled_identity(scale: float = 1.0) -> Initializer:
-  """`scale * I` on a square matrix; use through `per_gate` for `[H, 4H]`.
-
-  Args:
-    scale: factor on the identity.
-
-  Returns:
-    An initializer `(key, shape, dtype) -> [rows, cols]`; the key is unused.
-
-  Raises:
-    ConfigError: (from the initializer) when the shape is not 2-D.
-  """
-
-  def init(key, shape, dtype=jnp.float32):
-    del key
-    if len(shape) != 2:
-      raise ConfigError(f"identity initializer needs a 2-D shape, got {shape}")
-    return scale * jnp.eye(shape[0], shape[1], dtype=dtype)
-
-  return init
-
-
-def householder_q(a: jax.Array) -> jax.Array:
-  """Q of `a = QR` (`a: [m, n]`, m >= n) with a positive diagonal of R.
-
-  Householder reflections written with `jnp` ops inside `lax.fori_loop`, so
-  the draw never calls a LAPACK kernel. jaxlib's batched CPU QR
-  (`lapack_sgeqrf_ffi`) blocks workers of XLA's CPU thread pool while it waits
-  on sub-tasks of its own; several such QRs in one program, or one beside
-  the other work of a sharded program, can block every worker and the program
-  never returns. The positive-diagonal QR is unique, so this is the same Q as
-  `jnp.linalg.qr(a)` times `sign(diag(R))` up to rounding (about 1e-6 in
-  float32), and the same distribution (Haar, Mezzadri 2007).
-
-  Args:
-    a: [m, n] matrix, m >= n.
-
-  Returns:
-    [m, n] Q with orthonormal columns.
-
-  Raises:
-    ValueError: when m < n.
-  """
-  m, n = a.shape
-  if m < n:
-    raise ValueError(f"householder_q needs rows >= columns, got {a.shape}")
-  rows = jnp.arange(m)
-
-  def reflect(k, carry):
-    r, us = carry
-    x = jnp.where(rows >= k, jax.lax.dynamic_index_in_dim(r, k, axis=1, keepdims=False), 0)
-    norm = jnp.sqrt(jnp.sum(x * x))
-    sign = jnp.where(x[k] >= 0, 1.0, -1.0).astype(a.dtype)
-    v = x + sign * norm * (rows == k)
-    vv = jnp.sum(v * v)
-    u = v * jnp.where(vv > 0, jnp.sqrt(2.0 / jnp.where(vv > 0, vv, 1.0)), 0.0)
-    return r - jnp.outer(u, u @ r), us.at[k].set(u)  # (I - u u^T) r
-
-  r, us = jax.lax.fori_loop(0, n, reflect, (a, jnp.zeros((n, m), a.dtype)))
-
-  def accumulate(j, q):  # Q = H_0 H_1 ... H_{n-1} I[:, :n], applied right to left
-    u = us[n - 1 - j]
-    return q - jnp.outer(u, u @ q)
-
-  q = jax.lax.fori_loop(0, n, accumulate, jnp.eye(m, n, dtype=a.dtype))
-  return q * jnp.sign(jnp.diagonal(r)).astype(a.dtype)
-
-
-def orthogonal(scale: float = 1.0) -> Initializer:
-  """`jax.nn.initializers.orthogonal(scale)` without LAPACK (see `householder_q`).
-
-  The same draw: a Gaussian `[max(r, c), min(r, c)]` matrix from the key, its
-  Q with sign(diag R) folded in, transposed when the rows are fewer, where
-  `r * c` is the shape with the last axis as columns.
-
-  Args:
-    scale: factor on the orthogonal matrix.
+    scale: the variance's numerator, > 0 (1: Glorot/LeCun, 2: He).
+    mode: "fan_in", "fan_out" or "fan_avg" (their mean).
+    distribution: "truncated_normal", "untruncated_normal" or "uniform".
 
   Returns:
     An initializer `(key, shape, dtype) -> [*shape]`.
 
   Raises:
-    ConfigError: (from the initializer) when the shape has fewer than 2 axes.
+    ConfigError: for a scale that is not a finite number > 0, or an unknown
+      mode or distribution.
   """
+  if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
+    raise ConfigError(f"bad scale {scale!r} for variance_scaling; valid: a finite number > 0")
+  if mode not in MODES:
+    raise unknown("variance_scaling mode", mode, MODES)
+  if distribution == "normal":
+    raise ConfigError("variance_scaling distribution 'normal' means untruncated in JAX and "
+                      "truncated in older Keras; valid choices: " + ", ".join(DISTRIBUTIONS))
+  if distribution not in DISTRIBUTIONS:
+    raise unknown("variance_scaling distribution", distribution, DISTRIBUTIONS)
+  jax_dist = _JAX_DISTRIBUTION[distribution]
+  jax_init = _INIT.variance_scaling(float(scale), mode, jax_dist)
 
-  def init(key, shape, dtype=jnp.float32):
-    if len(shape) < 2:
-      raise ConfigError(f"orthogonal initializer needs at least a 2-D shape, got {shape}")
-    n_cols = shape[-1]
-    n_rows = math.prod(shape) // n_cols
-    z = jax.random.normal(key, (max(n_rows, n_cols), min(n_rows, n_cols)), dtype)
-    q = householder_q(z)
-    if n_rows < n_cols:
-      q = q.T
-    return jnp.asarray(scale, dtype) * q.reshape(shape)
-
-  return init
-
-
-def per_gate(base: Initializer, num_gates: int = NUM_GATES) -> Initializer:
-  """Applies `base` to each gate block of the last axis separately.
-
-  `per_gate(orthogonal())` on `[H, 4H]` gives four independent `H x H`
-  orthogonal blocks (`flax.linen.LSTMCell` and `flax.nnx.LSTMCell`), where
-  `orthogonal()` on the whole matrix gives orthonormal rows across all four
-  blocks (Keras `LSTM`, `flax.nnx.OptimizedLSTMCell`). The blocks are drawn by
-  one vmapped call.
-
-  Args:
-    base: the initializer of one `[*lead, width / num_gates]` block.
-    num_gates: blocks along the last axis.
-
-  Returns:
-    An initializer `(key, shape, dtype) -> [*shape]`.
-
-  Raises:
-    ConfigError: (from the initializer) when the last axis is not divisible
-      by `num_gates`.
-  """
-
-  def init(key, shape, dtype=jnp.float32):
-    *lead, width = shape
-    if width % num_gates:
-      raise ConfigError(f"last axis {width} is not divisible by {num_gates} gates")
-    block = (*lead, width // num_gates)
-    keys = jax.random.split(key, num_gates)
-    blocks = jax.vmap(lambda k: base(k, block, dtype))(keys)
-    return jnp.concatenate(list(blocks), axis=-1)
-
-  return init
-
-
-def rows_of(base: Initializer, full_rows: int, offset: int = 0) -> Initializer:
-  """Draws `base` on a taller `[full_rows, cols]` matrix and keeps some rows.
-
-  This computes fan-in on a framework's own fused kernel. TF1 draws one
-  `[I + H, 4H]` kernel for `concat([x, h])`; its `W_x` is rows `[0, I)` and its
-  `W_h` rows `[I, I + H)` of such a draw.
-
-  Args:
-    base: the initializer of the full matrix.
-    full_rows: rows of the full draw.
-    offset: first row kept.
-
-  Returns:
-    An initializer `(key, shape, dtype) -> [*shape]`: rows
-    `[offset, offset + shape[0])` of a `[full_rows, *shape[1:]]` draw.
-  """
-
-  def init(key, shape, dtype=jnp.float32):
-    full = base(key, (full_rows, *shape[1:]), dtype)
-    return full[offset : offset + shape[0]]
-
-  return init
-
-
-def chrono_bias(t_max: float) -> Initializer:
-  """Chrono initialization (Tallec and Ollivier 2018) of the `[4H]` bias.
-
-  b_f ~ log(U[1, t_max - 1]), b_i = -b_f, b_g = b_o = 0. The forget gate's
-  retention sigmoid(b_f) then spans [1/2, (t_max - 1)/t_max], i.e. time scales
-  1/(1 - sigmoid(b_f)) from 2 to t_max.
-
-  Args:
-    t_max: the longest time scale, > 2.
-
-  Returns:
-    An initializer `(key, shape, dtype) -> [4H]` bias.
-
-  Raises:
-    ConfigError: when `t_max <= 2`.
-  """
-  if not t_max > 2:
-    raise ConfigError(f"chrono t_max must be > 2, got {t_max}")
-
-  def init(key, shape, dtype=jnp.float32):
-    hidden = shape[-1] // NUM_GATES
-    b_f = jnp.log(jax.random.uniform(key, (hidden,), dtype, 1.0, t_max - 1.0))
-    zeros = jnp.zeros((hidden,), dtype)
-    return jnp.concatenate([-b_f, b_f, zeros, zeros])
+  def init(key, shape, dtype=jax.numpy.float32):
+    if len(shape) >= 2:
+      return jax_init(key, shape, dtype)
+    # Keras' fans of a 0-D or 1-D shape: fan_in = fan_out = n (1 for a scalar).
+    # JAX's need two axes: draw [1, n] (fan_in 1) with the variance scale / n.
+    n = shape[0] if shape else 1
+    flat = _INIT.variance_scaling(float(scale) / n, "fan_in", jax_dist)(key, (1, n), dtype)
+    return flat.reshape(shape)
 
   return init
 
 
 # --------------------------------------------------------------------------
-# Initializers by name. A spec is "name" or "name:argument", e.g.
-# "scaled_identity:0.5", "constant:0.1", "normal:0.01", "chrono:100".
+# Initializers by name.
 
 
-def _vs(scale, mode, distribution):
-  return lambda arg=None: _INIT.variance_scaling(
-      scale if arg is None else float(arg), mode, distribution)
+@dataclasses.dataclass(frozen=True)
+class _Param:
+  name: str
+  default: Any
+  choices: tuple[str, ...] = ()     # a text argument's valid values; () for a number
+  aliases: tuple[str, ...] = ()     # other names of the argument (Keras': gain, ...)
+
+  def convert(self, owner: str, text: str) -> Any:
+    value = text.strip().strip("'\"")
+    if self.choices:
+      if value not in self.choices:
+        raise ConfigError(f"bad {self.name} {value!r} for initializer {owner!r}; valid "
+                          f"choices: {', '.join(self.choices)}")
+      return value
+    try:
+      number = float(value)
+    except ValueError:
+      raise ConfigError(f"bad {self.name} {value!r} for initializer {owner!r}; valid: a "
+                        "number") from None
+    if not math.isfinite(number):
+      raise ConfigError(f"bad {self.name} {value!r} for initializer {owner!r}; valid: a "
+                        "finite number")
+    return number
 
 
-_NAMED: dict[str, Callable[[Any], Initializer]] = {
-    "glorot_uniform": _vs(1.0, "fan_avg", "uniform"),
-    "glorot_normal": _vs(1.0, "fan_avg", "truncated_normal"),
-    "he_uniform": _vs(2.0, "fan_in", "uniform"),
-    "he_normal": _vs(2.0, "fan_in", "truncated_normal"),
-    "lecun_uniform": _vs(1.0, "fan_in", "uniform"),
-    "lecun_normal": _vs(1.0, "fan_in", "truncated_normal"),
-    "orthogonal": lambda arg=None: orthogonal(1.0 if arg is None else float(arg)),
-    "orthogonal_per_gate": lambda arg=None: per_gate(
-        orthogonal(1.0 if arg is None else float(arg))),
-    "identity_per_gate": lambda arg=None: per_gate(
-        scaled_identity(1.0 if arg is None else float(arg))),
-    "scaled_identity": lambda arg=None: per_gate(
-        scaled_identity(1.0 if arg is None else float(arg))),
-    "zeros": lambda arg=None: _INIT.zeros,
-    "ones": lambda arg=None: _INIT.ones,
-    "constant": lambda arg=None: _INIT.constant(0.0 if arg is None else float(arg)),
-    "normal": lambda arg=None: _INIT.normal(0.01 if arg is None else float(arg)),
-    "truncated_normal": lambda arg=None: _INIT.truncated_normal(
-        0.01 if arg is None else float(arg)),
-    "uniform": lambda arg=None: symmetric_uniform(0.05 if arg is None else float(arg)),
-    "hidden_uniform": lambda arg=None: hidden_uniform(),
-    "pytorch_bias": lambda arg=None: summed_hidden_uniform(2),
-    "chrono": lambda arg=None: chrono_bias(100.0 if arg is None else float(arg)),
+@dataclasses.dataclass(frozen=True)
+class _Named:
+  make: Callable[..., Initializer]
+  params: tuple[_Param, ...]
+  doc: str
+
+
+_SCALE = _Param("scale", 1.0, aliases=("gain",))
+
+
+def _vs_family(scale, mode, distribution, doc):
+  return _Named(lambda scale: variance_scaling(scale, mode, distribution),
+                (_Param("scale", scale),), doc)
+
+
+_NAMED: dict[str, _Named] = {
+    "variance_scaling": _Named(
+        variance_scaling,
+        (_Param("scale", 1.0), _Param("mode", "fan_in", MODES),
+         _Param("distribution", "truncated_normal", DISTRIBUTIONS + ("normal",))),
+        "Keras' VarianceScaling: variance scale / fan"),
+    "glorot_uniform": _vs_family(1.0, "fan_avg", "uniform",
+                                 "U(±sqrt(6 scale / (fan_in + fan_out)))"),
+    "glorot_normal": _vs_family(1.0, "fan_avg", "truncated_normal",
+                                "truncated normal, std sqrt(2 scale / (fan_in + fan_out))"),
+    "he_uniform": _vs_family(2.0, "fan_in", "uniform", "U(±sqrt(3 scale / fan_in))"),
+    "he_normal": _vs_family(2.0, "fan_in", "truncated_normal",
+                            "truncated normal, std sqrt(scale / fan_in)"),
+    "lecun_uniform": _vs_family(1.0, "fan_in", "uniform", "U(±sqrt(3 scale / fan_in))"),
+    "lecun_normal": _vs_family(1.0, "fan_in", "truncated_normal",
+                               "truncated normal, std sqrt(scale / fan_in)"),
+    "orthogonal": _Named(orthogonal, (_SCALE,),
+                         "scale x an orthogonal matrix over the whole last axis"),
+    "orthogonal_per_gate": _Named(lambda scale: per_gate(orthogonal(scale)), (_SCALE,),
+                                  "scale x an orthogonal (H, H) block per gate"),
+    "identity_per_gate": _Named(lambda scale: per_gate(scaled_identity(scale)), (_SCALE,),
+                                "scale x the identity in each gate block"),
+    "zeros": _Named(lambda: _INIT.zeros, (), "0"),
+    "ones": _Named(lambda: _INIT.ones, (), "1"),
+    "constant": _Named(_INIT.constant, (_Param("value", 0.0),), "the value everywhere"),
+    "normal": _Named(_INIT.normal, (_Param("stddev", 0.01, aliases=("std",)),),
+                     "N(0, stddev^2)"),
+    "truncated_normal": _Named(_INIT.truncated_normal,
+                               (_Param("stddev", 0.01, aliases=("std",)),),
+                               "N(0, stddev^2) truncated to ±2 stddev (JAX's)"),
+    "uniform": _Named(symmetric_uniform, (_Param("limit", 0.05),), "U(-limit, limit)"),
+    "random_normal": _Named(
+        lambda mean, stddev: lambda key, shape, dtype=jax.numpy.float32: (
+            mean + stddev * jax.random.normal(key, shape, dtype)),
+        (_Param("mean", 0.0), _Param("stddev", 0.05)), "Keras' RandomNormal: N(mean, stddev^2)"),
+    "random_uniform": _Named(
+        lambda minval, maxval: lambda key, shape, dtype=jax.numpy.float32: (
+            jax.random.uniform(key, shape, dtype, minval, maxval)),
+        (_Param("minval", -0.05), _Param("maxval", 0.05)),
+        "Keras' RandomUniform: U(minval, maxval)"),
+    "hidden_uniform": _Named(hidden_uniform, (), "U(±1/sqrt(H)), H from the last axis 4H"),
+    "pytorch_bias": _Named(lambda: summed_hidden_uniform(2), (),
+                           "PyTorch's b_ih + b_hh: two U(±1/sqrt(H)) summed"),
+    "chrono": _Named(chrono_bias, (_Param("t_max", 100.0),),
+                     "Tallec & Ollivier's bias: b_f ~ log U[1, t_max - 1], b_i = -b_f"),
 }
-# The other common spellings of the same initializers.
-for _alias, _name in {"xavier_uniform": "glorot_uniform", "xavier_normal": "glorot_normal",
-                      "kaiming_uniform": "he_uniform", "kaiming_normal": "he_normal",
-                      "identity": "identity_per_gate"}.items():
-  _NAMED[_alias] = _NAMED[_name]
+_ALIASES = {"xavier_uniform": "glorot_uniform", "xavier_normal": "glorot_normal",
+            "kaiming_uniform": "he_uniform", "kaiming_normal": "he_normal",
+            "identity": "identity_per_gate", "scaled_identity": "identity_per_gate"}
+_SPEC = re.compile(r"^\s*([A-Za-z_]\w*)\s*(?:\((.*)\))?\s*$", re.S)
 
 
-def initializer_names() -> list[str]:
-  """The names `get_initializer` accepts (an argument may follow a colon).
+def _snake(name: str) -> str:
+  """Keras' class name as the registry's name: `VarianceScaling` -> `variance_scaling`."""
+  if name.islower() or not any(c.isupper() for c in name):
+    return name
+  return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+def _resolve(name: str) -> str | None:
+  name = _snake(name)
+  name = _ALIASES.get(name, name)
+  return name if name in _NAMED else None
+
+
+def parse_spec(spec: str) -> tuple[str, list[str], dict[str, str]]:
+  """Splits a spec into its name, positional and keyword arguments (as text).
+
+  Args:
+    spec: `name`, `name(a, k=v)` or `name:a:k=v`.
 
   Returns:
-    The sorted names, aliases included.
+    (name as given, [positional texts], {keyword: text}).
+
+  Raises:
+    ConfigError: for a spec that is neither form, or an empty argument.
   """
-  return sorted(_NAMED)
+  text = str(spec).strip()
+  if "(" in text or ")" in text:
+    match = _SPEC.match(text)
+    if not match:
+      raise ConfigError(f"malformed initializer {spec!r}; expected name(arg, key=value) or "
+                        "name:arg:key=value, e.g. variance_scaling(scale=2,mode=fan_out)")
+    name, inner = match.group(1), match.group(2) or ""
+    parts = inner.split(",") if inner.strip() else []
+  else:
+    name, *parts = text.split(":")
+    if parts == [""]:  # "name:" as "name"
+      parts = []
+  args, kwargs = [], {}
+  for part in parts:
+    if not part.strip():
+      raise ConfigError(f"malformed initializer {spec!r}: an empty argument")
+    key, eq, value = part.partition("=")
+    if eq:
+      kwargs[key.strip()] = value
+    elif kwargs:
+      raise ConfigError(f"malformed initializer {spec!r}: argument {part.strip()!r} without a "
+                        "name after a named one")
+    else:
+      args.append(part)
+  return name.strip(), args, kwargs
+
+
+def _bind(name: str, named: _Named, args: list[str], kwargs: dict[str, str],
+          spec: str) -> dict[str, Any]:
+  if len(args) > len(named.params):
+    raise ConfigError(f"initializer {spec!r} takes at most {len(named.params)} argument(s): "
+                      f"{name}{_signature(named)}")
+  values = {p.name: p.convert(name, a) for p, a in zip(named.params, args)}
+  by_name = {alias: p for p in named.params for alias in (p.name, *p.aliases)}
+  for key, text in kwargs.items():
+    if key not in by_name:
+      raise ConfigError(f"unknown argument {key!r} of initializer {name!r}; valid: "
+                        f"{', '.join(p.name for p in named.params) or 'none'}")
+    param = by_name[key]
+    if param.name in values:
+      raise ConfigError(f"initializer {spec!r} gives {param.name} twice")
+    values[param.name] = param.convert(name, text)
+  return {p.name: values.get(p.name, p.default) for p in named.params}
+
+
+def _signature(named: _Named) -> str:
+  return "(" + ", ".join(f"{p.name}={p.default!r}" for p in named.params) + ")"
+
+
+def _lookup(spec: str) -> tuple[str, _Named, dict[str, Any]]:
+  given, args, kwargs = parse_spec(spec)
+  name = _resolve(given)
+  if name is None:
+    raise unknown("initializer", spec, initializer_names())
+  named = _NAMED[name]
+  return name, named, _bind(name, named, args, kwargs, str(spec))
+
+
+def initializer_names() -> dict[str, str]:
+  """Every name `get_initializer` accepts, with its arguments and their defaults.
+
+  Returns:
+    {name: "(argument=default, ...)"}, sorted by name, aliases included
+    (Keras' class names, e.g. `VarianceScaling`, are accepted as well).
+  """
+  names = {n: _signature(v) for n, v in _NAMED.items()}
+  names.update({a: _signature(_NAMED[n]) for a, n in _ALIASES.items()})
+  return dict(sorted(names.items()))
+
+
+def describe_initializers() -> list[tuple[str, str, str]]:
+  """One line per initializer, for the docs: (name, signature, what it draws).
+
+  Returns:
+    [(name, "name(argument=default, ...)", description)], registry names
+    first (sorted), then the aliases as "= <name>".
+  """
+  out = [(n, n + _signature(v), v.doc) for n, v in sorted(_NAMED.items())]
+  out += [(a, a + _signature(_NAMED[n]), f"= {n}") for a, n in sorted(_ALIASES.items())]
+  return out
+
+
+def canonical_spec(spec: str) -> str:
+  """The one spelling of an initializer spec: its name and every argument.
+
+  Two specs that draw the same initializer have the same canonical spelling
+  (`variance_scaling:2` and `VarianceScaling(scale=2.0)` both give
+  `variance_scaling(scale=2.0, mode='fan_in', distribution='truncated_normal')`).
+
+  Args:
+    spec: an initializer spec.
+
+  Returns:
+    The canonical text.
+
+  Raises:
+    ConfigError: as `get_initializer`.
+  """
+  name, _, values = _lookup(spec)
+  return name + "(" + ", ".join(f"{k}={v!r}" for k, v in values.items()) + ")"
 
 
 def get_initializer(spec: str | Initializer) -> Initializer:
@@ -321,21 +325,17 @@ def get_initializer(spec: str | Initializer) -> Initializer:
 
   Args:
     spec: a callable `(key, shape, dtype) -> array`, returned unchanged, or a
-      name from `initializer_names()`, optionally followed by `:argument`
-      (a scale, a standard deviation, a limit, a constant or chrono's t_max).
+      name from `initializer_names()` with its arguments:
+      `variance_scaling(scale=2, mode=fan_out, distribution=uniform)`,
+      `variance_scaling:2:fan_out:uniform`, `orthogonal:1.1`, `chrono(t_max=200)`.
 
   Returns:
     The initializer.
 
   Raises:
-    ConfigError: for an unknown name or an argument that is not a number.
+    ConfigError: for an unknown name or argument, or a bad argument value.
   """
   if callable(spec):
     return spec
-  name, _, arg = str(spec).partition(":")
-  if name not in _NAMED:
-    raise unknown("initializer", spec, _NAMED)
-  try:
-    return _NAMED[name](arg or None)
-  except ValueError as e:
-    raise ConfigError(f"bad argument in initializer {spec!r}: {e}") from None
+  _, named, values = _lookup(spec)
+  return named.make(**values)
