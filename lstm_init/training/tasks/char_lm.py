@@ -3,7 +3,9 @@
 By default the corpus is the text of Python's own documentation topics
 (`pydoc_data.topics`, part of the standard library of every CPython
 installation): English prose and code, no download. `path` selects another
-UTF-8 text file. Characters outside printable ASCII map to one placeholder.
+text file: UTF-8, else read as Latin-1 with a note in the description (a
+binary or UTF-16 file is refused). Characters outside printable ASCII map to
+one placeholder.
 
 Training reads `windows_per_sequence` consecutive windows of `window`
 characters from random places of the training part (chronological split
@@ -23,6 +25,7 @@ import numpy as np
 from lstm_init.errors import ConfigError, require
 from lstm_init.training.tasks.base import (Task, eval_windows, one_hot_batch, overlap_stride,
                                   window_positions)
+from lstm_init.training.tasks.files import read_text
 
 VOCAB = "\x00" + "".join(c for c in string.printable if c not in "\x0b\x0c\r")
 
@@ -66,14 +69,14 @@ def make_char_lm(cfg, eval_key) -> Task:
     [batch, window], metric bits per character.
 
   Raises:
-    ConfigError: when `path` is not a file or the corpus is too short.
+    ConfigError: when `path` is not a text file or the corpus is too short.
   """
   del eval_key
+  encoding_note = ""
   if cfg.path:
     if not os.path.isfile(str(cfg.path)):
       raise ConfigError(f"task.path {cfg.path!r} is not a file")
-    with open(str(cfg.path), encoding="utf-8", errors="replace") as f:
-      text = f.read()
+    text, encoding_note = read_text(str(cfg.path))
   else:
     text = default_corpus()
   text = text[: int(cfg.max_chars)]
@@ -112,4 +115,4 @@ def make_char_lm(cfg, eval_key) -> Task:
       train_batch=train_batch, eval_set=lambda data, split: data[split],
       description=f"character LM on {'the given file' if cfg.path else 'pydoc_data topics'} "
                   f"({len(ids)} chars), windows of {window} (stride {stride}), "
-                  f"{k} consecutive windows per sequence")
+                  f"{k} consecutive windows per sequence" + encoding_note)

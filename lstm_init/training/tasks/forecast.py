@@ -6,9 +6,10 @@ next value as the target, and a chronological train/validation/test split.
 
 Series: `mackey_glass` (the delay differential equation with tau = 17, a
 standard chaotic benchmark), `noisy_sines` (three periods plus Gaussian
-noise), or a user file: `path` to a `.npy` (1-D) or `.csv` (the `column`-th
-numeric column; a header row is skipped). Values are standardized with the
-training part's mean and standard deviation.
+noise), or a user file: `path` to a `.npy` (1-D, or 2-D [steps, columns]) or
+`.csv` (UTF-8 or Latin-1; comma, semicolon or tab; a header row is skipped),
+whose `column`-th column is read. Values are standardized with the training
+part's mean and standard deviation; a constant series is refused.
 
 `target="last"` predicts the value right after each window from the last step
 (the usual Keras set-up); `target="all"` predicts the next value at every step,
@@ -20,7 +21,6 @@ epoch.
 
 from __future__ import annotations
 
-import csv
 import os
 
 import jax.numpy as jnp
@@ -29,6 +29,8 @@ import numpy as np
 from lstm_init.errors import ConfigError, require
 from lstm_init.training.tasks.base import (Batch, Task, add_window_axis, epoch_indices, eval_windows,
                                   overlap_stride, window_positions)
+from lstm_init.training.tasks.files import (check_float32_range, read_csv_column,
+                                            read_npy_column)
 
 SERIES = ("mackey_glass", "noisy_sines", "file")
 TARGETS = ("last", "all")
@@ -78,34 +80,6 @@ def noisy_sines(n: int, seed: int, noise: float = 0.1) -> np.ndarray:
 MISSING = ("refuse", "drop", "interpolate")
 
 
-def _read_csv_column(path: str, column: int) -> tuple[np.ndarray, int]:
-  """The column's values (NaN where a field is empty or not a number) and the
-  file line of the first value (a first line that is not numeric is a header)."""
-  with open(path, newline="") as f:
-    rows = list(csv.reader(f))
-  while rows and not any(c.strip() for c in rows[-1]):  # blank lines at the end
-    rows.pop()
-  if not rows:
-    raise ConfigError(f"task.path {path!r} is empty")
-  if not 0 <= column < max(len(r) for r in rows):
-    raise ConfigError(f"task.column {column} is not a column of {path!r}; valid: 0 to "
-                      f"{max(len(r) for r in rows) - 1}")
-
-  def number(row):
-    try:
-      return float(row[column]) if column < len(row) else np.nan
-    except ValueError:
-      return np.nan
-
-  first = 1
-  if np.isnan(number(rows[0])) and any(c.strip() for c in rows[0]):
-    try:
-      [float(c) for c in rows[0] if c.strip()]
-    except ValueError:  # text in the first line: a header
-      rows, first = rows[1:], 2
-  return np.array([number(r) for r in rows], np.float64), first
-
-
 def handle_missing(arr: np.ndarray, policy: str, where: str, first_line: int = 1
                    ) -> tuple[np.ndarray, str]:
   """Applies `task.missing` to the NaNs of a series.
@@ -149,37 +123,40 @@ def load_series(path: str, column: int = 0, missing: str = "refuse") -> tuple[np
   """A 1-D float series from a .npy or .csv file, and a note on missing values.
 
   Missing values (empty or non-numeric CSV fields, NaN) are handled by
-  `missing` (see `handle_missing`); they are never dropped silently.
+  `missing` (see `handle_missing`); they are never dropped silently. The file
+  is read by `lstm_init.training.tasks.files` (encoding, delimiter, `.npy`
+  columns).
 
   Args:
-    path: a `.npy` (flattened) or `.csv` file.
-    column: the CSV column read.
+    path: a `.npy` (1-D, or 2-D [steps, columns]) or `.csv` file.
+    column: the column read (of a CSV file or a 2-D array).
     missing: one of `MISSING`.
 
   Returns:
-    ([n] float32 series, note for the task description).
+    ([n] float32 series, note for the task description: the encoding or
+    delimiter when not UTF-8 and comma, and the missing values).
 
   Raises:
-    ConfigError: for a missing file, another file type, a bad column, missing
-      values that `missing` refuses, or fewer than 10 values.
+    ConfigError: for a missing or unreadable file, another file type, a bad
+      column, a value beyond float32's range, missing values that `missing`
+      refuses, or fewer than 10 values.
   """
   if not os.path.isfile(path):
     raise ConfigError(f"task.path {path!r} is not a file")
-  first = 1
   if path.endswith(".npy"):
-    arr = np.asarray(np.load(path, allow_pickle=False), np.float64).reshape(-1)
-    first = 0  # positions, not lines
+    arr, first, unit, note = read_npy_column(path, column), 0, "position", ""
   elif path.endswith(".csv"):
-    arr, first = _read_csv_column(path, column)
+    (arr, first, note), unit = read_csv_column(path, column), "line"
   else:
     raise ConfigError(f"task.path {path!r}: valid file types: .csv, .npy")
-  arr, note = handle_missing(arr, missing, repr(path), first)
+  check_float32_range(arr, path, first, unit)
+  arr, missing_note = handle_missing(arr, missing, repr(path), first)
   if path.endswith(".npy"):
-    note = note.replace("(lines", "(positions")
+    missing_note = missing_note.replace("(lines", "(positions")
   arr = np.asarray(arr, np.float32)
   if arr.size < 10:
     raise ConfigError(f"task.path {path!r} holds only {arr.size} values")
-  return arr, note
+  return arr, note + missing_note
 
 
 def make_series(cfg) -> tuple[np.ndarray, str]:
@@ -205,6 +182,29 @@ def make_series(cfg) -> tuple[np.ndarray, str]:
       raise ConfigError("task.series='file' needs task.path (a .csv or .npy file)")
     return load_series(str(cfg.path), int(cfg.column), str(cfg.missing))
   raise ConfigError(f"unknown series {name!r}; valid choices: {', '.join(SERIES)}")
+
+
+def _name(cfg) -> str:
+  return f"task.path {str(cfg.path)!r}" if str(cfg.series) == "file" else f"series {cfg.series}"
+
+
+def _check_varies(series: np.ndarray, parts: dict[str, np.ndarray], cfg) -> None:
+  """Refuses a series that standardization cannot scale: constant (then r2
+  has no baseline), constant in its training part, or too large for float32."""
+  if series.min() == series.max():
+    raise ConfigError(f"{_name(cfg)} is constant (every value {series[0]:.6g}): nothing to "
+                      "forecast and r2 has no baseline; valid: a series that varies")
+  if parts["train"].size < 2:
+    return  # shorter than one window: refused below
+  spread = parts["train"].std()
+  if spread == 0:
+    raise ConfigError(f"the training part of {_name(cfg)} is constant, so it cannot be "
+                      "standardized; valid: a series whose training part varies (see "
+                      "task.split)")
+  if not np.isfinite(spread):
+    raise ConfigError(f"the training part of {_name(cfg)} overflows float32 when "
+                      f"standardized (values up to {np.abs(series).max():.3g}); valid: a "
+                      "series rescaled to smaller magnitudes")
 
 
 def make_forecast(cfg, eval_key) -> Task:
@@ -234,6 +234,7 @@ def make_forecast(cfg, eval_key) -> Task:
           f"task.split must be three positive fractions like '0.7,0.15,0.15', got {cfg.split!r}")
   cuts = np.cumsum(np.array(fractions) / sum(fractions) * len(series)).astype(int)
   parts = {"train": series[:cuts[0]], "val": series[cuts[0]:cuts[1]], "test": series[cuts[1]:]}
+  _check_varies(series, parts, cfg)
   mean, std = parts["train"].mean(), parts["train"].std() + 1e-8
   parts = {k: jnp.asarray((v - mean) / std) for k, v in parts.items()}
   window, stream = int(cfg.window), bool(cfg.stream)
@@ -284,6 +285,9 @@ def make_forecast(cfg, eval_key) -> Task:
       data[split] = add_window_axis(Batch(xs, ys, mask, jnp.ones((count,), bool), mask))
   val = data["val"]
   baseline = float(jnp.sum(val.ys[..., 0] ** 2 * val.mask) / jnp.sum(val.mask))
+  require(baseline != 0.0, f"the validation targets of {_name(cfg)} all equal the training "
+                           "mean, so r2 has no baseline (0); valid: a series whose "
+                           "validation part varies (see task.split)")
   return Task(
       name="forecast", input_size=1, output_size=1, loss="mse", metric="r2",
       baseline=baseline,
