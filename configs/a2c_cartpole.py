@@ -14,7 +14,7 @@ median seed reaches 500; flax_linen gets to 475 in a median 128k steps,
 chrono in 397k (README, "Recurrent A2C").
 """
 
-from lstm_init.engine.config import base_config
+from lstm_init.engine.spec import base_config
 from lstm_init.training.rl.a2c import rl_config
 
 

@@ -15,7 +15,7 @@ flax_linen at about 20 (8 and 9 of 16), chrono solves all four lengths with
 all seeds (README, "Recurrent A2C").
 """
 
-from lstm_init.engine.config import base_config
+from lstm_init.engine.spec import base_config
 from lstm_init.training.rl.a2c import rl_config
 
 

@@ -17,7 +17,7 @@ Measured: median -206 (state-independent) and -262 (state-dependent); every
 seed but one reaches -200 at some point, many do not hold it.
 """
 
-from lstm_init.engine.config import base_config
+from lstm_init.engine.spec import base_config
 from lstm_init.training.rl.a2c import rl_config
 
 

@@ -8,7 +8,7 @@ Long adding problems are where the forget-gate bias and chrono initialization
 matter most (Jozefowicz et al. 2015; Tallec and Ollivier 2018).
 """
 
-from lstm_init.engine.config import base_config
+from lstm_init.engine.spec import base_config
 
 
 def get_config():

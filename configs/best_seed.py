@@ -6,7 +6,7 @@
 Keras' default initialization on the adding problem (as in the default sweep).
 """
 
-from lstm_init.engine.config import base_config
+from lstm_init.engine.spec import base_config
 
 
 def get_config():

@@ -6,7 +6,7 @@
 Metric: bits per character on held-out text (uniform baseline log2(97) = 6.6).
 """
 
-from lstm_init.engine.config import base_config
+from lstm_init.engine.spec import base_config
 
 
 def get_config():

@@ -7,7 +7,7 @@ Baseline: the memoryless 10 log(8) / (T + 20) nats per step; accuracy is
 scored on the 10 recall steps (chance 1/8).
 """
 
-from lstm_init.engine.config import base_config
+from lstm_init.engine.spec import base_config
 
 
 def get_config():

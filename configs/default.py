@@ -9,7 +9,7 @@ weights, fused versus per-gate orthogonal recurrent weights, forget bias).
 how much luck alone changes it.
 """
 
-from lstm_init.engine.config import base_config
+from lstm_init.engine.spec import base_config
 
 
 def get_config():

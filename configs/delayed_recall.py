@@ -6,7 +6,7 @@
 See configs/stateful.py for the comparison with state carried across windows.
 """
 
-from lstm_init.engine.config import base_config
+from lstm_init.engine.spec import base_config
 
 
 def get_config():

@@ -7,7 +7,7 @@
 Row by row (8 steps) by default; pixel by pixel is 64 steps and much harder.
 """
 
-from lstm_init.engine.config import base_config
+from lstm_init.engine.spec import base_config
 
 
 def get_config():

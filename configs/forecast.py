@@ -9,7 +9,7 @@ overlapping windows). Mackey-Glass by default; `noisy_sines` or a CSV/NPY file
 of your own. Chronological train/val/test split 70/15/15.
 """
 
-from lstm_init.engine.config import base_config
+from lstm_init.engine.spec import base_config
 
 
 def get_config():

@@ -6,7 +6,7 @@
 Inputs are adding-problem sequences of 200 steps; hidden size 64.
 """
 
-from lstm_init.engine.config import base_config
+from lstm_init.engine.spec import base_config
 
 
 def get_config():

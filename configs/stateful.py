@@ -13,7 +13,7 @@ gradient, starts window k + 1 (Keras `stateful=True`; truncated BPTT with
 truncation = window length), reset to zeros at each new sequence.
 """
 
-from lstm_init.engine.config import base_config
+from lstm_init.engine.spec import base_config
 
 
 def get_config():

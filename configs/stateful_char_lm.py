@@ -7,7 +7,7 @@ figure shows how much worse the first characters after a reset are.
 """
 
 from configs import stateful
-from lstm_init.engine.config import base_config
+from lstm_init.engine.spec import base_config
 
 
 def get_config():

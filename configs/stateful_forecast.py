@@ -10,7 +10,7 @@ the next window continues exactly where it starts.
 """
 
 from configs import stateful
-from lstm_init.engine.config import base_config
+from lstm_init.engine.spec import base_config
 
 
 def get_config():

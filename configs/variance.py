@@ -11,7 +11,7 @@ splits the variance of the final loss into init, data and interaction shares
 (two-way random-effects ANOVA, bootstrap intervals); summary.json holds them.
 """
 
-from lstm_init.engine.config import base_config
+from lstm_init.engine.spec import base_config
 
 
 def get_config():

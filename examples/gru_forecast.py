@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from lstm_init.engine.config import base_config
+from lstm_init.engine.spec import base_config
 from lstm_init.training.experiment import Experiment
 from lstm_init.training.step import apply_update
 from lstm_init.core.presets import orthogonal

@@ -20,27 +20,21 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
 import os
 import sys
-import weakref
 from typing import Any, Callable, Sequence
 
 import ml_collections
 
-from lstm_init.engine import cli, devices
-from lstm_init.engine import plan as plan_lib
 from lstm_init.engine import sweep as sweep_lib
-from lstm_init.engine.workdir import config_record
+from lstm_init.engine.runtime import cache, devices
+from lstm_init.engine.spec import axes as axes_lib
+from lstm_init.engine.spec import plan as plan_lib
 from lstm_init.errors import ConfigError
 from lstm_init.report.results import SweepResults
 
 DEFAULT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs",
                        "default.py")
-# The command-line values of each config `config()` made, by id (a ConfigDict
-# cannot hold them without recording them as fields); the config itself only
-# weakly, so that a notebook's old configs are freed.
-_GIVEN: dict[int, tuple[weakref.ref, dict[str, Any]]] = {}
 
 
 def config(path: str | None = None, **overrides: Any) -> ml_collections.ConfigDict:
@@ -53,23 +47,31 @@ def config(path: str | None = None, **overrides: Any) -> ml_collections.ConfigDi
       a value may be given typed (64, 0.1, True) or as the command line's text.
 
   Returns:
-    The ConfigDict (its overrides remembered for `sweep`, as the command line's).
+    The ConfigDict. As on the command line, an override of a field that the
+    config's default `sweep` varies replaces that axis (the axis is removed
+    from `sweep`), and an override that no run would use is refused.
 
   Raises:
-    ConfigError: (one line) for a file that does not load, an unknown field, or
-      a value of the wrong type.
+    ConfigError: (one line) for a file that does not load, an unknown field, a
+      value of the wrong type or one that no run would use.
   """
   path = path or DEFAULT
   cfg = load_config_file(path)
   given = {}
   for field, value in overrides.items():
     given[field] = set_value(cfg, field, value)
-  _GIVEN[id(cfg)] = (weakref.ref(cfg), given)
+  if given:
+    plan_lib.plan_sweep(cfg, None, given)  # the command line's checks, now
+    axes, _ = axes_lib.resolve_axes(cfg, None, given)
+    cfg.sweep = tuple(axes)
   return cfg
 
 
 def load_config_file(path: str) -> ml_collections.ConfigDict:
   """`get_config()` of a config file, or a one-line ConfigError."""
+  if os.path.isdir(path):
+    raise ConfigError(f"config file {path!r} is a folder; valid: a Python file defining "
+                      "get_config()")
   if not os.path.isfile(path):
     raise ConfigError(f"config file {path!r} does not exist; valid: a Python file defining "
                       "get_config()")
@@ -84,7 +86,13 @@ def load_config_file(path: str) -> ml_collections.ConfigDict:
                       "get_config() that returns an ml_collections.ConfigDict") from None
   except Exception as e:  # noqa: BLE001 - every way a config file can fail is one line
     raise ConfigError(f"config file {path} failed to load: {type(e).__name__}: {e}") from None
-  value = make()
+  try:
+    value = make()
+  except ConfigError:
+    raise
+  except Exception as e:  # noqa: BLE001 - a config file's own error is one line, as on the CLI
+    raise ConfigError(f"config file {path}: get_config raised {type(e).__name__}: "
+                      f"{' '.join(str(e).split())}") from None
   if not isinstance(value, ml_collections.ConfigDict):
     raise ConfigError(f"config file {path}: get_config() returned a {type(value).__name__}; "
                       "valid: an ml_collections.ConfigDict")
@@ -97,13 +105,18 @@ def set_value(cfg: ml_collections.ConfigDict, field: str, value: Any) -> Any:
   A typed value goes through its text, so that it is parsed and checked exactly
   as the command line's (`True`, `64`, `0.1`, a tuple as `a;b`).
   """
+  if callable(value):
+    raise ConfigError(f"{field}={value!r}: a config holds names and numbers, not functions; "
+                      "valid: an initializer name (lstm_init.core.initializers."
+                      "initializer_names()), lstm_init.init_params(..., input_kernel=fn) for a "
+                      "function of your own, or a 'module:factory' experiment plug-in")
   if isinstance(value, (tuple, list)):
     text = ";".join(str(v) for v in value)
   elif isinstance(value, float):
     text = repr(value)
   else:
     text = str(value)
-  return plan_lib.set_from_text(cfg, field, text)
+  return axes_lib.set_from_text(cfg, field, text)
 
 
 def sweep(cfg: ml_collections.ConfigDict, sweep: Sequence[str] | None = None,
@@ -125,23 +138,18 @@ def sweep(cfg: ml_collections.ConfigDict, sweep: Sequence[str] | None = None,
     `SweepResults` (as `load_results(workdir)` would read it back).
 
   Raises:
-    ConfigError: (one line) for a bad value, and for an interruption (the
-      checkpoint is written; the same call resumes).
+    ConfigError: (one line) for a bad value.
+    Interrupted: (one line) for an interruption: the checkpoint is written and
+      the same call resumes.
   """
-  owner, given = _GIVEN.get(id(cfg), (lambda: None, {}))
-  given = given if owner() is cfg else {}
+  if not isinstance(cfg, ml_collections.ConfigDict):
+    raise ConfigError(f"sweep() takes a config (lstm_init.config(...)), got a "
+                      f"{type(cfg).__name__}")
   devices.configure_cpu_devices([])   # before the backend starts (no effect once it has)
-  cli.enable_compilation_cache(None)
-  plan = plan_lib.plan_sweep(cfg, sweep, given)
-  workdir = workdir or default_workdir(plan)
+  cache.enable(None)
+  plan = plan_lib.plan_sweep(cfg, sweep)
   return sweep_lib.run_sweep(cfg, workdir, sweep, log=log, plan=plan, overwrite=overwrite,
-                             given=given, progress="bar" if _use_bar(progress) else "lines")
-
-
-def default_workdir(plan) -> str:
-  """runs/<name>-<12 hex digits of what the plan runs>: one folder per distinct call."""
-  record = json.dumps(config_record(plan), sort_keys=True, default=str)
-  return os.path.join("runs", f"{plan.config.name}-{hashlib.sha256(record.encode()).hexdigest()[:12]}")
+                             progress="bar" if _use_bar(progress) else "lines")
 
 
 def in_notebook() -> bool:

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from lstm_init.engine import plan as plan_lib
+from lstm_init.engine.spec import plan as plan_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = sorted(p for p in glob.glob(os.path.join(ROOT, "configs", "*.py"))

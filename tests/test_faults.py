@@ -155,8 +155,8 @@ def test_a_sweep_larger_than_its_records_can_hold_is_refused_before_training(tmp
 
 
 def test_group_runs_are_made_on_demand_and_match_the_plain_list():
-  from lstm_init.engine import plan as plan_lib
-  from lstm_init.engine.runs import group_runs
+  from lstm_init.engine.spec import plan as plan_lib
+  from lstm_init.engine.execute.runs import group_runs
   from tests.helpers import tiny_config
   cfg = tiny_config()
   cfg.num_seeds = 5

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from lstm_init.core import perturb, stats
-from lstm_init.engine.plan import plan_sweep
-from lstm_init.engine.seeds import condition_keys
-from lstm_init.engine.programs import GroupPrograms
+from lstm_init.engine.spec.plan import plan_sweep
+from lstm_init.engine.spec.seeds import condition_keys
+from lstm_init.engine.execute.programs import ConditionGroupPrograms
 from lstm_init.engine.sweep import run_sweep
 from tests.helpers import bits, tiny_config
 
@@ -47,7 +47,7 @@ def test_flip_moves_one_nonzero_element_by_exactly_one_ulp():
 def _initial_states(cfg):
   plan = plan_sweep(cfg)
   runs = [(0, r) for r in range(len(plan.layouts[0]["seed"]))]
-  programs = GroupPrograms(plan, plan.groups[0], seed_group=1)
+  programs = ConditionGroupPrograms(plan, plan.groups[0], seed_group=1)
   groups = programs.init_groups(runs)
   return plan, programs, groups, jax.device_get(groups.join())
 
@@ -79,8 +79,8 @@ def test_runs_of_a_base_seed_differ_in_one_parameter_bit_and_nothing_else():
       np.testing.assert_array_equal(np.asarray(a)[r], np.asarray(a)[b0])
   # The base seeds' streams are those of seeds 0 and 1 of a plain sweep.
   plain = plan_sweep(tiny_config())
-  ref = condition_keys(plain.conditions[0].config, plain.layouts[0], np.array([0, 1]))
-  for name, k in condition_keys(plan.conditions[0].config, lay, np.array([0, 5])).items():
+  ref = condition_keys(plain.conditions[0].seeds, plain.layouts[0], np.array([0, 1]))
+  for name, k in condition_keys(plan.conditions[0].seeds, lay, np.array([0, 5])).items():
     np.testing.assert_array_equal(jax.random.key_data(k), jax.random.key_data(ref[name]))
   # With no training, every run's outputs equal its base run's within float rounding.
   scores = programs.evaluate(groups, plan.experiments[0].data, "val")

@@ -1,16 +1,17 @@
-"""The host loop's hooks, driven by a given clock; its one host sync per piece;
-the metric writers, read back with TensorBoard's own event reader."""
+"""The host loop (engine.execute.loop) and its hooks, driven by a given clock:
+checkpoints when the clock says so, one host sync per piece, progress and ETA."""
 
 import json
-import os
 
 import jax
 import numpy as np
 import pytest
 
-from lstm_init.engine import checkpoint, hooks, sweep, writers
-from lstm_init.engine.loop import Loop
-from lstm_init.engine.plan import plan_sweep
+from lstm_init.engine.execute import hooks
+from lstm_init.engine.execute.loop import Loop
+from lstm_init.engine.persist import checkpoint, writers
+from lstm_init.engine.persist.workdir import Workdir
+from lstm_init.engine.spec.plan import plan_sweep
 from tests.helpers import tiny_config
 
 
@@ -67,7 +68,7 @@ def test_metrics_log_writes_one_json_line_per_piece(tmp_path):
   assert lines[0]["eval_loss"] == [0.0, 1.0, 2.0, 3.0] and lines[0]["runs"] == 4
 
 
-def _plan(tmp_path, **fields):
+def _plan(**fields):
   cfg = tiny_config()
   cfg.num_seeds = 2
   cfg.seed_group = 1
@@ -84,13 +85,15 @@ def test_the_loop_checkpoints_when_its_clock_says_so(tmp_path, monkeypatch, tick
   save between pieces (the first is always due); one that moves 100 s at every
   reading makes every one of the three due. The chunk's end always saves."""
   saved = []
-  real = checkpoint.save
-  monkeypatch.setattr(checkpoint, "save",
-                      lambda path, state, runs=None, plan=None: saved.append(runs is not None)
-                      or real(path, state, runs, plan))
-  plan = _plan(tmp_path, checkpoint_every_s=30.0)
+  real = checkpoint.encode
+  monkeypatch.setattr(checkpoint, "encode", lambda state, runs=None, plan=None:
+                      saved.append(runs is not None) or real(state, runs, plan))
+  plan = _plan(checkpoint_every_s=30.0)
   lines = []
-  Loop(plan, str(tmp_path), lines.append, clock=FakeClock(tick)).run()
+  clock = FakeClock(tick)
+  loop = Loop(plan, Workdir(str(tmp_path)), lines.append, clock=clock)
+  loop.hooks = [hooks.ProgressLines(plan.seed_steps(), lines.append, clock=clock)]
+  loop.run()
   assert saved.count(True) == mid_chunk_saves and saved.count(False) == 1, saved
   assert sum("seed-steps/s" in l for l in lines) == 4
 
@@ -100,50 +103,32 @@ def test_the_loop_syncs_with_the_host_once_per_piece(tmp_path, monkeypatch):
   host implicitly (no `float(x)`, `np.asarray(x)` or `if x:` on a device array);
   counting the explicit transfers: one validation before training, one per
   piece, the first piece's checkpoint, one final evaluation."""
-  plan = _plan(tmp_path, checkpoint_every_s=1e9)
+  plan = _plan(checkpoint_every_s=1e9)
   gets = []
   real = jax.device_get
   monkeypatch.setattr(jax, "device_get", lambda x: gets.append(1) or real(x))
-  loop = Loop(plan, str(tmp_path), lambda s: None)
+  loop = Loop(plan, Workdir(str(tmp_path)), lambda s: None)
   with jax.transfer_guard_device_to_host("disallow"):
     outputs = loop.run()
-  pieces = len(loop.schedules[0].pieces)
+  pieces = len(plan.conditions[0].schedule.pieces)
   assert pieces == 4
   assert len(gets) == 1 + pieces + 1 + 1, len(gets)  # + the checkpoint's state at the first piece
   assert np.isfinite(outputs[0]["final_eval_loss"]).all()
 
 
-def test_tensorboard_files_hold_the_curves_quantiles_and_final_medians(tmp_path):
-  from tensorboard.backend.event_processing import event_accumulator
-  cfg = tiny_config()
-  cfg.num_seeds = 3
-  cfg.train.steps, cfg.train.log_every = 12, 4
-  cfg.writers = "jsonl,tensorboard"
-  wd = str(tmp_path / "run")
-  res = sweep.run_sweep(cfg, wd, sweep=["model.init.preset=keras,pytorch"], log=lambda s: None)
-  curves = res.curve_arrays
-  for ci, name in enumerate(res.conditions):
-    folder = os.path.join(wd, "tensorboard", writers.folder_name(name))
-    acc = event_accumulator.EventAccumulator(folder)
-    acc.Reload()
-    steps = curves["steps"][ci][curves["steps"][ci] >= 0]
-    for curve in writers.CURVES:
-      for tag, q in writers.QUANTILES.items():
-        events = acc.Scalars(f"{curve}/{tag}")
-        if curve == "train_loss":  # no training loss before the first step
-          assert [e.step for e in events] == list(steps[1:])
-          want = np.quantile(curves[curve][ci][:, 1:len(steps)], q, axis=0)
-        else:
-          assert [e.step for e in events] == list(steps)
-          want = np.quantile(curves[curve][ci][:, :len(steps)], q, axis=0)
-        np.testing.assert_allclose([e.value for e in events], want, rtol=1e-6)
-    final = acc.Scalars("final_eval_loss/median")
-    assert final[0].step == steps[-1]
-    np.testing.assert_allclose(final[0].value, np.median(res.column(name, "final_eval_loss")),
-                               rtol=1e-6)
+def test_the_hooks_see_every_validation_of_every_piece(tmp_path):
+  """Each piece's event carries its validations (step 0 first in the first
+  piece), equal to what the loop records as the curves."""
+  plan = _plan(checkpoint_every_s=1e9)
+  seen = []
 
+  class Keep(hooks.Hook):
+    def on_piece(self, event):
+      seen.append(event.curves)
 
-def test_an_unknown_writer_is_one_line():
-  with pytest.raises(Exception, match=r"writers='jsonl,wandb': unknown writer 'wandb'; valid "
-                                      r"choices: jsonl, jsonl,tensorboard"):
-    writers.parse_writers("jsonl,wandb")
+  loop = Loop(plan, Workdir(str(tmp_path)), lambda s: None, hooks=[Keep()])
+  outputs = loop.run()
+  steps = [s for c in seen for s in c["steps"]]
+  assert steps == list(plan.conditions[0].schedule.evals)
+  joined = np.concatenate([c["eval_loss"] for c in seen], axis=1)
+  np.testing.assert_array_equal(joined, outputs[0]["eval_loss"])

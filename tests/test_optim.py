@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from lstm_init.training import optim
-from lstm_init.engine import plan as plan_lib
+from lstm_init.engine.spec import plan as plan_lib
 from tests.helpers import tiny_config
 
 STEPS = 25

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from lstm_init.errors import ConfigError
-from lstm_init.engine.plan import apply_scale, plan_sweep
+from lstm_init.engine.spec.plan import apply_scale, plan_sweep
 from lstm_init.engine.sweep import run_sweep
 
 PAPERS = ("chrono_copy", "copy_baseline", "irnn_adding", "forget_bias", "instability",

@@ -8,7 +8,7 @@ import scipy.stats
 
 from lstm_init.core import lstm, rnn
 from lstm_init.errors import ConfigError
-from lstm_init.engine.plan import plan_sweep
+from lstm_init.engine.spec.plan import plan_sweep
 from tests.helpers import tiny_config
 
 

@@ -58,7 +58,7 @@ def test_sharded_over_four_cpu_devices_equals_one_device(tmp_path):
 
 
 def test_seed_group_is_timed_only_when_asked_and_says_what_that_means(tmp_path, monkeypatch):
-  from lstm_init.engine import seed_groups
+  from lstm_init.engine.execute import seed_group_timing as seed_groups
   # Remember choices in a fresh folder, so this run times.
   monkeypatch.setattr(seed_groups, "cache_path", lambda: str(tmp_path / "seed_groups.json"))
   lines = []
@@ -113,7 +113,7 @@ def test_the_accelerator_group_size_on_the_cpu_seed_0_alone_equals_among_300(tmp
 
 
 def test_seed_group_zero_and_timing_beside_a_given_size_are_refused():
-  from lstm_init.engine.config import check_config
+  from lstm_init.engine.spec.schema import check_config
   cfg = tiny_config()
   cfg.seed_group = 0
   with pytest.raises(ConfigError, match="0 .all runs at once. is gone"):
@@ -124,14 +124,14 @@ def test_seed_group_zero_and_timing_beside_a_given_size_are_refused():
 
 
 def test_memory_budget_splits_into_chunks_with_equal_results(tmp_path):
-  from lstm_init.engine import distributed, plan as plan_lib, programs as programs_lib
-  from lstm_init.engine.programs import schedule_of
+  from lstm_init.engine.execute import placement, programs as programs_lib
+  from lstm_init.engine.spec import plan as plan_lib
   whole = tiny_config()
   sweep.run_sweep(whole, str(tmp_path / "whole"), log=lambda s: None)
   # XLA's analysis of one group's programs, as the sweep reads it.
   plan = plan_lib.plan_sweep(whole)
-  programs = programs_lib.GroupPrograms(plan, plan.groups[0], distributed.run_mesh(1), 1)
-  segments = schedule_of(plan.conditions[0].config).pieces[0].segments
+  programs = programs_lib.ConditionGroupPrograms(plan, plan.groups[0], placement.run_mesh(1), 1)
+  segments = plan.conditions[0].schedule.pieces[0].segments
   held, temp = programs.run_bytes(programs.abstract_group((0, 0)), plan.experiments[0].data,
                                   segments)
   small = tiny_config()

@@ -14,7 +14,7 @@ from lstm_init.studies import best_seed
 from lstm_init.core import keys
 from lstm_init.report import document as report
 from lstm_init.engine import sweep
-from lstm_init.engine import seeds as seeds_lib
+from lstm_init.engine.spec import seeds as seeds_lib
 from tests.helpers import tiny_config
 
 
@@ -23,10 +23,11 @@ def test_crossed_layout_reuses_plain_seed_streams():
   cfg.design = "crossed"
   cfg.num_init_seeds, cfg.num_data_seeds = 3, 2
   cfg.data_seed_offset = 10
-  lay = seeds_lib.seed_layout(cfg)
+  spec = seeds_lib.SeedSpec.of(cfg)
+  lay = seeds_lib.seed_layout(spec)
   assert lay["init_seed"].tolist() == [0, 0, 1, 1, 2, 2]
   assert lay["data_seed"].tolist() == [10, 11, 10, 11, 10, 11]
-  k = seeds_lib.condition_keys(cfg, lay, np.arange(6))
+  k = seeds_lib.condition_keys(spec, lay, np.arange(6))
   plain = keys.run_keys(keys.root_key(cfg.seed), jnp.arange(12))
   data = lambda a: np.asarray(jax.random.key_data(a))
   np.testing.assert_array_equal(data(k["init"])[2], data(plain["init"])[1])

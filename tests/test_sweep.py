@@ -17,8 +17,9 @@ from lstm_init.report import document as report
 from lstm_init.engine import sweep
 from lstm_init.report import results
 from lstm_init.report.merged import merge
-from lstm_init.engine import plan as plan_lib
-from lstm_init.engine import programs as programs_lib
+from lstm_init.engine.spec import axes as axes_lib
+from lstm_init.engine.spec import plan as plan_lib
+from lstm_init.engine.execute import programs as programs_lib
 from tests.helpers import tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -250,13 +251,13 @@ def test_mistyped_config_field_fails_without_traceback(tmp_path):
 
 def test_sweep_parsing_types_and_product():
   cfg = tiny_config()
-  conds = plan_lib.expand_conditions(cfg, ["model.init.preset=keras,pytorch",
+  conds = axes_lib.expand_conditions(cfg, ["model.init.preset=keras,pytorch",
                                         "model.init.forget_bias=0,1", "train.stateful=false"])
   assert len(conds) == 4
   assert conds[1].config.model.init.forget_bias == 1.0
   assert conds[1].name == "preset=keras,forget_bias=1.0,stateful=False"
   with pytest.raises(ConfigError, match="bad value 'x' for model.hidden_size"):
-    plan_lib.expand_conditions(cfg, ["model.hidden_size=x"])
+    axes_lib.expand_conditions(cfg, ["model.hidden_size=x"])
 
 
 def test_missing_config_file_is_one_line(tmp_path):
@@ -300,7 +301,7 @@ def test_a_sweep_traces_each_program_once(tmp_path, monkeypatch):
   # The check is live: a second trace of one program (here, new shapes) is refused.
   cfg.num_seeds = 4
   plan = plan_lib.plan_sweep(cfg, ["model.hidden_size=4"])
-  programs = programs_lib.GroupPrograms(plan, plan.groups[0], seed_group=1)
+  programs = programs_lib.ConditionGroupPrograms(plan, plan.groups[0], seed_group=1)
   data = plan.experiments[0].data
   one = programs.init_groups([(0, 0)]).first
   two = jax.tree.map(lambda a: jnp.concatenate([a, a]), one)
@@ -333,7 +334,7 @@ def test_a_value_no_run_would_use_is_refused(args, message):
       sweep_axes.append(rest)
     else:
       path = flag[len("--config."):]
-      given[path] = plan_lib.set_from_text(cfg, path, rest)
+      given[path] = axes_lib.set_from_text(cfg, path, rest)
   with pytest.raises(ConfigError) as e:
     plan_lib.plan_sweep(cfg, sweep_axes, given)
   assert message in str(e.value)

@@ -7,7 +7,7 @@ import numpy as np
 from lstm_init.training import experiment, supervised
 from lstm_init.core import keys
 from lstm_init.engine import sweep
-from lstm_init.engine import plan as plan_lib
+from lstm_init.engine.spec import plan as plan_lib
 from tests.helpers import tiny_config
 
 # On the CPU a vmapped LSTM matches each seed run alone to float32 rounding

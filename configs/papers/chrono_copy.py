@@ -14,7 +14,7 @@ scale="cpu" (the default) uses T = 100, 64 units and 6000 Adam steps, about
 iterations), for an accelerator.
 """
 
-from lstm_init.engine.config import base_config
+from lstm_init.engine.spec import base_config
 
 
 def get_config():

@@ -17,7 +17,7 @@ steps; scale="paper": T in {100, 200, 300, 500}, 40 units, RMSProp 1e-3,
 clipping at 1, batch 20, 20000 iterations.
 """
 
-from lstm_init.engine.config import base_config
+from lstm_init.engine.spec import base_config
 
 
 def get_config():

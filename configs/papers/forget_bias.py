@@ -13,7 +13,7 @@ scale="cpu" (the default) is about 10 minutes on 2 CPU cores; scale="paper"
 uses larger models and budgets, for an accelerator.
 """
 
-from lstm_init.engine.config import base_config
+from lstm_init.engine.spec import base_config
 
 
 def get_config():

@@ -19,7 +19,7 @@ scale="cpu" (the default) is about 3 minutes on 2 CPU cores; scale="paper"
 uses 32 x 32 grids and longer training.
 """
 
-from lstm_init.engine.config import base_config
+from lstm_init.engine.spec import base_config
 
 
 def get_config():

@@ -16,7 +16,7 @@ scale="cpu" (the default): T = 50 and 150 (the paper's shortest), 100 units,
 2000 Adam steps; scale="paper": T = 150 to 400, SGD with momentum, 10^6 steps.
 """
 
-from lstm_init.engine.config import base_config
+from lstm_init.engine.spec import base_config
 
 
 def get_config():

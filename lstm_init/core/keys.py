@@ -163,3 +163,14 @@ def eval_key(eval_seed: int) -> jax.Array:
     A scalar key.
   """
   return jax.random.fold_in(jax.random.key(int(eval_seed)), EVAL_STREAM)
+
+
+def is_key(x) -> bool:
+  """Whether `x` (an array or its shape) holds typed PRNG keys.
+
+  Args:
+    x: anything; only a `dtype` counts.
+  Returns:
+    True for a typed-key dtype.
+  """
+  return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)

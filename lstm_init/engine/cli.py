@@ -1,7 +1,8 @@
 """Shared behaviour of the `experiments/*` entry points.
 
-`run_main(fn)` runs `fn()`, turning a `ConfigError` (a bad value a user gave)
-into one line on stderr and exit status 2, without a traceback.
+`run_main(fn)` runs `fn()`, turning a `ConfigError` (a bad value a user gave),
+an `Interrupted` or an `OutOfMemory` into one line on stderr and its exit
+status (2, 130, 3; `lstm_init.errors.ONE_LINE`), without a traceback.
 `parse_flags` does the same for a flag or config override that does not parse
 (for example a mistyped `--config.model.hidden_sise`); pass it to `app.run`.
 """
@@ -16,15 +17,16 @@ from typing import Callable
 
 import jax
 
-from lstm_init.engine import devices, distributed
-from lstm_init.errors import ConfigError
+from lstm_init.engine.runtime import cache, devices, processes
+from lstm_init.errors import ONE_LINE, ConfigError
 
 
 def run_main(fn: Callable[[], object]) -> None:
-  """Runs an entry point's body; exits 2 with one line for a `ConfigError`.
+  """Runs an entry point's body; one line and its exit status for the errors of
+  `ONE_LINE` (a `ConfigError` exits 2, `Interrupted` 130, `OutOfMemory` 3).
 
-  An interrupt exits 130. Any other error of a process of several prints its
-  traceback (or one line for a lost peer) and exits 1 at once.
+  A second Ctrl-C exits 130. Any other error of a process of several prints
+  its traceback (or one line for a lost peer) and exits 1 at once.
 
   Args:
     fn: the entry point's body, called without arguments.
@@ -34,16 +36,16 @@ def run_main(fn: Callable[[], object]) -> None:
   """
   try:
     fn()
-  except ConfigError as e:
+  except tuple(ONE_LINE) as e:
     print(f"error: {e}", file=sys.stderr)
-    _exit(2)
+    _exit(next(code for kind, code in ONE_LINE.items() if isinstance(e, kind)))
   except KeyboardInterrupt:
     print("interrupted", file=sys.stderr)
     _exit(130)
   except Exception as e:  # noqa: BLE001 - one of several processes: never wait on the others
-    if not distributed.joined():
+    if not processes.joined():
       raise
-    if distributed.lost_peer(e):
+    if processes.lost_peer(e):
       first = " ".join(str(e).split())[:300]
       print(f"error: process {jax.process_index()} of {jax.process_count()} lost contact with "
             f"another process of this sweep ({first}); nothing final was written; run the "
@@ -56,7 +58,7 @@ def run_main(fn: Callable[[], object]) -> None:
 def _exit(status: int) -> None:
   """Exits; a process of several leaves at once, without JAX's shutdown barrier,
   which waits for every other process (for minutes when one has died)."""
-  if not distributed.joined():
+  if not processes.joined():
     sys.exit(status)
   sys.stdout.flush()
   sys.stderr.flush()
@@ -220,7 +222,7 @@ def config_value(flag):
     path = flags.FLAGS[flag.name].config_filename
     raise ConfigError(f"config file {path}: get_config "
                       f"returned a value of type {type(value).__name__}, expected an "
-                      "ml_collections.ConfigDict (start from lstm_init.engine.config.base_config())")
+                      "ml_collections.ConfigDict (start from lstm_init.engine.spec.base_config())")
   return value
 
 
@@ -238,11 +240,15 @@ def given_values(flag) -> dict:
   return dict(config_flags.get_override_values(flags.FLAGS[flag.name]))
 
 
+# The shared flags an entry point's --help lists (each entry point declares them key).
+RUN_FLAGS = ("config", "cpu_devices", "compilation_cache", "trace")
+
+
 def define_run_flags() -> None:
   """The flags every training entry point shares: `--cpu_devices` (read by
   `devices.configure_cpu_devices(sys.argv)` in `parse_flags`, before JAX starts) and
-  `--compilation_cache` (see `enable_compilation_cache`)."""
-  define_compilation_cache()
+  `--compilation_cache` (see `runtime.cache.enable`)."""
+  cache.define_flag()
   from absl import flags
   flags.DEFINE_integer("cpu_devices", None, "Host devices on the CPU (default: one per core; "
                        "read before JAX starts).")
@@ -259,13 +265,13 @@ def start_run(log: Callable[[str], None] = print) -> None:
     log: where the device and cache lines go.
 
   Raises:
-    ConfigError: from `enable_compilation_cache`.
+    ConfigError: from `runtime.cache.enable`.
   """
   from absl import flags
-  distributed.initialize()
-  cache = enable_compilation_cache(flags.FLAGS.compilation_cache)
+  processes.initialize()
+  folder = cache.enable(flags.FLAGS.compilation_cache)
   log_devices(log)
-  log(f"compilation cache: {cache or 'off'}")
+  log(f"compilation cache: {folder or 'off'}")
 
 
 def log_devices(log: Callable[[str], None] = print) -> None:
@@ -276,56 +282,8 @@ def log_devices(log: Callable[[str], None] = print) -> None:
   """
   # Backends that are not there (TPU, GPU plugins) are not news on a CPU machine.
   logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
-  distributed.initialize()  # before anything touches the backend
+  processes.initialize()  # before anything touches the backend
   devs = jax.devices()
   log(f"JAX {jax.__version__} on {jax.default_backend()}: {len(devs)} device(s) "
       f"({', '.join(sorted({d.device_kind for d in devs}))}), "
       f"{jax.process_count()} process(es)")
-
-
-CACHE_ENV = "LSTM_INIT_COMPILATION_CACHE"
-DEFAULT_CACHE = os.path.join("~", ".cache", "lstm_init", "jax")
-CACHE_OFF = ("", "off", "none")
-
-
-def define_compilation_cache() -> None:
-  """The `--compilation_cache` flag (see `enable_compilation_cache`)."""
-  from absl import flags
-  flags.DEFINE_string("compilation_cache", None,
-                      f"Folder of JAX's persistent compilation cache, so a repeated or resumed "
-                      f"sweep skips compiling (default: ${CACHE_ENV}, else "
-                      f"$JAX_COMPILATION_CACHE_DIR, else {DEFAULT_CACHE}); 'off' disables it.")
-
-
-def enable_compilation_cache(value: str | None = None) -> str | None:
-  """Turns on JAX's persistent compilation cache; returns its folder (None: off).
-
-  `value` (the flag), else `$LSTM_INIT_COMPILATION_CACHE`, else JAX's own
-  `$JAX_COMPILATION_CACHE_DIR`, else ~/.cache/lstm_init/jax. Every program is
-  cached, however fast it compiled.
-
-  Args:
-    value: a folder, or "", "off" or "none" to turn the cache off; None for
-      the environment's or the default.
-
-  Returns:
-    The cache's absolute folder, or None when off.
-
-  Raises:
-    ConfigError: when the folder cannot be created.
-  """
-  if value is None:
-    value = os.environ.get(CACHE_ENV, os.environ.get("JAX_COMPILATION_CACHE_DIR",
-                                                     DEFAULT_CACHE))
-  if value.strip().lower() in CACHE_OFF:
-    jax.config.update("jax_compilation_cache_dir", None)
-    return None
-  path = os.path.abspath(os.path.expanduser(value))
-  try:
-    os.makedirs(path, exist_ok=True)
-  except OSError as e:
-    raise ConfigError(f"--compilation_cache {value!r} cannot be created ({e.strerror}); give a "
-                      "writable folder, or 'off'") from None
-  jax.config.update("jax_compilation_cache_dir", path)
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-  return path

@@ -16,7 +16,6 @@ loss, every validation) are then compared with the records.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import os
@@ -26,15 +25,15 @@ from typing import Any, Callable, Sequence
 import ml_collections
 import numpy as np
 
-from lstm_init import records
-from lstm_init.engine import outputs
-from lstm_init.report.results import RESULT_COLUMNS
-from lstm_init.engine.config import check_config
+from lstm_init import dotted, records
+from lstm_init.engine.execute.hooks import ProgressLines
+from lstm_init.engine.execute.loop import Loop
+from lstm_init.engine.persist import outputs
+from lstm_init.engine.persist.workdir import Workdir
+from lstm_init.engine.spec.plan import SweepPlan, plan_sweep
+from lstm_init.engine.spec.schema import base_config
 from lstm_init.errors import ConfigError
-from lstm_init.training.experiment import build
-from lstm_init.engine.loop import Loop
-from lstm_init.engine.plan import Condition, SweepPlan, group_conditions
-from lstm_init.engine.seeds import seed_layout
+from lstm_init.report.results import RESULT_COLUMNS
 
 # results.csv columns that hold a run's numbers (the rest name it).
 NUMBER_COLUMNS = tuple(c for c in RESULT_COLUMNS
@@ -121,21 +120,24 @@ def read_records(workdir: str) -> tuple[dict, dict, list[dict[str, str]]]:
   return record, env, records.read_csv(path)
 
 
-def _assign(config, path: str, value) -> None:
-  *head, name = path.split(".")
-  node = config
-  for part in head:
-    node = node[part]
-  with node.ignore_type():
-    node[name] = value
+def _overlay(node: ml_collections.ConfigDict, values: dict[str, Any]) -> None:
+  """Sets the recorded `values` into `node` (fields the record lacks keep their
+  defaults; sections the schema lacks, such as `rl`, come whole)."""
+  for key, value in values.items():
+    if isinstance(value, dict) and key in node and isinstance(node[key],
+                                                                 ml_collections.ConfigDict):
+      _overlay(node[key], value)
+    else:
+      with node.ignore_type():
+        node[key] = ml_collections.ConfigDict(value) if isinstance(value, dict) else value
 
 
 def plan_from_record(record: dict[str, Any], env: dict[str, Any],
                      select: Callable[[str, np.ndarray], np.ndarray]
                      ) -> tuple[SweepPlan, list[int]]:
-  """The recorded sweep planned again, keeping the runs `select(name, seeds)`
-  marks (a boolean mask over a condition's seed column), and the recorded
-  seed group size of each group that keeps a run.
+  """The recorded sweep planned again by `plan_sweep`, keeping the runs
+  `select(name, seeds)` marks (a boolean mask over a condition's seed column),
+  and the recorded seed group size of each condition group that keeps a run.
 
   Args:
     record: config.json's record.
@@ -144,43 +146,36 @@ def plan_from_record(record: dict[str, Any], env: dict[str, Any],
 
   Returns:
     (the plan of the kept runs, with this machine's devices and budgets; the
-    seed group size of each of its groups).
+    seed group size of each of its condition groups).
 
   Raises:
-    ConfigError: if the records no longer plan into the groups that ran.
+    ConfigError: if the records no longer plan into the conditions and groups
+      that ran.
   """
-  base = ml_collections.ConfigDict(json.loads(json.dumps(record["config"])))
-  # Fields that decide where and how fast runs go, not their bits: this machine's.
-  for path, value in (("devices", 0), ("max_chunk_seeds", 0), ("memory_budget_gb", None),
-                      ("checkpoint_every_s", 1e9)):
-    _assign(base, path, value)
-  conditions = []
-  for c in record["conditions"]:
-    cfg = copy.deepcopy(base)
-    for path, value in c["overrides"].items():
-      _assign(cfg, path, value)
-    check_config(cfg)
-    conditions.append(Condition(c["name"], dict(c["overrides"]), cfg))
-  experiments = [build(c.config) for c in conditions]
-  groups = group_conditions(conditions, experiments)
-  if groups != record["groups"]:
-    raise ConfigError(f"the records plan into groups {groups}, but {record['groups']} ran; "
-                      "this checkout groups conditions differently from the one that wrote "
-                      "the workdir")
-  layouts = []
-  for c in conditions:
-    full = seed_layout(c.config)
-    keep = select(c.name, full["seed"])
-    layouts.append({k: v[keep] for k, v in full.items()})
-  kept = [i for i, lay in enumerate(layouts) if len(lay["seed"])]
-  sizes = env["seed_groups"]
-  plan = SweepPlan(base, [conditions[i] for i in kept], [], [layouts[i] for i in kept],
-                   [experiments[i] for i in kept], list(record["config"].get("sweep", [])))
-  index = {ci: k for k, ci in enumerate(kept)}
-  plan.groups = [[index[ci] for ci in g if ci in index] for g in groups]
-  keep_groups = [g for g, members in enumerate(plan.groups) if members]
-  plan.groups = [plan.groups[g] for g in keep_groups]
-  return plan, [int(sizes[g]) for g in keep_groups]
+  recorded = json.loads(json.dumps(record["config"]))
+  first = record["conditions"][0]["overrides"] if record["conditions"] else {}
+  for path, value in first.items():  # a swept field records its list of values
+    dotted.assign(recorded, path, value)
+  config = base_config()
+  with config.unlocked():
+    _overlay(config, recorded)
+    # Fields that decide where and how fast runs go, not their bits: this machine's.
+    for path, value in (("devices", 0), ("max_chunk_seeds", 0), ("memory_budget_gb", None),
+                        ("checkpoint_every_s", 1e9)):
+      dotted.assign(config, path, value)
+  plan = plan_sweep(config, list(record["config"].get("sweep", [])) or None)
+  overrides = [c["overrides"] for c in record["conditions"]]
+  if [c.overrides for c in plan.conditions] != overrides or plan.groups != record["groups"]:
+    raise ConfigError(f"the records plan into conditions {[c.name for c in plan.conditions]} "
+                      f"and groups {plan.groups}, but {[c['name'] for c in record['conditions']]}"
+                      f" and {record['groups']} ran; this checkout plans the config differently "
+                      "from the one that wrote the workdir")
+  names = [c["name"] for c in record["conditions"]]  # as recorded (a replaced axis names them)
+  plan.conditions = [dataclasses.replace(c, name=n) for c, n in zip(plan.conditions, names)]
+  sizes = list(env["seed_groups"])
+  kept_groups = [g for g, members in enumerate(plan.groups)
+                 if any(select(names[ci], plan.layouts[ci]["seed"]).any() for ci in members)]
+  return plan.select(select), [int(sizes[g]) for g in kept_groups]
 
 
 def environment_differences(recorded: dict[str, Any], here: dict[str, Any]) -> list[str]:
@@ -237,10 +232,11 @@ def reproduce(workdir: str, seeds: Sequence[int] | None = None,
   log(f"re-training {n} run(s) of {workdir} with seed group(s) {sizes} as recorded "
       f"({env['seed_group_rule']})")
   with tempfile.TemporaryDirectory(prefix="reproduce-") as scratch:
-    loop = Loop(plan, scratch, log, seed_groups=sizes)
+    loop = Loop(plan, Workdir(scratch), log, seed_groups=sizes)
+    loop.hooks = [ProgressLines(loop.plan.seed_steps(), log)]
     run_outputs = loop.run()
   new_rows = outputs.result_rows(plan, run_outputs)
-  new_curves = outputs.curve_arrays(plan, run_outputs, [s.evals for s in loop.schedules])
+  new_curves = outputs.curve_arrays(plan, run_outputs, [c.schedule.evals for c in plan.conditions])
   with np.load(os.path.join(workdir, "curves.npz")) as z:
     old_curves = {k: z[k] for k in CURVES if k in z.files}
   checks = []

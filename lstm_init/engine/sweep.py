@@ -2,40 +2,71 @@
 
   result = run_sweep(config, workdir, sweep=["model.init.preset=keras,pytorch"])
 
-One direction: the plan (`lstm_init.engine.plan`: conditions, groups, seeds,
-experiments, validation), then the programs and the host loop
-(`lstm_init.engine.loop` over `lstm_init.engine.programs`), then the outputs, written once
-(`lstm_init.engine.outputs`). Conditions that differ only in values (initial
-parameters, learning rate, noise std) share one program; conditions that
-change the program (task, sizes, optimizer, strategy, stateful) form groups
-that run one after the other. The report is the entry point's next step.
+One direction: the plan (`engine.spec`: conditions, condition groups, seeds,
+experiments, validation), then the host loop over compiled programs
+(`engine.execute`), then the outputs, written once into the workdir
+(`engine.persist`). The report is the entry point's next step.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import time
 from typing import Any, Callable, Mapping, Sequence
 
-import jax
-
 from lstm_init import records
-from lstm_init.engine import distributed, outputs as outputs_lib
-from lstm_init.engine import writers as writers_lib
-from lstm_init.report.results import SweepResults
+from lstm_init.engine.execute import memory, seed_group
+from lstm_init.engine.execute.hooks import Hook, MetricsLog, ProgressBar, ProgressLines
+from lstm_init.engine.execute.loop import Loop
+from lstm_init.engine.persist import outputs as outputs_lib
+from lstm_init.engine.persist import writers as writers_lib
+from lstm_init.engine.persist.record import comparable, config_record
+from lstm_init.engine.persist.workdir import CURVES, RESULTS, SUMMARY, Workdir, partial_rows
+from lstm_init.engine.runtime import processes
+from lstm_init.engine.spec.plan import SweepPlan, plan_sweep
+from lstm_init.errors import ConfigError, Interrupted
+from lstm_init.report.results import SweepResults, load_results
 from lstm_init.report.summary import summary_table
-from lstm_init.errors import ConfigError
-from lstm_init.engine.hooks import Hook
-from lstm_init.engine.loop import Loop
-from lstm_init.engine.signals import Interrupted
-from lstm_init.engine.plan import SweepPlan, plan_sweep
-from lstm_init.engine.workdir import config_record, locked, prepare_workdir, write_partial
 
 
-def default_workdir(config) -> str:
-  """runs/<date>-<time>-<config.name>."""
-  return os.path.join("runs", time.strftime("%Y%m%d-%H%M%S") + f"-{config.name}")
+def default_workdir(plan: SweepPlan) -> str:
+  """runs/<name>-<12 hex digits of what the plan runs>: the same folder for the
+  same command (so that it resumes), another for any change that changes a run.
+
+  Args:
+    plan: the sweep's plan.
+
+  Returns:
+    The relative path.
+  """
+  record = json.dumps(comparable(config_record(plan)), sort_keys=True, default=str)
+  digest = hashlib.sha256(record.encode()).hexdigest()[:12]
+  return os.path.join("runs", f"{plan.settings.name}-{digest}")
+
+
+def finished(workdir: str, plan: SweepPlan) -> bool:
+  """Whether `workdir` already holds this sweep's final results."""
+  wd = Workdir(workdir)
+  if not all(wd.exists(n) for n in (RESULTS, CURVES, SUMMARY)):
+    return False
+  old = wd.recorded()
+  return old is not None and comparable(old) == comparable(config_record(plan))
+
+
+def describe_dry_run(plan: SweepPlan, workdir: str) -> str:
+  """What a sweep would do, for `--dry_run`: conditions, runs, seed groups, workdir."""
+  rule = seed_group.rule_record(plan.settings.seed_group, plan.settings.seed_group_timing,
+                                len(plan.groups))
+  lines = [outputs_lib.describe_plan(plan),
+           f"  {plan.runs():,} runs, {plan.seed_steps():,} seed-steps; seed groups: "
+           f"{rule['seed_group_rule']}",
+           f"  workdir: {workdir}" + (" (finished: it holds this sweep's results)"
+                                     if finished(workdir, plan) else ""),
+           "dry run: nothing was trained or written"]
+  return "\n".join(lines)
 
 
 def run_sweep(config, workdir: str | None = None, sweep: Sequence[str] | None = None,
@@ -45,81 +76,95 @@ def run_sweep(config, workdir: str | None = None, sweep: Sequence[str] | None = 
   """Runs every condition's seeds and writes the results into `workdir`.
 
   Args:
-    config: the experiment config (see `lstm_init.engine.config.base_config`).
-    workdir: output folder; default a new dated folder under `runs/`.
+    config: the experiment config (see `lstm_init.engine.spec.base_config`).
+    workdir: the output folder (None: `default_workdir(plan)`).
     sweep: axes `path=v1,v2,...`; default `config.sweep`.
     log: where progress lines go.
     plan: a plan from `plan_sweep` (made here when None).
-    overwrite: replace a workdir that holds another config's results.
+    overwrite: move aside the records of another sweep in `workdir`.
     given: `--config.<path>` values from the command line (see `resolve_axes`).
-    hooks: more loop hooks (`engine.hooks.Hook`), called after each piece.
+    hooks: more loop hooks (`execute.hooks.Hook`), called after each piece.
     progress: "lines" (the command line's) or "bar" (`tqdm.auto`, a notebook's).
 
   Returns:
     The finished sweep as `SweepResults` (rows, summary, curves, the config
     record and the environment): what `load_results(workdir)` reads back.
+
+  Raises:
+    ConfigError: for bad input, before anything is written.
+    Interrupted: on SIGINT or SIGTERM, once the checkpoint and the partial
+      results are written (the same call resumes).
+    OutOfMemory: when one seed group per device does not fit.
   """
   started = time.time()
-  distributed.initialize()
+  processes.initialize()
   plan = plan or plan_sweep(config, sweep, given)
   planned = time.time()
-  workdir = workdir or default_workdir(config)
-  writer = distributed.is_writer()
-  metric_writers = writers_lib.parse_writers(plan.config.writers)
-  if "tensorboard" in metric_writers:
-    writers_lib.require_tensorboard()
+  workdir = workdir or default_workdir(plan)
+  if not overwrite and finished(workdir, plan):
+    log(f"{workdir} is finished: it holds this sweep's results; nothing to train (--overwrite "
+        "trains it again)")
+    return load_results(workdir)
+  writer = processes.is_writer()
+  writers_lib.check_writers(plan.settings.writers)
+  memory.check_record_size(plan)
   for note in plan.notes:
     log(note)
-  env = records.environment()
-  env.update(seed_group_record(plan.config, len(plan.groups)))
+  env = {**records.environment(), **seed_group.rule_record(
+      plan.settings.seed_group, plan.settings.seed_group_timing, len(plan.groups))}
   if not writer:
     log = lambda s: None  # process 0 speaks for every process
-  loop = Loop(plan, workdir, log, hooks=hooks, progress=progress)
-  loop.check_size()
+  wd = Workdir(workdir)
+  record = config_record(plan)
+  loop = Loop(plan, wd, log)
   # One live process writes a workdir (process 0 of a multi-process run).
-  with locked(workdir, log) if writer else contextlib.nullcontext():
+  with wd.locked(log) if writer else contextlib.nullcontext():
     if writer:
-      record = config_record(plan)
-      prepare_workdir(workdir, record, overwrite)
-    loop.check_checkpoint()  # a damaged or foreign checkpoint: refused before anything is written
+      wd.prepare(record, overwrite, log)
+    loop.checkpoints.check()  # damaged or foreign: refused before anything is written
     if writer:
-      records.write_json(os.path.join(workdir, "config.json"), record)
-      records.write_json(os.path.join(workdir, "environment.json"), env)
+      wd.write_config(record)
+      wd.write_environment(env)
     log(outputs_lib.describe_plan(plan))
+    resumed = loop.resume()
+    if writer and not resumed:
+      wd.clear_metrics()
+    loop.hooks = loop_hooks(loop, wd, log, progress, writer) + list(hooks)
     try:
       outputs = loop.run()
     except Interrupted:
-      path = write_partial(workdir, plan, loop.state) if writer else ""
-      raise ConfigError(f"interrupted: checkpoint written to {loop.ckpt_path} and partial "
-                        f"results to {path}; run the same command again to resume") from None
+      path = wd.write_partial(partial_rows(plan, loop.state)) if writer else ""
+      raise Interrupted(f"interrupted: checkpoint written to {loop.checkpoints.path} and "
+                        f"partial results to {path}; run the same command again to "
+                        "resume") from None
     trained = time.time()
     rows = outputs_lib.result_rows(plan, outputs)
-    curves = outputs_lib.curve_arrays(plan, outputs, [s.evals for s in loop.schedules])
+    curves = outputs_lib.curve_arrays(plan, outputs, [c.schedule.evals for c in plan.conditions])
     summary = outputs_lib.summarize(plan, rows, curves)
     if writer:
-      outputs_lib.write(workdir, plan, rows, curves, summary)
-    if writer and "tensorboard" in metric_writers:
-      writers_lib.write_curves(curves, rows, os.path.join(workdir, "tensorboard"))
+      wd.write_results(rows, outputs_lib.result_columns(plan), curves, summary)
+      wd.write_finals(plan.settings.writers, rows,
+                      {c.name: c.schedule.total for c in plan.conditions})
     log(summary_table(summary))
     env["timings"] = timings(started, planned, trained, loop)
     env["seed_groups"] = [int(g) for g in loop.state.seed_groups]  # per group, as they ran
     log(describe_timings(env["timings"]))
     if writer:
-      records.write_json(os.path.join(workdir, "environment.json"), env)
-    record = config_record(plan) if not writer else record
+      wd.write_environment(env)
     return SweepResults(workdir, rows, summary, curves, record, env)
 
 
-def seed_group_record(config, num_groups: int) -> dict[str, Any]:
-  """How many runs computed together per device, per group, and by which rule
-  (`seed_groups` is None until a timed choice is made)."""
-  setting = int(config.seed_group)
-  if bool(config.seed_group_timing):
-    return {"seed_groups": None, "seed_group_rule": "timed (per-seed results depend on it)"}
-  size = distributed.seed_group(setting)
-  rule = (f"given (seed_group={setting})" if setting >= 1 else
-          f"the backend's fixed size ({jax.default_backend()}: {size})")
-  return {"seed_groups": [size] * num_groups, "seed_group_rule": rule}
+def loop_hooks(loop: Loop, wd: Workdir, log: Callable[[str], None], progress: str,
+               writer: bool) -> list[Hook]:
+  """The progress (lines, or a bar in a notebook) and, on the writing process,
+  the metric writers (`config.writers`) as hooks of the loop."""
+  total, exp = loop.plan.seed_steps(), loop.plan.experiments[0]
+  score = "val loss" if exp.lower_is_better else exp.score
+  out: list[Hook] = [ProgressBar(total, score) if progress == "bar" and writer
+                     else ProgressLines(total, log, score, loop.clock)]
+  if writer:
+    out.append(MetricsLog(wd.metric_writers(loop.plan.settings.writers)))
+  return out
 
 
 def timings(started: float, planned: float, trained: float, loop: Loop) -> dict[str, Any]:

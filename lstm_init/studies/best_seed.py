@@ -27,7 +27,8 @@ from lstm_init import records
 from lstm_init.core import stats
 from lstm_init.errors import ConfigError, require
 from lstm_init.training.experiment import build
-from lstm_init.engine.plan import apply_scale, resolve_axes
+from lstm_init.engine.spec.axes import resolve_axes
+from lstm_init.engine.spec.plan import apply_scale
 from lstm_init.report.figures import pyplot, save
 from lstm_init.report.document import write_report
 from lstm_init.engine.sweep import run_sweep

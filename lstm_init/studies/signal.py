@@ -22,14 +22,14 @@ import numpy as np
 from lstm_init import records
 from lstm_init.studies import diagnostics
 from lstm_init.core import stats
-from lstm_init.engine.config import check_config
+from lstm_init.engine.spec.schema import check_config
 from lstm_init.errors import ConfigError
 from lstm_init.core.presets import FRAMEWORK_PRESETS, PRESETS, init_params
 from lstm_init.training.model import ModelSpec, init_model
 from lstm_init.report.figures import band, colors, pyplot, save
 from lstm_init.report.results import load_results
-from lstm_init.engine.workdir import config_from_record
-from lstm_init.engine.seeds import condition_keys, seed_layout
+from lstm_init.engine.persist.record import config_from_record
+from lstm_init.engine.spec.seeds import SeedSpec, condition_keys, seed_layout
 from lstm_init.training.tasks import make_task
 
 DEFAULT_PRESETS = (*FRAMEWORK_PRESETS, "chrono", "irnn")
@@ -80,8 +80,9 @@ def diagnose_preset(config, preset: str, xs) -> dict[str, np.ndarray]:
   cfg = copy.deepcopy(config)
   cfg.model.init.preset = preset
   task = make_task(cfg.task)
-  layout = seed_layout(cfg)
-  keys = condition_keys(cfg, layout, np.arange(len(layout["seed"])))
+  seeds = SeedSpec.of(cfg)
+  layout = seed_layout(seeds)
+  keys = condition_keys(seeds, layout, np.arange(len(layout["seed"])))
   params = jax.jit(jax.vmap(lambda k: init_model(k, task, ModelSpec.of(cfg.model))["lstm"]))(keys["init"])
   d = jax.jit(jax.vmap(diagnostics.diagnose, (0, None)))(params, xs)
   d = {k: np.asarray(v) for k, v in d.items()}
@@ -279,7 +280,7 @@ def run_signal(config, workdir: str, sweep_workdir: str | None = None,
   xs = _inputs(config, task)
   fraction = float(config.signal.fraction)
   log(f"Signal propagation at initialization: {len(presets)} presets x "
-      f"{len(seed_layout(config)['seed'])} seeds on {task.description} "
+      f"{len(seed_layout(SeedSpec.of(config))['seed'])} seeds on {task.description} "
       f"({xs.shape[0]} input rows, {xs.shape[1]} steps)")
   diags = []
   for name in presets:

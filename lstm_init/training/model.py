@@ -19,9 +19,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from lstm_init import fields
 from lstm_init.core import lstm, rnn, initial_states
 from lstm_init.errors import ConfigError, unknown
-from lstm_init.core.presets import get_initializer, get_preset, init_params
+from lstm_init.core.presets import PRESETS, get_initializer, get_preset, init_params
 from lstm_init.training.tasks import Task
 
 READOUTS = ("auto", "last")
@@ -185,3 +186,67 @@ def position_losses(task: Task, outputs: jax.Array, ys: jax.Array):
   nll = -jnp.take_along_axis(logp, ys[..., None], axis=-1)[..., 0]
   correct = (jnp.argmax(outputs, axis=-1) == ys).astype(jnp.float32)
   return nll, correct
+
+
+# ---------------------------------------------------------------------------
+# The `config.model` fields, as this module and the presets read them.
+
+def _layers(c) -> bool:
+  return int(c.model.num_layers) > 1
+
+
+def _chrono_bias(c) -> bool:
+  bias = c.model.init.bias or ("chrono" if c.model.init.preset == "chrono" else "")
+  return str(bias).partition(":")[0] == "chrono"
+
+
+_STATE = "model.initial_state.strategy"
+FIELDS = (
+    fields.Field("hidden_size", 32, "width H of every layer"),
+    fields.Field("num_layers", 1, "stacked LSTM layers"),
+    fields.Field("residual", False, "skip connections between layers of equal width",
+                 used_when=(_layers, "model.num_layers > 1")),
+    fields.Field("residual_scale", "sqrt_half", "the skip merge: \"sqrt_half\", \"none\" or a "
+                 "number", used_when=(lambda c: bool(c.model.residual) and _layers(c),
+                                      "model.residual=True with model.num_layers > 1")),
+    fields.Field("dropout", 0.0, "between layers (training only), in [0, 1)",
+                 used_when=(_layers, "model.num_layers > 1 (it acts between layers)")),
+    fields.Field("input_dropout", 0.0, "on the inputs (training only), in [0, 1)"),
+    fields.Field("readout", "auto", "where the loss reads the outputs: \"auto\" (the task's) or "
+                 "\"last\"", choices=READOUTS),
+    fields.Field("impl", "fused", "LSTM layer: \"fused\" (custom VJP, fast) or \"scan\" "
+                 "(reference)", choices=tuple(lstm.layer_impls()),
+                 used_when=(lambda c: c.model.get("cell", "lstm") == "lstm",
+                            "model.cell=lstm (a plain RNN cell has one implementation)")),
+    fields.Field("cell", "lstm", "\"lstm\", or a plain RNN (lstm_init.core.rnn; presets "
+                 f"{', '.join(rnn.PRESETS)})", choices=rnn.CELLS),
+    fields.Field("init.preset", "keras", "a framework's default initialization, or another "
+                 "named scheme (a plain RNN cell: its own presets)",
+                 choices=tuple(dict.fromkeys([*PRESETS, *rnn.PRESETS]))),
+    fields.Field("init.input_kernel", "", "override by initializer name (\"\" = the preset's)"),
+    fields.Field("init.recurrent_kernel", "", "override by initializer name (\"\" = the "
+                 "preset's)"),
+    fields.Field("init.bias", "", "override by initializer name (\"\" = the preset's)"),
+    fields.Field("init.forget_bias", None, "the forget gate's bias (None = the preset's)",
+                 fields.ANY_FINITE, kind=float),
+    fields.Field("init.t_max", None, "chrono's T_max (None = 100)",
+                 fields.Valid(lambda v: v > 2, "> 2 (chrono's longest time scale)"), kind=float,
+                 used_when=(_chrono_bias, "a chrono bias (model.init.preset=chrono or "
+                            "model.init.bias=chrono)")),
+    fields.Field("init.recurrent_scale", 1.0, "multiplies the recurrent kernel",
+                 fields.ANY_FINITE),
+    fields.Field("init.readout", "glorot_uniform", "readout weights, the same for every "
+                 "preset"),
+    fields.Field("initial_state.strategy", "zeros", "zeros, constant, learned, noisy, "
+                 "learned_noisy, carried (= stateful training, zeros at resets)",
+                 choices=initial_states.STRATEGIES),
+    fields.Field("initial_state.noise_std", 0.1, "noisy strategies, training only",
+                 fields.at_least(0), used_when=(
+                     lambda c: c.model.initial_state.strategy in ("noisy", "learned_noisy"),
+                     f"{_STATE}=noisy or learned_noisy")),
+    fields.Field("initial_state.value", 0.0, "constant strategy; start of a learned state",
+                 fields.ANY_FINITE, used_when=(
+                     lambda c: c.model.initial_state.strategy in ("constant", "learned",
+                                                                  "learned_noisy"),
+                     f"{_STATE}=constant, learned or learned_noisy")),
+)

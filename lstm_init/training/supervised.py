@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from lstm_init import fields
 from lstm_init.training import model as model_lib
 from lstm_init.training import optim
 from lstm_init.core import perturb, initial_states
@@ -34,7 +35,7 @@ from lstm_init.errors import ConfigError
 from lstm_init.training.experiment import Experiment
 from lstm_init.training.step import apply_update
 from lstm_init.core.presets import resolve_layer
-from lstm_init.training.tasks import Batch, Task, make_task, metric_value
+from lstm_init.training.tasks import Batch, Task, make_task, stateful_tasks
 
 # Config fields that only change numbers in a run's state (or its initial
 # parameters), never the program: conditions differing only in these share
@@ -232,7 +233,7 @@ class Supervised:
     loss = jnp.sum(total["loss"]) / jnp.maximum(jnp.sum(total["count"]), 1.0)
     accuracy = jnp.sum(total["correct"]) / jnp.maximum(jnp.sum(total["scored"]), 1.0)
     per_position = total["loss"] / jnp.where(total["count"] > 0, total["count"], jnp.nan)
-    return {"loss": loss, "metric": metric_value(self.task, loss, accuracy),
+    return {"loss": loss, "metric": self.task.metric_of(loss, accuracy),
             "per_position": per_position}
 
 
@@ -255,8 +256,7 @@ def make_supervised(config, task: Task | None = None) -> Supervised:
   if stateful and not task.stream:
     raise ConfigError(f"stateful training needs a task whose windows continue each other "
                       f"(windows_per_sequence > 1); task {task.name!r} has independent "
-                      "examples; valid choices: delayed_recall, char_lm, forecast with "
-                      "task.stream=True")
+                      f"examples; valid choices: {stateful_tasks()}")
   strategy = c.model.initial_state.strategy
   opt_spec = optim.OptimizerSpec.of(c.train)
   return Supervised(
@@ -286,3 +286,26 @@ def make_experiment(config, task: Task | None = None) -> Experiment:
       baseline_note=task.baseline_note, first_k=first_k,
       record={"init": model_lib.resolved_init(config, task.input_size)},
       perturb=perturb.on_params)
+
+
+# ---------------------------------------------------------------------------
+# The fields this experiment reads beside the task's, the model's and the optimizer's.
+
+def _stateful(c) -> bool:
+  return bool(c.train.stateful) or c.model.initial_state.strategy == "carried"
+
+
+TRAIN_FIELDS = (
+    fields.Field("batch_size", 32, "examples (or sequences) per step", fields.at_least(1)),
+    fields.Field("stateful", False, "carry the state from window to window (truncated BPTT); "
+                 "resets use the initial-state strategy"),
+    fields.Field("reset_every", 0, "stateful: also reset every n windows (0 = never)",
+                 fields.Valid(lambda v: v >= 0, ">= 0 (0 = never)"),
+                 used_when=(_stateful, "stateful training (train.stateful=True or "
+                            "model.initial_state.strategy=carried)")),
+    fields.Field("divergence_threshold", 1e6, "a loss above this (or NaN/inf) marks the seed "
+                 "diverged", fields.above(0)),
+)
+TOP_FIELDS = (
+    fields.Field("report_first_k", 0, "early positions set apart in reports (0 = the task's)"),
+)

@@ -41,13 +41,14 @@ from __future__ import annotations
 import jax.numpy as jnp
 import ml_collections
 
+from lstm_init import fields
 from lstm_init.training import model as model_lib
 from lstm_init.training import optim
 from lstm_init.core import perturb, initial_states
 from lstm_init.errors import ConfigError, unknown
 from lstm_init.training.experiment import Experiment
 from lstm_init.training.rl.agent import AgentSpec
-from lstm_init.training.rl.envs import make_env
+from lstm_init.training.rl.envs import ENVS, make_env
 # Re-exported: `a2c.A2C` and `a2c.A2CState` stay importable from here.
 from lstm_init.training.rl.learner import A2C, A2CState, RL_VALUES  # noqa: F401
 
@@ -63,49 +64,50 @@ READS = ("rl.", "model.hidden_size", "model.num_layers", "model.impl", "model.re
          "train.divergence_threshold")
 
 
+_NON_NEGATIVE = fields.at_least(0)
+# The `config.rl` section: A2C as in Mnih et al. 2016.
+FIELDS = (
+    fields.Field("env", "CartPole-v1", "the gymnax environment", choices=ENVS),
+    fields.Field("memory_length", 5, "MemoryChain: steps between the context and the query",
+                 used_when=(lambda c: c.rl.env == "MemoryChain-bsuite",
+                            "rl.env=MemoryChain-bsuite")),
+    fields.Field("num_envs", 16, "environments per run, stepped together", fields.at_least(1)),
+    fields.Field("rollout_len", 16, "steps per update (0 = one episode: MemoryChain's "
+                 "memory_length + 1, so BPTT reaches back to the context)",
+                 fields.Valid(lambda v: v >= 0, ">= 1, or 0 for one episode")),
+    fields.Field("gamma", 0.99, "the discount", fields.in_range(0, 1, closed=True)),
+    fields.Field("gae_lambda", 0.95, "GAE's lambda", fields.in_range(0, 1, closed=True)),
+    fields.Field("value_coef", 0.5, "the value loss's weight", _NON_NEGATIVE),
+    fields.Field("entropy_coef", 0.01, "the entropy bonus's weight", _NON_NEGATIVE),
+    fields.Field("normalize_advantages", False, "divide the advantages by their std in each "
+                 "update"),
+    fields.Field("reward_scale", 1.0, "rewards are multiplied by this in training only",
+                 _NON_NEGATIVE),
+    fields.Field("head", "auto", "the policy: auto (the action space's), categorical, gaussian",
+                 choices=HEADS),
+    fields.Field("log_std", "state_independent", "gaussian: state_independent or "
+                 "state_dependent", choices=LOG_STDS),
+    fields.Field("log_std_init", 0.0, "gaussian: the initial log std"),
+    fields.Field("critic", "separate", "separate (its own LSTM) or shared (a head on the "
+                 "actor's)", choices=CRITICS),
+    fields.Field("policy_scale", 0.01, "the policy head's init is model.init.readout times this",
+                 _NON_NEGATIVE),
+    fields.Field("eval_episodes", 16, "whole greedy episodes per evaluation", fields.at_least(1)),
+    fields.Field("curve_episodes", 8, "episodes per learning-curve point", fields.at_least(1)),
+    fields.Field("eval_seed", 0, "the evaluation environments' key, the same for every run"),
+)
+
+
 def rl_config() -> ml_collections.ConfigDict:
-  """The `config.rl` section with its defaults (A2C as in Mnih et al. 2016).
+  """The `config.rl` section with its defaults (`FIELDS`).
 
   Returns:
-    A fresh ConfigDict (env, sizes, A2C coefficients, head, evaluation), each
-    field commented where it is set.
+    A fresh ConfigDict (env, sizes, A2C coefficients, head, evaluation).
   """
-  r = ml_collections.ConfigDict()
-  r.env = "CartPole-v1"         # CartPole-v1, MemoryChain-bsuite, Pendulum-v1,
-                                # MountainCarContinuous-v0
-  r.memory_length = 5           # MemoryChain: steps between the context and the query
-  r.num_envs = 16               # environments per run, stepped together
-  r.rollout_len = 16            # steps per update (0 = one episode: MemoryChain's
-                                # memory_length + 1, so BPTT reaches back to the context)
-  r.gamma = 0.99
-  r.gae_lambda = 0.95
-  r.value_coef = 0.5
-  r.entropy_coef = 0.01
-  r.normalize_advantages = False  # divide the advantages by their std in each update
-  r.reward_scale = 1.0          # rewards are multiplied by this in training only
-  r.head = "auto"               # auto (the action space's), categorical, gaussian
-  r.log_std = "state_independent"  # gaussian: state_independent or state_dependent
-  r.log_std_init = 0.0
-  r.critic = "separate"         # separate (its own LSTM) or shared (a head on the actor's)
-  r.policy_scale = 0.01         # the policy head's init is model.init.readout times this
-  r.eval_episodes = 16          # whole greedy episodes per evaluation
-  r.curve_episodes = 8          # episodes per learning-curve point
-  r.eval_seed = 0               # the evaluation environments' key, the same for every run
-  return r
+  return fields.to_config(FIELDS)
 
 
 def _check(r) -> None:
-  for name in ("num_envs", "eval_episodes", "curve_episodes"):
-    if int(r[name]) < 1:
-      raise ConfigError(f"rl.{name} must be >= 1, got {r[name]}")
-  if int(r.rollout_len) < 0:
-    raise ConfigError(f"rl.rollout_len must be >= 1, or 0 for one episode, got {r.rollout_len}")
-  for name in ("gamma", "gae_lambda"):
-    if not 0.0 <= float(r[name]) <= 1.0:
-      raise ConfigError(f"rl.{name} must be in [0, 1], got {r[name]}")
-  for name in ("value_coef", "entropy_coef", "policy_scale", "reward_scale"):
-    if not float(r[name]) >= 0.0:
-      raise ConfigError(f"rl.{name} must be >= 0, got {r[name]}")
   for name, value, valid in (("head", r.head, HEADS), ("log_std", r.log_std, LOG_STDS),
                              ("critic", r.critic, CRITICS)):
     if value not in valid:

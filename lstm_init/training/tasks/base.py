@@ -26,6 +26,7 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from lstm_init import fields as fields_lib
 from lstm_init.errors import ConfigError
 
 
@@ -55,7 +56,8 @@ class Task:
     name: registry name.
     input_size, output_size: features per step in and out.
     loss: "mse" or "xent".
-    metric: name of the reported metric ("r2", "accuracy", "bpc").
+    metric: name of the reported metric ("r2", "accuracy", "bpc"), computed
+      by `metric_of`.
     baseline: the loss of a model that learned nothing useful (see note).
     baseline_note: how the baseline is defined.
     window: time steps per training window.
@@ -67,6 +69,8 @@ class Task:
     eval_set: (data, split) -> Batch with a leading window axis; split is
       "val" or "test".
     description: one line for reports.
+    metric_of: (mean loss, accuracy over scored positions) -> the metric
+      (`accuracy`, `bits_per_char`, `r2_against(baseline)`, or a task's own).
     early_positions: how many first positions of a window the report sets
       apart ("the first k steps after a reset"); 0 = a tenth of the window.
   """
@@ -85,6 +89,7 @@ class Task:
   train_batch: Callable[..., Batch]
   eval_set: Callable[[Any, str], Batch]
   description: str
+  metric_of: Callable[[jax.Array, jax.Array], jax.Array]
   early_positions: int = 0
 
   @property
@@ -98,27 +103,22 @@ class Task:
     return self.windows_per_sequence > 1
 
 
-def metric_value(task: Task, mean_loss: jax.Array, accuracy: jax.Array) -> jax.Array:
-  """The task's metric from the mean loss and the accuracy over masked positions.
+def accuracy(mean_loss: jax.Array, accuracy_: jax.Array) -> jax.Array:
+  """The metric "accuracy": the share of scored positions predicted right."""
+  del mean_loss
+  return accuracy_
 
-  Args:
-    task: the task; `task.metric` picks the formula.
-    mean_loss: scalar (or any shape) mean loss.
-    accuracy: the accuracy, same shape.
 
-  Returns:
-    accuracy, bits per character (loss / ln 2) or r2 (1 - loss / baseline).
+def bits_per_char(mean_loss: jax.Array, accuracy_: jax.Array) -> jax.Array:
+  """The metric "bpc": the mean cross-entropy in bits (loss / ln 2)."""
+  del accuracy_
+  return mean_loss / jnp.log(2.0)
 
-  Raises:
-    ConfigError: for an unknown metric.
-  """
-  if task.metric == "accuracy":
-    return accuracy
-  if task.metric == "bpc":
-    return mean_loss / jnp.log(2.0)
-  if task.metric == "r2":
-    return 1.0 - mean_loss / task.baseline
-  raise ConfigError(f"unknown metric {task.metric!r}")
+
+def r2_against(baseline: float) -> Callable[[jax.Array, jax.Array], jax.Array]:
+  """The metric "r2" of a task whose baseline is the variance of its target:
+  1 - loss / baseline."""
+  return lambda mean_loss, accuracy_: 1.0 - mean_loss / baseline
 
 
 def epoch_indices(key: jax.Array, step: jax.Array, n: int, batch: int) -> jax.Array:
@@ -255,3 +255,45 @@ def overlap_stride(window: int, overlap: float) -> int:
   if not 0.0 <= overlap < 1.0:
     raise ConfigError(f"overlap must be in [0, 1), got {overlap}")
   return max(1, int(round(window * (1.0 - overlap))))
+
+
+# ---------------------------------------------------------------------------
+# What a task declares: its builder and the `config.task` fields it reads.
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskDef:
+  """A task as the registry knows it (`lstm_init.training.tasks.TASKS`).
+
+  Attributes:
+    name: the value of `config.task.name` that picks it.
+    build: (config.task section, evaluation key) -> `Task`.
+    fields: the `config.task` fields it reads (`lstm_init.fields.Field`; a
+      field several tasks read is one declaration, listed by each).
+    used_when: {field name: (task section -> whether it is read, the setting
+      in words)} for fields it reads only in some settings.
+    stateful: in words, when its windows continue each other, so that
+      stateful training can run on it ("" never, "always", or the setting).
+  """
+
+  name: str
+  build: Callable[[Any, jax.Array], Task]
+  fields: tuple[fields_lib.Field, ...]
+  used_when: dict[str, tuple[Callable[[Any], bool], str]] = dataclasses.field(
+      default_factory=dict)
+  stateful: str = ""
+
+
+# Fields that several tasks read, declared once.
+WINDOW = fields_lib.Field("window", 20, "steps per window")
+OVERLAP = fields_lib.Field("overlap", 0.0, "fraction of a window shared with the next "
+                           "(0.5 = 50%), in [0, 1)")
+WINDOWS_PER_SEQUENCE = fields_lib.Field("windows_per_sequence", 10,
+                                        "consecutive windows per training sequence (streams)")
+DELAY = fields_lib.Field("delay", 20, "copy: blanks T; delayed_recall: d in y_t = x_(t-d)")
+PATH = fields_lib.Field("path", "", "a data file: forecast .csv/.npy, char_lm text")
+EVAL_SIZE = fields_lib.Field("eval_size", 512, "evaluation examples (generated tasks; digits: "
+                             "val/test size)", fields_lib.at_least(1))
+EVAL_ROWS = fields_lib.Field("eval_rows", 16, "evaluation rows of a stream task (each a run "
+                             "of windows)", fields_lib.at_least(1))
+EVAL_SEED = fields_lib.Field("eval_seed", 0, "evaluation data: the same for every seed")

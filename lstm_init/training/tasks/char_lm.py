@@ -22,9 +22,11 @@ import string
 import jax.numpy as jnp
 import numpy as np
 
+from lstm_init import fields
 from lstm_init.errors import ConfigError, require
-from lstm_init.training.tasks.base import (Task, eval_windows, one_hot_batch, overlap_stride,
-                                  window_positions)
+from lstm_init.training.tasks.base import (EVAL_ROWS, OVERLAP, PATH, WINDOW, WINDOWS_PER_SEQUENCE,
+                                           Task, TaskDef, bits_per_char, eval_windows,
+                                           one_hot_batch, overlap_stride, window_positions)
 from lstm_init.training.tasks.files import read_text
 
 VOCAB = "\x00" + "".join(c for c in string.printable if c not in "\x0b\x0c\r")
@@ -115,4 +117,11 @@ def make_char_lm(cfg, eval_key) -> Task:
       train_batch=train_batch, eval_set=lambda data, split: data[split],
       description=f"character LM on {'the given file' if cfg.path else 'pydoc_data topics'} "
                   f"({len(ids)} chars), windows of {window} (stride {stride}), "
-                  f"{k} consecutive windows per sequence" + encoding_note)
+                  f"{k} consecutive windows per sequence" + encoding_note,
+      metric_of=bits_per_char)
+
+
+CHAR_LM = TaskDef("char_lm", make_char_lm, (
+    PATH, fields.Field("max_chars", 200_000, "characters of the corpus used",
+                       fields.at_least(1)),
+    WINDOW, WINDOWS_PER_SEQUENCE, OVERLAP, EVAL_ROWS), stateful="always")

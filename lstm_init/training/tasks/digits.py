@@ -15,8 +15,10 @@ import math
 import jax.numpy as jnp
 import numpy as np
 
+from lstm_init import fields
 from lstm_init.errors import ConfigError, require
-from lstm_init.training.tasks.base import Batch, Task, add_window_axis, epoch_indices
+from lstm_init.training.tasks.base import (EVAL_SIZE, Batch, Task, TaskDef, accuracy,
+                                           add_window_axis, epoch_indices)
 
 MODES = ("pixel", "row")
 
@@ -84,4 +86,13 @@ def make_digits(cfg, eval_key) -> Task:
       window=steps, stride=steps, windows_per_sequence=1, data=data,
       train_batch=train_batch, eval_set=lambda data, split: data[split],
       description=f"sequential {kind} 8x8 digits ({steps} steps), "
-                  f"{n_train} train / {n_eval} val / {n_eval} test images")
+                  f"{n_train} train / {n_eval} val / {n_eval} test images",
+      metric_of=accuracy)
+
+
+DIGITS = TaskDef("digits", make_digits, (
+    fields.Field("mode", "row", "\"pixel\" (64 steps) or \"row\" (8 steps)", choices=MODES),
+    fields.Field("permuted", False, "one fixed pixel permutation"),
+    fields.Field("permutation_seed", 0, "which permutation"),
+    fields.Field("split_seed", 0, "which train/val/test split"),
+    EVAL_SIZE), used_when={"permutation_seed": (lambda t: bool(t.permuted), "task.permuted=True")})

@@ -26,9 +26,12 @@ import os
 import jax.numpy as jnp
 import numpy as np
 
+from lstm_init import fields
 from lstm_init.errors import ConfigError, require
-from lstm_init.training.tasks.base import (Batch, Task, add_window_axis, epoch_indices, eval_windows,
-                                  overlap_stride, window_positions)
+from lstm_init.training.tasks.base import (EVAL_ROWS, OVERLAP, PATH, WINDOW, WINDOWS_PER_SEQUENCE,
+                                           Batch, Task, TaskDef, add_window_axis, epoch_indices,
+                                           eval_windows, overlap_stride, r2_against,
+                                           window_positions)
 from lstm_init.training.tasks.files import (check_float32_range, read_csv_column,
                                             read_npy_column)
 
@@ -298,4 +301,25 @@ def make_forecast(cfg, eval_key) -> Task:
       description=f"forecast {cfg.series}, windows of {window} (stride {stride}), next value "
                   f"{'after the window' if target == 'last' else 'at every step'}"
                   + (f", streams of {k} windows" if stream else ", shuffled windows")
-                  + missing_note)
+                  + missing_note,
+      metric_of=r2_against(baseline))
+
+
+_FILE = (lambda t: t.series == "file", "task.series=file")
+FORECAST = TaskDef("forecast", make_forecast, (
+    fields.Field("series", "mackey_glass", "the series", choices=SERIES),
+    fields.Field("series_length", 4000, "steps of a generated series", fields.at_least(1)),
+    fields.Field("series_seed", 0, "the noise of noisy_sines"),
+    PATH,
+    fields.Field("column", 0, "the CSV column (or .npy column) of the series"),
+    fields.Field("missing", "refuse", "missing values in a file", choices=MISSING),
+    fields.Field("target", "last", "\"last\" (the value after the window) or \"all\" (the "
+                 "next value at every step)", choices=TARGETS),
+    fields.Field("stream", False, "consecutive windows (needed for stateful training)"),
+    fields.Field("split", "0.7,0.15,0.15", "chronological train,val,test fractions"),
+    WINDOW, WINDOWS_PER_SEQUENCE, OVERLAP, EVAL_ROWS),
+    used_when={"series_length": (lambda t: t.series != "file",
+                                 "a generated series (task.series=mackey_glass or noisy_sines)"),
+               "series_seed": (lambda t: t.series == "noisy_sines", "task.series=noisy_sines"),
+               "path": _FILE, "column": _FILE, "missing": _FILE},
+    stateful="with task.stream=True")

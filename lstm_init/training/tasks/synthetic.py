@@ -12,9 +12,12 @@ import math
 import jax
 import jax.numpy as jnp
 
+from lstm_init import fields
 from lstm_init.errors import require
-from lstm_init.training.tasks.base import (Batch, Task, add_window_axis, eval_windows, one_hot_batch,
-                                  overlap_stride, window_positions)
+from lstm_init.training.tasks.base import (DELAY, EVAL_ROWS, EVAL_SEED, EVAL_SIZE, OVERLAP, WINDOW,
+                                           WINDOWS_PER_SEQUENCE, Batch, Task, TaskDef, accuracy,
+                                           add_window_axis, eval_windows, one_hot_batch,
+                                           overlap_stride, r2_against, window_positions)
 
 
 def adding_sample(key: jax.Array, n: int, length: int) -> Batch:
@@ -71,7 +74,8 @@ def make_adding(cfg, eval_key: jax.Array) -> Task:
                                                             length),
       eval_set=lambda data, split: data[split],
       description=f"adding problem, T={length}: sum of the two marked values, MSE at the "
-                  "last step")
+                  "last step",
+      metric_of=r2_against(1.0 / 6.0))
 
 
 COPY_SYMBOLS, COPY_BLANK, COPY_DELIM, COPY_VOCAB, COPY_N = 8, 0, 9, 10, 10
@@ -132,7 +136,8 @@ def make_copy(cfg, eval_key: jax.Array) -> Task:
       train_batch=lambda data, key, step, b: copy_sample(jax.random.fold_in(key, step), b,
                                                          delay),
       eval_set=lambda data, split: data[split],
-      description=f"copy memory, delay T={delay}: reproduce 10 symbols after T steps")
+      description=f"copy memory, delay T={delay}: reproduce 10 symbols after T steps",
+      metric_of=accuracy)
 
 
 def recall_stream(key: jax.Array, rows: int, length: int, delay: int, symbols: int):
@@ -212,4 +217,14 @@ def make_delayed_recall(cfg, eval_key: jax.Array) -> Task:
       train_batch=train_batch, eval_set=lambda data, split: data[split],
       description=f"delayed recall y_t = x_(t-{delay}) over streams of {k} windows of "
                   f"{window} steps (stride {stride})",
-      early_positions=max(1, min(delay, window - 1)))
+      metric_of=accuracy, early_positions=max(1, min(delay, window - 1)))
+
+
+LENGTH = fields.Field("length", 50, "adding: sequence length T")
+SYMBOLS = fields.Field("symbols", 8, "delayed_recall: alphabet size")
+
+ADDING = TaskDef("adding", make_adding, (LENGTH, EVAL_SIZE, EVAL_SEED))
+COPY = TaskDef("copy", make_copy, (DELAY, EVAL_SIZE, EVAL_SEED))
+DELAYED_RECALL = TaskDef("delayed_recall", make_delayed_recall,
+                         (WINDOW, DELAY, WINDOWS_PER_SEQUENCE, SYMBOLS, OVERLAP, EVAL_ROWS,
+                          EVAL_SEED), stateful="always")

@@ -1,13 +1,14 @@
-"""A chunk's runs in groups on the devices, and the programs that run them.
+"""A chunk's runs as seed groups on the devices, and the programs that run them.
 
-  groups = DeviceGroups.build(mesh, size, n, make)     # groups of `size` runs
-  compiled = GroupProgram(jax.vmap(fn), mesh).compile(groups.first)
-  out = compiled(groups)                               # a DeviceGroups of outputs
+  mesh = run_mesh(0)                                   # every device, axis "runs"
+  groups = SeedGroups.build(mesh, size, n, make)       # seed groups of `size` runs
+  compiled = SeedGroupProgram(jax.vmap(fn), mesh).compile(groups.first)
+  out = compiled(groups)                               # a SeedGroups of outputs
 
-Device i of the run mesh (`lstm_init.engine.distributed.run_mesh`) holds its
-share of the runs as groups of exactly `seed_group` runs, and every group goes
-through the same single-device executable, so a run's bits do not depend on
-how many runs, devices or processes there are.
+Device i of the run mesh holds its share of the runs as seed groups of
+exactly `size` runs (`seed_group`), and every seed group goes through the
+same single-device executable, so a run's bits do not depend on how many
+runs, devices or processes there are. The task data is replicated.
 """
 
 from __future__ import annotations
@@ -18,20 +19,65 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, SingleDeviceSharding
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P, SingleDeviceSharding
 
-from lstm_init.engine.distributed import fetch, runs_sharding
+from lstm_init.core.keys import is_key
+from lstm_init.engine.runtime.processes import fetch
+from lstm_init.errors import ConfigError
+
+AXIS = "runs"
 
 
-class DeviceGroups:
+def run_mesh(num_devices: int = 0) -> Mesh:
+  """A 1-D mesh over the first `num_devices` devices (0 = all of them).
+
+  Args:
+    num_devices: devices used, 0 to `len(jax.devices())`.
+  Returns:
+    The `Mesh`, axis "runs".
+  Raises:
+    ConfigError: for a count outside that range.
+  """
+  devices = jax.devices()
+  if num_devices < 0 or num_devices > len(devices):
+    raise ConfigError(f"devices={num_devices}: this run has {len(devices)} device(s); valid "
+                      f"choices: 0 (all) to {len(devices)}")
+  return Mesh(np.array(devices[:num_devices or len(devices)]), (AXIS,))
+
+
+def runs_sharding(mesh: Mesh) -> NamedSharding:
+  """The sharding of arrays with runs on the first axis, split over `mesh`.
+
+  Args:
+    mesh: the run mesh (`run_mesh`).
+  Returns:
+    `NamedSharding(mesh, P("runs"))`: [runs, ...] arrays, runs split over devices.
+  """
+  return NamedSharding(mesh, P(AXIS))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  """The sharding of arrays every device of `mesh` holds whole.
+
+  Args:
+    mesh: the run mesh (`run_mesh`).
+  Returns:
+    `NamedSharding(mesh, P())`.
+  """
+  return NamedSharding(mesh, P())
+
+
+
+
+class SeedGroups:
   """A chunk's runs as groups of exactly `size` runs, each group on one device.
 
-    groups = DeviceGroups.build(mesh, size, n, make)   # make(rows, device) -> one group
-    groups = DeviceGroups.from_host(arrays, mesh, size, template)
+    groups = SeedGroups.build(mesh, size, n, make)   # make(rows, device) -> one group
+    groups = SeedGroups.from_host(arrays, mesh, size, template)
     host = groups.fetch()                              # every run, stacked, as NumPy
 
   Device i of the mesh holds rows [i * n / d, (i + 1) * n / d) of the runs, cut
-  into groups in order. A group is what one call of a `GroupProgram` computes;
+  into groups in order. A group is what one call of a `SeedGroupProgram` computes;
   groups are made one by one and never stacked on a device (a chunk of
   thousands of runs would otherwise compile split and concatenate programs of
   thousands of operands).
@@ -48,17 +94,17 @@ class DeviceGroups:
     self.mesh, self.size, self.by_device = mesh, size, by_device
 
   @classmethod
-  def build(cls, mesh: Mesh, size: int, n: int, make) -> "DeviceGroups":
+  def build(cls, mesh: Mesh, size: int, n: int, make) -> "SeedGroups":
     """Groups of the runs [0, n) (n: a whole number of groups per device), each
     made by `make(range of rows, device)` on the device that holds it.
 
     Args:
       mesh: the run mesh.
       size: runs per group.
-      n: all runs, a multiple of `size` * devices (`distributed.padded`).
+      n: all runs, a multiple of `size` * devices (`seed_group.padded`).
       make: (range of rows, device) -> that group's tree, [size, ...] leaves.
     Returns:
-      The `DeviceGroups`.
+      The `SeedGroups`.
     """
     index = runs_sharding(mesh).addressable_devices_indices_map((n,))
     return cls(mesh, size, {d: [make(range(i, i + size), d)
@@ -66,7 +112,7 @@ class DeviceGroups:
                             for d, sl in index.items()})
 
   @classmethod
-  def from_host(cls, tree, mesh: Mesh, size: int, template) -> "DeviceGroups":
+  def from_host(cls, tree, mesh: Mesh, size: int, template) -> "SeedGroups":
     """Groups from stacked host arrays (`fetch`'s layout: typed keys as their key
     data), typed like `template` (one group's tree).
 
@@ -76,7 +122,7 @@ class DeviceGroups:
       size: runs per group.
       template: one group's tree, [size, ...] leaves: which leaves are keys.
     Returns:
-      The `DeviceGroups`.
+      The `SeedGroups`.
     """
     leaves, treedef = jax.tree.flatten(tree)
     kinds = jax.tree.leaves(template)
@@ -91,7 +137,7 @@ class DeviceGroups:
     return cls.build(mesh, size, leaves[0].shape[0], make)
 
   @classmethod
-  def split(cls, tree, mesh: Mesh, size: int) -> "DeviceGroups":
+  def split(cls, tree, mesh: Mesh, size: int) -> "SeedGroups":
     """Groups of stacked runs sharded over the mesh (a few groups: one slice each).
 
     Args:
@@ -99,7 +145,7 @@ class DeviceGroups:
       mesh: the run mesh.
       size: runs per group.
     Returns:
-      The `DeviceGroups`.
+      The `SeedGroups`.
     """
     leaves, treedef = jax.tree.flatten(tree)
 
@@ -129,15 +175,15 @@ class DeviceGroups:
     return jax.tree.unflatten(treedef, [np.concatenate([np.asarray(g[i]) for g in host])
                                         for i in range(treedef.num_leaves)])
 
-  def map(self, fn) -> "DeviceGroups":
+  def map(self, fn) -> "SeedGroups":
     """`fn` applied to every group's tree (host-side restructuring, e.g. `t[0]`).
 
     Args:
       fn: one group's tree -> another tree, applied on the host.
     Returns:
-      The new `DeviceGroups`.
+      The new `SeedGroups`.
     """
-    return DeviceGroups(self.mesh, self.size,
+    return SeedGroups(self.mesh, self.size,
                         {d: [fn(t) for t in ts] for d, ts in self.by_device.items()})
 
   @property
@@ -169,17 +215,6 @@ class DeviceGroups:
     return jax.tree.unflatten(treedef, [whole(i) for i in range(treedef.num_leaves)])
 
 
-def is_key(x) -> bool:
-  """Whether `x` (an array or its shape) holds typed PRNG keys.
-
-  Args:
-    x: anything; only a `dtype` counts.
-  Returns:
-    True for a typed-key dtype.
-  """
-  return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
-
-
 def _on(x, device):
   """`x` (an array replicated over the mesh, or a host array) on one device."""
   if isinstance(x, jax.Array):
@@ -187,12 +222,12 @@ def _on(x, device):
   return jax.device_put(x, device)
 
 
-class GroupProgram:
+class SeedGroupProgram:
   """A program of one group of runs, run group by group on every device.
 
-    program = GroupProgram(jax.vmap(fn, in_axes=(0, None)), mesh)
+    program = SeedGroupProgram(jax.vmap(fn, in_axes=(0, None)), mesh)
     compiled = program.compile(group, data)     # group: one group's arrays or shapes
-    out = compiled(groups, data)                # a DeviceGroups of fn's outputs
+    out = compiled(groups, data)                # a SeedGroups of fn's outputs
 
   Every group of every device goes through the same single-device executable,
   compiled for exactly `size` runs: a run's program does not depend on how
@@ -216,14 +251,14 @@ class GroupProgram:
     self.jitted = jax.jit(fn, donate_argnums=(0,) if donate else ())
     self.mesh = mesh
 
-  def compile(self, group, *shared) -> "CompiledGroupProgram":
+  def compile(self, group, *shared) -> "CompiledSeedGroupProgram":
     """Compiles every local device's copy for `group`'s shapes.
 
     Args:
       group: one group's arrays or shapes, [size, ...] leaves.
       *shared: the other arguments (data), the same for every group.
     Returns:
-      The `CompiledGroupProgram`.
+      The `CompiledSeedGroupProgram`.
     """
     devices = list(runs_sharding(self.mesh).addressable_devices_indices_map(
         (self.mesh.size,)))
@@ -237,15 +272,15 @@ class GroupProgram:
     with concurrent.futures.ThreadPoolExecutor(len(devices)) as pool:
       futures = {d: pool.submit(lambda a: self.jitted.lower(a[0], *a[1]).compile(), args(d))
                  for d in devices}
-      return CompiledGroupProgram({d: f.result() for d, f in futures.items()})
+      return CompiledSeedGroupProgram({d: f.result() for d, f in futures.items()})
 
 
 def _abstract(x, device):
   return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=SingleDeviceSharding(device))
 
 
-class CompiledGroupProgram:
-  """The compiled copies of a `GroupProgram`, one per local device."""
+class CompiledSeedGroupProgram:
+  """The compiled copies of a `SeedGroupProgram`, one per local device."""
 
   def __init__(self, executables: dict):
     """The copies of one compiled program.
@@ -264,14 +299,14 @@ class CompiledGroupProgram:
     """
     return next(iter(self.executables.values())).memory_analysis()
 
-  def __call__(self, groups: DeviceGroups, *shared) -> DeviceGroups:
+  def __call__(self, groups: SeedGroups, *shared) -> SeedGroups:
     """Runs every group through its device's executable, round-robin over devices.
 
     Args:
       groups: the runs' groups, shaped as compiled.
       *shared: the other arguments, replicated over the mesh or on the host.
     Returns:
-      The outputs as `DeviceGroups`, group for group.
+      The outputs as `SeedGroups`, group for group.
     """
     local = {d: [_on(x, d) for x in jax.tree.leaves(shared)] for d in groups.by_device}
     shared_def = jax.tree.structure(shared)
@@ -280,4 +315,4 @@ class CompiledGroupProgram:
     for g in range(max(len(ts) for ts in groups.by_device.values())):
       for d, ts in groups.by_device.items():  # round-robin: devices compute in parallel
         out[d].append(self.executables[d](ts[g], *args[d]))
-    return DeviceGroups(groups.mesh, groups.size, out)
+    return SeedGroups(groups.mesh, groups.size, out)

@@ -1,7 +1,8 @@
 """The seeds of a sweep's runs: each condition's seed layout and its runs' keys.
 
-  layout = seed_layout(config)                      # per-run seed indices
-  keys = condition_keys(config, layout, rows)       # {stream: [n] keys}
+  seeds = SeedSpec.of(config)                       # read once from the config
+  layout = seed_layout(seeds)                       # per-run seed indices
+  keys = condition_keys(seeds, layout, rows)        # {stream: [n] keys}
 
 A design (`config.design`) decides which seed each run's key streams come
 from: "seeds" (one seed per run), "crossed" (a grid of initialization and
@@ -11,16 +12,41 @@ initial parameters). Nothing here trains or writes.
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import numpy as np
 
 from lstm_init.core import keys as keys_lib
+from lstm_init.engine.spec.schema import DESIGNS
 from lstm_init.errors import ConfigError
 
-DESIGNS = ("seeds", "crossed", "instability")
+
+@dataclasses.dataclass(frozen=True)
+class SeedSpec:
+  """What decides a condition's runs and their keys, read once from its config."""
+
+  seed: int                # the experiment seed: the root key
+  design: str              # one of DESIGNS
+  fixed_streams: str       # streams held fixed across seeds ("data", "init,data", ...)
+  num_seeds: int
+  num_init_seeds: int
+  num_data_seeds: int
+  init_seed_offset: int
+  data_seed_offset: int
+  num_base_seeds: int
+  base_seed_offset: int
+
+  @classmethod
+  def of(cls, config) -> "SeedSpec":
+    """The spec of a condition's config (its top-level seed fields)."""
+    return cls(int(config.seed), str(config.design), str(config.fixed_streams),
+               *(int(config[f]) for f in ("num_seeds", "num_init_seeds", "num_data_seeds",
+                                          "init_seed_offset", "data_seed_offset",
+                                          "num_base_seeds", "base_seed_offset")))
 
 
-def seed_layout(config) -> dict[str, np.ndarray]:
+def seed_layout(seeds: SeedSpec) -> dict[str, np.ndarray]:
   """Per-run seed indices of one condition: {"seed", "init_seed", "data_seed"}.
 
   With `design="seeds"` run i uses seed i for every stream. With
@@ -37,7 +63,7 @@ def seed_layout(config) -> dict[str, np.ndarray]:
   "perturbation" entry.
 
   Args:
-    config: one condition's config (`design` and its seed counts and offsets).
+    seeds: one condition's `SeedSpec` (its design, seed counts and offsets).
 
   Returns:
     {"seed", "init_seed", "data_seed"[, "perturbation"]}, each a [runs] int
@@ -47,20 +73,20 @@ def seed_layout(config) -> dict[str, np.ndarray]:
   Raises:
     ConfigError: for an unknown design or seed counts below their minimum.
   """
-  if config.design not in DESIGNS:
-    raise ConfigError(f"unknown design {config.design!r}; valid choices: {', '.join(DESIGNS)}")
-  if config.design == "crossed":
-    n_i, n_j = int(config.num_init_seeds), int(config.num_data_seeds)
+  if seeds.design not in DESIGNS:
+    raise ConfigError(f"unknown design {seeds.design!r}; valid choices: {', '.join(DESIGNS)}")
+  if seeds.design == "crossed":
+    n_i, n_j = int(seeds.num_init_seeds), int(seeds.num_data_seeds)
     if n_i < 1 or n_j < 1:
       raise ConfigError(f"num_init_seeds and num_data_seeds must be >= 1, got {n_i}, {n_j}")
     seed = np.arange(n_i * n_j)
-    return {"seed": seed, "init_seed": int(config.init_seed_offset) + seed // n_j,
-            "data_seed": int(config.data_seed_offset) + seed % n_j}
-  n = int(config.num_seeds)
+    return {"seed": seed, "init_seed": int(seeds.init_seed_offset) + seed // n_j,
+            "data_seed": int(seeds.data_seed_offset) + seed % n_j}
+  n = int(seeds.num_seeds)
   if n < 1:
     raise ConfigError(f"num_seeds must be >= 1, got {n}")
-  if config.design == "instability":
-    n_b, offset = int(config.num_base_seeds), int(config.base_seed_offset)
+  if seeds.design == "instability":
+    n_b, offset = int(seeds.num_base_seeds), int(seeds.base_seed_offset)
     if n_b < 1 or n < 2 or offset < 0:
       raise ConfigError(f"design=instability needs num_base_seeds >= 1, num_seeds >= 2 (run 0 "
                         f"is the base, runs 1.. its one-bit perturbations) and "
@@ -72,11 +98,11 @@ def seed_layout(config) -> dict[str, np.ndarray]:
   return {"seed": seed, "init_seed": seed, "data_seed": seed}
 
 
-def condition_keys(config, layout: dict[str, np.ndarray], rows: np.ndarray):
+def condition_keys(seeds: SeedSpec, layout: dict[str, np.ndarray], rows: np.ndarray):
   """Stream keys of the runs `rows` of a condition's seed layout.
 
   Args:
-    config: the condition's config (`seed`, `design`, `fixed_streams`).
+    seeds: the condition's `SeedSpec` (`seed`, `design`, `fixed_streams`).
     layout: its `seed_layout`, each entry a [runs] int array.
     rows: [n] int indices of the runs wanted.
 
@@ -84,31 +110,31 @@ def condition_keys(config, layout: dict[str, np.ndarray], rows: np.ndarray):
     {stream: [n] typed keys}, one entry per stream of `keys.STREAMS`
     (`keys.run_keys`).
   """
-  root = keys_lib.root_key(config.seed)
-  fixed = keys_lib.parse_streams(config.fixed_streams)
+  root = keys_lib.root_key(seeds.seed)
+  fixed = keys_lib.parse_streams(seeds.fixed_streams)
   stream_index = None
-  if config.design == "instability":  # every stream from the base seed
+  if seeds.design == "instability":  # every stream from the base seed
     stream_index = {name: layout["init_seed"][rows] for name in keys_lib.STREAMS}
-  if config.design == "crossed":
+  if seeds.design == "crossed":
     # init follows the init seed; data order, dropout and noise the data seed.
     stream_index = {"init": layout["init_seed"][rows], "data": layout["data_seed"][rows],
                     "dropout": layout["data_seed"][rows], "noise": layout["data_seed"][rows]}
   return keys_lib.run_keys(root, layout["seed"][rows], fixed, stream_index=stream_index)
 
 
-def perturbation_keys(config, layout: dict[str, np.ndarray], rows: np.ndarray):
+def perturbation_keys(seeds: SeedSpec, layout: dict[str, np.ndarray], rows: np.ndarray):
   """(keys, enabled) of the runs `rows` of an instability layout: the key that picks
   each run's flipped element and whether it flips one (perturbation > 0).
 
   Args:
-    config: the condition's config (`seed`).
+    seeds: the condition's `SeedSpec` (`seed`).
     layout: its `seed_layout` (design "instability": with "perturbation").
     rows: [n] int indices of the runs wanted.
 
   Returns:
     ([n] typed keys, [n] bool: the run flips one bit).
   """
-  root = keys_lib.root_key(config.seed)
+  root = keys_lib.root_key(seeds.seed)
   base, j = layout["init_seed"][rows], layout["perturbation"][rows]
   keys = jax.vmap(lambda b, p: keys_lib.perturb_key(root, b, p))(base, j)
   return keys, j > 0

@@ -15,11 +15,11 @@ import jax
 import numpy as np
 from flax import serialization
 
-from lstm_init.engine.plan import SweepPlan
-from lstm_init.engine.programs import Schedule
-from lstm_init.engine.runs import group_runs
+from lstm_init.engine.execute.runs import group_runs
+from lstm_init.engine.spec.plan import SweepPlan
+from lstm_init.engine.spec.schedule import Schedule
 
-# Per condition, [seeds, ...] arrays: `engine.outputs` turns them into rows and curves.
+# Per condition, [seeds, ...] arrays: `persist.outputs` turns them into rows and curves.
 OUTPUTS = ("train_steps", "train_curve", "eval_loss", "eval_metric", "diverged_step",
            "final_eval_loss", "final_eval_metric", "per_position", "test_loss", "test_metric",
            "diverged")
@@ -76,6 +76,22 @@ class ChunkRecords:
       self.train_curve[:, e] = np.where(finite.any(axis=1), mean, np.nan)
     self.next_piece = np.array(p + 1)
     return evals.stop - 1
+
+  def outputs(self, final: dict[str, dict[str, np.ndarray]], n: int) -> dict[str, np.ndarray]:
+    """The chunk's `OUTPUTS` for its first n runs (the rest are padding copies).
+
+    Args:
+      final: the final evaluation, {"val": scores, "test": scores} of [runs] arrays.
+      n: the chunk's real runs.
+    """
+    ev, test = final["val"], final["test"]
+    out = {name: getattr(self, name)[:n] for name in
+           ("train_steps", "train_curve", "eval_loss", "eval_metric", "diverged_step")}
+    out.update(final_eval_loss=ev["loss"][:n], final_eval_metric=ev["metric"][:n],
+               per_position=ev.get("per_position", np.zeros((len(ev["loss"]), 0)))[:n],
+               test_loss=test["loss"][:n], test_metric=test["metric"][:n],
+               diverged=self.diverged_step[:n] >= 0)
+    return out
 
 
 @dataclasses.dataclass

@@ -6,11 +6,6 @@ import signal
 import threading
 
 
-class Interrupted(Exception):
-  """SIGINT or SIGTERM during a sweep: the current piece finished and a checkpoint
-  was written."""
-
-
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # Ctrl-C; a scheduler's notice (SLURM)
 
 

@@ -4,9 +4,9 @@ One msgpack file (Flax serialization, no pickle), written atomically, so a
 sweep killed at any moment finds either the previous checkpoint or the new
 one:
 
-  save(path, sweep_state, runs)         # runs: the chunk's stacked states, or None
-  sweep_state = load_sweep(path, fresh, plan) # restored into the structure of `fresh`
-  runs = load_runs(path, template, n, plan)   # template: one group's run states
+  workdir.save_checkpoint(encode(sweep_state, runs, identity))   # runs: or None
+  sweep_state = load_sweep(path, fresh, identity)  # restored into the structure of `fresh`
+  runs = load_runs(path, template, n, identity)    # template: one seed group's run states
 
 Each file carries the SHA-256 digest of its contents and the identity of the
 plan that wrote it (`plan`: conditions, seeds, groups, the config), so a
@@ -28,10 +28,9 @@ import msgpack
 import numpy as np
 from flax import serialization
 
-from lstm_init.engine.device_groups import is_key
-from lstm_init.engine.distributed import fetch
+from lstm_init.core.keys import is_key
+from lstm_init.engine.runtime.processes import fetch
 from lstm_init.errors import ConfigError
-from lstm_init.records import atomic_write_bytes
 
 FORMAT = "lstm_init checkpoint 3"  # 3: SweepState.at_once renamed seed_groups
 
@@ -53,23 +52,24 @@ def gather(runs) -> list[np.ndarray]:
           fetch(jax.random.key_data(x) if is_key(x) else x) for x in jax.tree.leaves(runs)]
 
 
-def save(path: str, sweep_state, runs=None, plan: dict[str, Any] | None = None) -> None:
-  """Writes the sweep state and the run states into one file, atomically, with
-  the SHA-256 digest of its contents and the identity of the plan that wrote it.
+def encode(sweep_state, runs=None, plan: dict[str, Any] | None = None) -> bytes:
+  """The sweep state and the run states as one checkpoint's bytes, with the
+  SHA-256 digest of its contents and the identity of the plan that wrote it.
 
   Args:
-    path: the checkpoint file.
     sweep_state: the sweep's `SweepState`.
     runs: the chunk's stacked run states, or None.
-    plan: the plan's identity (`runs.plan_identity`).
+    plan: the plan's identity (`SweepPlan.identity`).
+
+  Returns:
+    The file's bytes (`persist.workdir.Workdir.save_checkpoint` writes them).
   """
   payload = {"sweep": serialization.to_state_dict(sweep_state)}
   if runs is not None:
     payload["runs"] = {str(i): a for i, a in enumerate(gather(runs))}
   body = serialization.msgpack_serialize(payload)
-  atomic_write_bytes(path, msgpack.packb({"format": FORMAT, "plan": plan or {},
-                                          "digest": hashlib.sha256(body).hexdigest(),
-                                          "body": body}))
+  return msgpack.packb({"format": FORMAT, "plan": plan or {},
+                       "digest": hashlib.sha256(body).hexdigest(), "body": body})
 
 
 def _refuse(path: str, problem: str):

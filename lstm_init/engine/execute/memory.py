@@ -1,8 +1,11 @@
 """How many runs train at once: chunks that fit in memory, cut smaller after an OOM.
 
 The sizes come from the compiled programs' own memory analysis
-(`GroupPrograms.run_bytes`) against the budget (`distributed.memory_budget_bytes`).
-A chunk holds whole groups of runs on every device where it can.
+(`ConditionGroupPrograms.run_bytes`) against the budget
+(`runtime.memory.memory_budget_bytes`). A chunk holds whole seed groups on
+every device where it can. The records of every run (each step's loss, each
+validation, a results row) stay in host memory until the end: a sweep whose
+records cannot fit is refused before training (`check_record_size`).
 """
 
 from __future__ import annotations
@@ -11,18 +14,39 @@ from typing import Callable
 
 import numpy as np
 
-from lstm_init.engine import distributed
-from lstm_init.engine.plan import SweepPlan
-from lstm_init.engine.programs import GroupPrograms, Schedule
-from lstm_init.engine.runs import RECORD_SHARE, boundaries, group_runs, record_bytes
-from lstm_init.errors import ConfigError
+from lstm_init.engine.execute.programs import ConditionGroupPrograms
+from lstm_init.engine.execute.runs import boundaries, group_runs
+from lstm_init.engine.runtime import memory as host
+from lstm_init.engine.spec.plan import SweepPlan
+from lstm_init.engine.spec.schedule import Schedule
+from lstm_init.errors import ConfigError, OutOfMemory
+
+RECORD_SHARE = 0.8  # of the host's available memory the records may take
+ROW_BYTES = 2048    # a results row (a dict of ~20 numbers), its text and its summary share
 
 
-def check_record_size(plan: SweepPlan, schedules: list[Schedule]) -> None:
+def record_bytes(schedule: Schedule) -> int:
+  """Host bytes one run's records take through the sweep: every step's loss
+  (float32 while in training, float64 filed, float32 in curves.npz), three
+  curves at each validation (in the records and again in the curves), a row.
+
+  Args:
+    schedule: the run's condition's schedule.
+
+  Returns:
+    The estimate in bytes.
+  """
+  return 16 * schedule.total + 48 * len(schedule.evals) + ROW_BYTES
+
+
+
+
+def check_record_size(plan: SweepPlan) -> None:
   """Refuses, before training, a sweep whose records cannot fit in host memory:
   every run keeps each step's loss, its validations and a results row."""
-  need = sum(len(lay["seed"]) * record_bytes(s) for lay, s in zip(plan.layouts, schedules))
-  have = distributed.host_memory_bytes()
+  need = sum(len(lay["seed"]) * record_bytes(c.schedule)
+             for lay, c in zip(plan.layouts, plan.conditions))
+  have = host.host_memory_bytes()
   if need > RECORD_SHARE * have:
     runs = sum(len(lay["seed"]) for lay in plan.layouts)
     raise ConfigError(
@@ -32,29 +56,30 @@ def check_record_size(plan: SweepPlan, schedules: list[Schedule]) -> None:
         "or train.steps, or a machine with more memory")
 
 
-def plan_bounds(plan: SweepPlan, g: int, programs: GroupPrograms, data, mesh,
-                schedule: Schedule, log: Callable[[str], None]) -> np.ndarray:
-  """Chunk boundaries in group g's run list, from the compiled programs' memory.
+def plan_bounds(plan: SweepPlan, g: int, programs: ConditionGroupPrograms, data, mesh,
+                log: Callable[[str], None]) -> np.ndarray:
+  """Chunk boundaries in condition group g's run list, from the compiled
+  programs' memory.
 
   Args:
     plan: the sweep.
-    g: the group of conditions.
-    programs: the group's compiled programs (`programs.seed_group` runs per vmapped group).
+    g: the condition group.
+    programs: its compiled programs (`programs.seed_group` runs per seed group).
     data: the group's experiment data, placed on the devices.
     mesh: the devices.
-    schedule: the group's pieces (the first piece's program is analysed).
     log: where the memory line goes.
 
   Returns:
     [chunks + 1] boundaries.
   """
   runs = group_runs(plan, g)
-  cfg, d = plan.config, mesh.size
+  settings, d = plan.settings, mesh.size
+  schedule = plan.conditions[plan.groups[g][0]].schedule  # its first piece is analysed
   whole = d * max(1, programs.seed_group)  # a group is padded to its size anyway
 
   def rounded(size: int) -> int:
-    if int(cfg.max_chunk_seeds) > 0:
-      size = min(size, int(cfg.max_chunk_seeds))
+    if settings.max_chunk_seeds > 0:
+      size = min(size, settings.max_chunk_seeds)
     if size >= len(runs):
       return len(runs)
     unit = whole if size >= whole else d
@@ -63,7 +88,7 @@ def plan_bounds(plan: SweepPlan, g: int, programs: GroupPrograms, data, mesh,
   size = rounded(len(runs))
   shapes = programs.abstract_group(runs[0])
   held, temp = programs.run_bytes(shapes, data, schedule.pieces[0].segments)
-  budget = distributed.memory_budget_bytes(cfg.memory_budget_gb, mesh)
+  budget = host.memory_budget_bytes(settings.memory_budget_gb, mesh)
   if size * held + d * temp > budget:  # each device runs its groups in turn
     if whole * held + d * temp > budget:
       raise ConfigError(

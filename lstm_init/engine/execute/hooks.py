@@ -14,11 +14,11 @@ import dataclasses
 import math
 import time
 import warnings
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from lstm_init.engine.writers import MetricWriter
+from lstm_init.engine.persist.writers import MetricWriter
 
 Clock = Callable[[], float]
 
@@ -27,7 +27,7 @@ Clock = Callable[[], float]
 class PieceDone:
   """One trained piece of one chunk of runs, as the hooks see it."""
 
-  group: int                 # the group of conditions (one compiled program)
+  group: int                 # the condition group (one compiled program)
   chunk: int                 # the chunk of the group's runs
   step: int                  # training steps done after this piece
   total_steps: int           # the chunk's training steps in all
@@ -37,6 +37,9 @@ class PieceDone:
   train_loss: np.ndarray     # [runs] mean training loss since the previous validation
   eval_loss: np.ndarray      # [runs] the validation loss at `step`
   eval_metric: np.ndarray    # [runs] the task's metric at `step`
+  curves: dict[str, Any] = dataclasses.field(default_factory=dict)
+  # {"steps": the piece's validation steps (step 0 first in a chunk's first
+  # piece), "train_loss", "eval_loss", "eval_metric": [runs, len(steps)]}
 
 
 class Hook:
@@ -131,8 +134,9 @@ class ProgressBar(Hook):
 
 
 class MetricsLog(Hook):
-  """Each piece's per-run numbers, as one record of a metric writer
-  (`metrics.jsonl`: group, chunk, step, runs, conditions and [runs] lists)."""
+  """Each piece's per-run numbers, as one record of the metric writers
+  (`metrics.jsonl`: group, chunk, step, runs, conditions and [runs] lists;
+  TensorBoard: the curves' quantiles at each validation of the piece)."""
 
   def __init__(self, writer: MetricWriter):
     self.writer = writer
@@ -143,7 +147,12 @@ class MetricsLog(Hook):
         "group": event.group, "chunk": event.chunk, "step": event.step,
         "runs": len(event.conditions), "conditions": list(event.conditions),
         "train_loss": event.train_loss, "eval_loss": event.eval_loss,
-        "eval_metric": event.eval_metric})
+        "eval_metric": event.eval_metric, "curves": event.curves})
+    self.writer.flush()
+
+  def close(self) -> None:
+    """Closes the writers."""
+    self.writer.close()
 
 
 class Every:

@@ -1,7 +1,7 @@
 """How many runs a device vmaps at once (`seed_group`), chosen by timing when asked.
 
 By default (`config.seed_group=-1`) the size is a fixed rule of the backend
-(`distributed.seed_group`: 1 on the CPU, 1024 on GPUs and TPUs), so a seed's
+(`seed_group.fixed_size`: 1 on the CPU, 1024 on GPUs and TPUs), so a seed's
 result follows from the command and the kind of machine alone. Timing is
 there for a user who asks for it by name (`config.seed_group_timing=True`):
 the loop times two steps of the group's training program for each candidate
@@ -32,9 +32,10 @@ from typing import Callable
 import jax
 
 from lstm_init import records
-from lstm_init.engine import distributed
-from lstm_init.engine.plan import SweepPlan, structure_key
-from lstm_init.engine.programs import GroupPrograms
+from lstm_init.engine.execute.programs import ConditionGroupPrograms
+from lstm_init.engine.execute.seed_group import pad_runs
+from lstm_init.engine.runtime import processes
+from lstm_init.engine.spec.plan import SweepPlan
 
 CPU_CANDIDATES = (1, 2, 4, 8)
 ACCELERATOR_CANDIDATES = (128, 256, 512, 1024, 2048)
@@ -68,10 +69,9 @@ def cache_path() -> str | None:
 
 
 def _cache_key(plan: SweepPlan, g: int, mesh) -> str:
-  ci = plan.groups[g][0]
   dev = jax.devices()[0]
   what = json.dumps([jax.__version__, dev.platform, dev.device_kind, mesh.size,
-                     structure_key(plan.conditions[ci].config, plan.experiments[ci])])
+                     plan.group_keys[g]])
   return hashlib.sha256(what.encode()).hexdigest()[:24]
 
 
@@ -88,7 +88,7 @@ def _remembered(key: str) -> int | None:
 
 def _remember(key: str, choice: int) -> None:
   path = cache_path()
-  if path is None or not distributed.is_writer():
+  if path is None or not processes.is_writer():
     return
   known = {}
   if os.path.isfile(path):
@@ -130,9 +130,8 @@ def choose(plan: SweepPlan, g: int, mesh, data, runs: list[tuple[int, int]],
   timed = [runs[i % len(runs)] for i in range(per_device * mesh.size)]
   per_run_step, compile_s = {}, 0.0
   for c in sizes:  # (compiling them in threads measured slower on 2 cores)
-    programs = GroupPrograms(plan, plan.groups[g], mesh, c)
-    n_pad = distributed.padded(len(timed), mesh, c)
-    groups = programs.init_groups(timed + [timed[-1]] * (n_pad - len(timed)))
+    programs = ConditionGroupPrograms(plan, plan.groups[g], mesh, c)
+    groups = programs.init_groups(pad_runs(timed, mesh.size, c))
     step = lambda: jax.block_until_ready(
         jax.tree.leaves(programs.run(("train", TIMED_STEPS), groups, data).by_device))
     step()  # compiles; the first call allocates
@@ -141,7 +140,7 @@ def choose(plan: SweepPlan, g: int, mesh, data, runs: list[tuple[int, int]],
     step()
     per_run_step[c] = (time.perf_counter() - start) / (len(timed) * TIMED_STEPS)
   # Every process must make the same choice: process 0's times decide.
-  best = int(distributed.broadcast_from_writer(min(per_run_step, key=per_run_step.get)))
+  best = int(processes.broadcast_from_writer(min(per_run_step, key=per_run_step.get)))
   log("seed_group: " + ", ".join(f"{c}: {1e6 * t:.0f} us" for c, t in per_run_step.items())
       + f" per run-step on {len(timed)} runs -> {best} at a time per device; {DEPENDS}")
   _remember(key, best)

@@ -1,22 +1,21 @@
-"""What a sweep writes: computed once, written once.
+"""What a sweep records of its runs: results rows, curves and the summary, computed once.
 
 The loop collects per-condition arrays while it trains; this module turns them
-into `results.csv` rows, `curves.npz` arrays and `summary.json` (`write`). The
-summary's statistics and vocabulary are the report's (`report.summary`), and
+into `results.csv` rows, `curves.npz` arrays and `summary.json`'s dict, which
+`persist.workdir.Workdir.write_results` writes. The summary's statistics and
+vocabulary are the report's (`report.summary`), and
 `report.results.load_results` reads a finished workdir back.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from typing import Any
 
 import numpy as np
 
-from lstm_init import records
-from lstm_init.engine.plan import SweepPlan
+from lstm_init.engine.spec.plan import SweepPlan
 from lstm_init.report import summary as summary_lib
 from lstm_init.report.results import RESULT_COLUMNS
 
@@ -39,11 +38,10 @@ def final_train_loss(every_step: np.ndarray) -> float:
 
 def describe_plan(plan: SweepPlan) -> str:
   """What a sweep compares, for the log: conditions, seeds, task(s), baseline, programs."""
-  c0 = plan.conditions[0].config
   seeds = len(plan.layouts[0]["seed"])
   exps = plan.experiments
   tasks = list(dict.fromkeys(e.description for e in exps))
-  lines = [f"Sweep {c0.name!r}: {len(plan.conditions)} condition(s) x {seeds} seeds on "
+  lines = [f"Sweep {plan.settings.name!r}: {len(plan.conditions)} condition(s) x {seeds} seeds on "
            + (tasks[0] if len(tasks) == 1 else f"{len(tasks)} tasks")]
   if len(tasks) == 1:
     if exps[0].baseline is not None:
@@ -75,7 +73,7 @@ def result_rows(plan: SweepPlan, per: dict[int, dict[str, np.ndarray]]) -> list[
 
   Args:
     plan: the sweep.
-    per: per condition index, the loop's outputs (`engine.state.OUTPUTS`, [seeds, ...]).
+    per: per condition index, the loop's outputs (`execute.state.OUTPUTS`, [seeds, ...]).
 
   Returns:
     Dicts keyed by `result_columns(plan)`, conditions in order, seeds in layout order.
@@ -132,7 +130,7 @@ def curve_arrays(plan: SweepPlan, per, steps) -> dict[str, np.ndarray]:
     out["per_timestep_loss"][ci, :s, :p["per_position"].shape[1]] = p["per_position"]
     out["steps"][ci, :e] = steps[ci]
   out["conditions"] = np.array([c.name for c in plan.conditions])
-  out["curve_rows"] = np.array([int(c.config.train.curve_rows) for c in plan.conditions])
+  out["curve_rows"] = np.array([c.curve_rows for c in plan.conditions])
   return out
 
 
@@ -140,19 +138,8 @@ def summarize(plan: SweepPlan, rows: list[dict],
               curves: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
   """The sweep's `summary.json` (`report.summary.summarize` over the plan's conditions)."""
   conditions = [summary_lib.ScoredCondition(
-      c.name, c.overrides, c.config.design,
+      c.name, c.overrides, c.seeds.design,
       {k: getattr(e, k) for k in summary_lib.TASK_FIELDS if k != "task"} | {
           "task": e.description})
       for c, e in zip(plan.conditions, plan.experiments)]
-  return summary_lib.summarize(conditions, rows, int(plan.config.seed), curves)
-
-
-def write(workdir: str, plan: SweepPlan, rows: list[dict], curves: dict[str, np.ndarray],
-          summary: dict[str, Any]) -> None:
-  """Writes results.csv, curves.npz and summary.json (and drops a partial table)."""
-  records.write_csv(os.path.join(workdir, "results.csv"), rows, result_columns(plan))
-  records.write_npz(os.path.join(workdir, "curves.npz"), **curves)
-  records.write_json(os.path.join(workdir, "summary.json"), summary)
-  partial = os.path.join(workdir, "results.partial.csv")
-  if os.path.exists(partial):
-    os.remove(partial)
+  return summary_lib.summarize(conditions, rows, plan.settings.seed, curves)

@@ -1,9 +1,10 @@
-"""The compiled programs of a sweep: one set per group of conditions.
+"""The compiled programs of a sweep: one set per condition group.
 
-A group's runs are stacked on one axis and sharded over devices; each device
-runs its shard `seed_group` runs at a time, every group of runs through the
-same single-device executable (`device_groups.GroupProgram`). The host loop (`lstm_init.engine.loop`)
-calls two kinds of program:
+A condition group's runs are stacked on one axis and sharded over devices;
+each device runs its shard one seed group (`seed_group` runs) at a time,
+every seed group through the same single-device executable
+(`placement.SeedGroupProgram`). The host loop (`execute.loop`) calls two
+kinds of program:
 
   piece(state, data, segments)   training steps with the learning-curve
                                  validations between them, no host sync
@@ -15,7 +16,6 @@ memory analysis gives the memory a run needs (`run_bytes`).
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import weakref
 from typing import Any
@@ -25,82 +25,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lstm_init.engine import device_groups, distributed
-from lstm_init.engine.config import eval_every
+from lstm_init.engine.execute import placement
+from lstm_init.engine.execute.seed_group import pad
+from lstm_init.engine.spec.plan import SweepPlan
+from lstm_init.engine.spec.seeds import condition_keys, perturbation_keys
 from lstm_init.training.experiment import Experiment, stacked_values
-from lstm_init.engine.plan import SweepPlan
-from lstm_init.engine.seeds import condition_keys, perturbation_keys
-
-
-@dataclasses.dataclass(frozen=True)
-class Piece:
-  """Steps `[start, end)` trained by one compiled program, validating after each
-  segment (`segments = ((length, count), ...)`); `first_eval` indexes the
-  first of its validations in `Schedule.evals`."""
-
-  start: int
-  end: int
-  segments: tuple[tuple[int, int], ...]
-  first_eval: int
-
-
-@dataclasses.dataclass(frozen=True)
-class Schedule:
-  """When a run validates (`evals`, step 0 first) and where the host loop
-  takes over (`pieces`: log, progress, metrics.jsonl, checkpoint, SIGINT)."""
-
-  evals: tuple[int, ...]
-  pieces: tuple[Piece, ...]
-
-  @property
-  def total(self) -> int:
-    """The run's training steps (its last validation's step)."""
-    return self.evals[-1]
-
-
-def make_schedule(total: int, every: int, log_every: int) -> Schedule:
-  """Pieces of `log_every` steps (the last may be shorter), each validating
-  every `every` steps from its start and at its end.
-
-  Every full piece has the same segments, so it is one compiled program;
-  when `every` divides `log_every` the validations are the multiples of
-  `every`.
-
-  Args:
-    total: training steps.
-    every: steps between validations.
-    log_every: steps per piece.
-
-  Returns:
-    The `Schedule`.
-  """
-  evals, pieces = [0], []
-  for start in range(0, total, log_every):
-    end = min(start + log_every, total)
-    points = sorted(set(range(start + every, end, every)) | {end})
-    lengths = np.diff([start] + points).tolist()
-    segments: list[list[int]] = []
-    for length in lengths:
-      if segments and segments[-1][0] == length:
-        segments[-1][1] += 1
-      else:
-        segments.append([length, 1])
-    pieces.append(Piece(start, end, tuple(map(tuple, segments)), len(evals)))
-    evals += points
-  return Schedule(tuple(evals), tuple(pieces))
-
-
-def schedule_of(config) -> Schedule:
-  """The schedule of a condition's config (`train.steps`, `eval_every`, `log_every`).
-
-  Args:
-    config: the condition's config.
-
-  Returns:
-    The `Schedule`.
-  """
-  t = config.train
-  return make_schedule(int(t.steps), eval_every(t), int(t.log_every))
 
 
 def run_piece(exp: Experiment, state, data, segments: tuple[tuple[int, int], ...]):
@@ -185,14 +114,15 @@ def _as_function(fn, name: str):
   return program
 
 
-class GroupPrograms:
-  """The jitted, vmapped programs of one group, compiled once, reused by chunks."""
+class ConditionGroupPrograms:
+  """The jitted, vmapped programs of one condition group, compiled once, reused by
+  its chunks; `seed_group` runs per call."""
 
   def __init__(self, plan: SweepPlan, group: list[int], mesh=None, seed_group: int = 1):
     self.plan = plan
     self.exp = plan.experiments[group[0]]
     self.init = {ci: stacked(plan.experiments[ci], "init") for ci in group}
-    self.mesh = mesh if mesh is not None else distributed.run_mesh(1)
+    self.mesh = mesh if mesh is not None else placement.run_mesh(1)
     self.seed_group = seed_group
     self._jitted: dict[Any, Any] = {}
     self._compiled: dict[Any, Any] = {}
@@ -213,7 +143,7 @@ class GroupPrograms:
         fn = chex.assert_max_traces(_as_function(fn, f"{name}{static}@{id(self)}"),
                                     n=MAX_TRACES)
       # A piece replaces the state it is given: its buffers are donated.
-      self._jitted[key] = device_groups.GroupProgram(jax.vmap(fn, in_axes=(0, None)), self.mesh,
+      self._jitted[key] = placement.SeedGroupProgram(jax.vmap(fn, in_axes=(0, None)), self.mesh,
                                                    donate=name == "piece")
     return self._jitted[key]
 
@@ -228,7 +158,7 @@ class GroupPrograms:
       data: the experiment's data.
 
     Returns:
-      The compiled program of `device_groups.GroupProgram.compile`.
+      The compiled program of `placement.SeedGroupProgram.compile`.
     """
     leaves, treedef = jax.tree.flatten(group)
     shapes = (key, treedef, tuple((a.shape, str(a.dtype)) for a in leaves))
@@ -238,7 +168,7 @@ class GroupPrograms:
       self.compile_s += time.perf_counter() - start
     return self._compiled[shapes]
 
-  def run(self, key, groups: device_groups.DeviceGroups, data) -> device_groups.DeviceGroups:
+  def run(self, key, groups: placement.SeedGroups, data) -> placement.SeedGroups:
     """Program `key` on every group; the outputs, group by group.
 
     Args:
@@ -247,11 +177,11 @@ class GroupPrograms:
       data: the experiment's data.
 
     Returns:
-      The outputs, as `DeviceGroups` on the devices.
+      The outputs, as `SeedGroups` on the devices.
     """
     return self.compiled(key, groups.first, data)(groups, data)
 
-  def piece(self, groups: device_groups.DeviceGroups, data, segments):
+  def piece(self, groups: placement.SeedGroups, data, segments):
     """One piece of training: (the groups' new states, every run's outputs on the host).
 
     Args:
@@ -260,13 +190,13 @@ class GroupPrograms:
       segments: the piece's `((length, count), ...)`.
 
     Returns:
-      (new states as `DeviceGroups`, `run_piece`'s outputs, [runs, ...] host
+      (new states as `SeedGroups`, `run_piece`'s outputs, [runs, ...] host
       arrays).
     """
     out = self.run(("piece", segments), groups, data)
     return out.map(lambda t: t[0]), out.map(lambda t: t[1]).fetch()
 
-  def evaluate(self, groups: device_groups.DeviceGroups, data, split: str):
+  def evaluate(self, groups: placement.SeedGroups, data, split: str):
     """Scores of every run, on the host.
 
     Args:
@@ -287,7 +217,7 @@ class GroupPrograms:
     out = {}
     for ci in dict.fromkeys(c for c, _ in runs):
       rows = np.array(sorted({r for c, r in runs if c == ci}))
-      keys = condition_keys(self.plan.conditions[ci].config, self.plan.layouts[ci], rows)
+      keys = condition_keys(self.plan.conditions[ci].seeds, self.plan.layouts[ci], rows)
       out[ci] = ({k: dict(zip(rows.tolist(), np.asarray(jax.random.key_data(v))))
                   for k, v in keys.items()}, {k: jax.random.key_impl(v) for k, v in keys.items()})
     return out
@@ -303,32 +233,32 @@ class GroupPrograms:
     for ci in dict.fromkeys(c for c, _ in batch):  # a chunk is condition by condition
       rows = [r for c, r in batch if c == ci]
       n = len(rows)
-      rows = rows + [rows[-1]] * (self.seed_group - n)
+      rows = pad(rows, self.seed_group)
       data, impls = streams[ci]
       keys = {k: jax.random.wrap_key_data(put(np.stack([d[r] for r in rows])), impl=impls[k])
               for k, d in data.items()}
       state = self.init[ci](keys, put(stacked_values(self.plan.experiments[ci], self.seed_group)))
       layout = self.plan.layouts[ci]
       if "perturbation" in layout:
-        pkeys, enabled = perturbation_keys(self.plan.conditions[ci].config, layout,
+        pkeys, enabled = perturbation_keys(self.plan.conditions[ci].seeds, layout,
                                            np.array(rows))
         state = stacked(self.plan.experiments[ci], "perturb")(
             state, jax.device_put(pkeys, device), put(np.asarray(enabled)))
       parts.append(state if n == self.seed_group else jax.tree.map(lambda a, n=n: a[:n], state))
     return _concat(parts)
 
-  def init_groups(self, runs) -> device_groups.DeviceGroups:
+  def init_groups(self, runs) -> placement.SeedGroups:
     """The initial states of `runs` ((condition, seed row) pairs, a whole number
-    of groups per device: `distributed.padded`), each group made on its device.
+    of seed groups per device: `seed_group.pad_runs`), each group made on its device.
 
     Args:
       runs: the (condition, seed row) pairs, padded.
 
     Returns:
-      Their initial states as `DeviceGroups`.
+      Their initial states as `SeedGroups`.
     """
     streams = self._stream_keys(runs)
-    return device_groups.DeviceGroups.build(
+    return placement.SeedGroups.build(
         self.mesh, self.seed_group, len(runs),
         lambda rows, d: self._group_state([runs[i] for i in rows], streams, d))
 
@@ -342,7 +272,7 @@ class GroupPrograms:
       The `jax.ShapeDtypeStruct` tree of `seed_group` such runs' states.
     """
     ci, row = run
-    keys = condition_keys(self.plan.conditions[ci].config, self.plan.layouts[ci],
+    keys = condition_keys(self.plan.conditions[ci].seeds, self.plan.layouts[ci],
                           np.full(self.seed_group, row))
     return jax.eval_shape(self.init[ci], keys, stacked_values(self.plan.experiments[ci],
                                                               self.seed_group))

@@ -1,0 +1,1 @@
+"""How a plan runs: compiled programs, seed groups on devices, memory, the host loop."""

@@ -1,0 +1,1 @@
+"""What a sweep leaves in its workdir: records, results, checkpoints, metrics."""

@@ -1,0 +1,1 @@
+"""The process a sweep runs in: host devices, processes, memory, the compilation cache."""
