@@ -4,9 +4,12 @@
   print(agg.table())
   # or: python -m experiments.report runs/adding runs/copy runs/char_lm --aggregate
 
-Each workdir is one task. The conditions every workdir ran are compared on
-their final validation scores, normalized per task so that tasks of different
-units can be pooled (Agarwal et al. 2021, rliable):
+Each workdir is one task, given once (the same folder or a copy of it is
+refused), labelled by its folder name or, where names repeat, by the
+shortest path suffix that tells them apart. The conditions every workdir ran
+are compared on their final validation scores, within each task, normalized
+per task so that tasks of different units can be pooled (Agarwal et al.
+2021, rliable):
   - "baseline": 1 - loss / baseline, where the task has a no-learning baseline
     and scores a loss (0: no better than the baseline, 1: a perfect loss of 0);
   - "min-max": (score - worst) / (best - worst) over every run of the task's
@@ -21,6 +24,7 @@ tasks (rliable's `probability_of_improvement`); and each task's ranks.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import os
 from typing import Sequence
@@ -40,7 +44,7 @@ class Aggregate:
   """Conditions ranked across tasks (index i: condition, t: task)."""
 
   conditions: list[str]
-  tasks: list[str]                  # each workdir's folder name
+  tasks: list[str]                  # each workdir's label (`labels`)
   normalization: list[str]          # per task: "baseline (0.1667)" or "min-max"
   scores: dict[str, np.ndarray]     # condition -> [seeds, tasks] normalized scores
   iqm: dict[str, float]
@@ -64,6 +68,88 @@ class Aggregate:
                    f"{self.ranks[i].mean():>9.2f} "
                    + " ".join(f"{int(r):>12d}" for r in self.ranks[i]))
     return "\n".join(lines)
+
+
+def _digest(workdir: str) -> str | None:
+  """SHA-256 of a workdir's config.json and results.csv (None if unreadable)."""
+  h = hashlib.sha256()
+  try:
+    for name in ("config.json", "results.csv"):
+      with open(os.path.join(workdir, name), "rb") as f:
+        h.update(hashlib.sha256(f.read()).digest())
+  except OSError:
+    return None
+  return h.hexdigest()
+
+
+def check_distinct(workdirs: Sequence[str]) -> None:
+  """Refuses a workdir given twice: the same folder (by any spelling or link),
+  or a copy of another (identical config.json and results.csv).
+
+  Args:
+    workdirs: the workdirs' paths.
+
+  Raises:
+    ConfigError: naming both paths.
+  """
+  seen: dict[str, str] = {}
+  digests: dict[str, str] = {}
+  for w in workdirs:
+    real = os.path.realpath(w)
+    if real in seen:
+      raise ConfigError(f"workdir {w!r} is {seen[real]!r} given again (the same folder), so "
+                        "its task would count twice; valid: each task's workdir once")
+    seen[real] = w
+    digest = _digest(w)
+    if digest is not None and digest in digests:
+      raise ConfigError(f"workdir {w!r} holds the same sweep as {digests[digest]!r} "
+                        "(identical config.json and results.csv: a copy), so its task would "
+                        "count twice; valid: each task's workdir once")
+    if digest is not None:
+      digests[digest] = w
+
+
+def labels(workdirs: Sequence[str]) -> list[str]:
+  """Unique labels of workdirs: each folder's name, or where names repeat the
+  shortest path suffix that tells them apart (`x1/run`, `x2/run`).
+
+  Args:
+    workdirs: distinct workdirs' paths.
+
+  Returns:
+    One label per workdir.
+  """
+  parts = [os.path.abspath(w).split(os.sep) for w in workdirs]
+  depth = [1] * len(parts)
+  while True:
+    out = ["/".join(p[-d:]) for p, d in zip(parts, depth)]
+    clash = [i for i, label in enumerate(out)
+             if out.count(label) > 1 and depth[i] < len(parts[i])]
+    if not clash:
+      return out
+    for i in clash:
+      depth[i] += 1
+
+
+def check_one_task(run: SweepResults, conditions: Sequence[str], label: str) -> None:
+  """Refuses a workdir whose conditions are of different tasks (a sweep over
+  `task.name`): its pairwise and rank tables would compare across tasks.
+
+  Args:
+    run: one workdir's results.
+    conditions: the conditions compared.
+    label: the workdir's label, for the message.
+
+  Raises:
+    ConfigError: naming the workdir and its tasks.
+  """
+  base = run.record.get("config", {}).get("task", {}).get("name")
+  overrides = {c.get("name"): c.get("overrides", {}) for c in run.record.get("conditions", [])}
+  tasks = sorted({str(overrides.get(c, {}).get("task.name", base)) for c in conditions})
+  if len(tasks) > 1:
+    raise ConfigError(f"workdir {label!r} holds conditions of several tasks ({', '.join(tasks)}"
+                      "), which --aggregate would compare with each other; valid: one task "
+                      "per workdir (sweep each task into its own workdir)")
 
 
 def _normalize(run: SweepResults, conditions: Sequence[str], n: int
@@ -118,13 +204,16 @@ def aggregate(runs: Sequence[SweepResults | str], n_resamples: int = 2000,
     The `Aggregate`.
 
   Raises:
-    ConfigError: (one line) for fewer than two workdirs, workdirs that share no
-      condition, or that mix losses (lower is better) with returns.
+    ConfigError: (one line) for fewer than two workdirs, a workdir given twice
+      (`check_distinct`), workdirs that share no condition, a workdir whose
+      common conditions are of different tasks (`check_one_task`), or
+      workdirs that mix losses (lower is better) with returns.
   """
-  runs = [load_results(r) if isinstance(r, str) else r for r in runs]
-  names = [os.path.basename(os.path.normpath(r.workdir)) for r in runs]
+  runs = [load_results(r) if isinstance(r, (str, os.PathLike)) else r for r in runs]
   if len(runs) < 2:
     raise ConfigError("--aggregate ranks conditions across tasks: give two or more workdirs")
+  check_distinct([r.workdir for r in runs])
+  names = labels([r.workdir for r in runs])
   directions = {bool(r.summary_record.get("lower_is_better", True)) for r in runs}
   if len(directions) > 1:
     raise ConfigError("these workdirs mix higher-is-better scores (returns) with "
@@ -135,6 +224,8 @@ def aggregate(runs: Sequence[SweepResults | str], n_resamples: int = 2000,
     raise ConfigError(f"the workdirs {', '.join(names)} share no condition; valid choices: "
                       "workdirs that ran the same conditions (e.g. the same "
                       "model.init.preset values)")
+  for r, name in zip(runs, names):
+    check_one_task(r, common, name)
   n = min(len(r.column(c, "seed")) for r in runs for c in common)
   per_task, how = zip(*(_normalize(r, common, n) for r in runs))
   scores = {c: np.stack([t[c] for t in per_task], axis=1) for c in common}
