@@ -16,7 +16,7 @@ Writes JSON and a log-log figure of time against seeds (`--out`, `--figure`).
 import os
 import sys
 
-from lstm_init.engine import devices as _devices
+from lstm_init.engine.runtime import devices as _devices
 
 _devices.configure_cpu_devices(sys.argv)  # before JAX starts its backend
 
@@ -29,7 +29,7 @@ from absl import app, flags  # noqa: E402
 
 from benchmarks.workload import (WORKLOADS, flops_per_seed_step, make_train, sweep_program,  # noqa: E402
                                  torch_seconds)
-from lstm_init.engine import distributed  # noqa: E402
+from lstm_init.engine.execute import placement, seed_group  # noqa: E402
 
 _SEEDS = flags.DEFINE_list("seeds", ["1", "64", "1024", "4096"], "Seed counts.")
 _STEPS = flags.DEFINE_integer("steps", 100, "Training steps per seed.")
@@ -49,10 +49,10 @@ def peak_bytes() -> float:
 def time_seeds(w, steps: int, seeds: int) -> dict:
   """Compile and run `seeds` runs of the workload as a sweep would."""
   train = make_train(w, steps)
-  mesh = distributed.run_mesh(0)
+  mesh = placement.run_mesh(0)
   if seeds % mesh.size:
-    mesh = distributed.run_mesh(1)
-  group = distributed.seed_group(-1)
+    mesh = placement.run_mesh(1)
+  group = seed_group.fixed_size(-1)
   run, compiled, compile_s = sweep_program(train, seeds, mesh, group)
   t = time.perf_counter()
   losses = jax.block_until_ready(run())

@@ -25,8 +25,8 @@ Adam, the same fixed batch every step):
 import os
 import sys
 
-# One host device per core before JAX starts (see lstm_init.engine.devices).
-from lstm_init.engine import devices as _devices
+# One host device per core before JAX starts (see lstm_init.engine.runtime.devices).
+from lstm_init.engine.runtime import devices as _devices
 
 _devices.configure_cpu_devices(sys.argv)
 
@@ -40,7 +40,7 @@ from absl import app, flags  # noqa: E402
 
 from benchmarks.workload import (WORKLOADS, flops_per_seed_step, make_train,  # noqa: E402
                                  sweep_program, torch_seconds)
-from lstm_init.engine import distributed  # noqa: E402
+from lstm_init.engine.execute import placement, seed_group  # noqa: E402
 
 _WORKLOADS = flags.DEFINE_list("workloads", ["reference", "small"], "Workloads to run.")
 _STEPS = flags.DEFINE_integer("steps", 200, "Training steps per seed.")
@@ -74,7 +74,7 @@ def bench_vmapped(w, steps, seeds, impl, sharded, group=0):
   """Seeds trained as the sweep trains them (groups of `group`; 0: each device's
   whole shard at once), on every device or on one."""
   train = make_train(w, steps, impl)
-  mesh = distributed.run_mesh(0 if sharded and seeds % len(jax.devices()) == 0 else 1)
+  mesh = placement.run_mesh(0 if sharded and seeds % len(jax.devices()) == 0 else 1)
   run, compiled, _ = sweep_program(train, seeds, mesh, group)
   jax.block_until_ready(run())  # first call allocates
   t = time.perf_counter()
@@ -137,7 +137,7 @@ def run_workload(name, steps, loop_seeds, with_torch, vmap_seeds):
   w = WORKLOADS[name]
   flops = flops_per_seed_step(w)
   res = {"workload": dict(w, steps=steps), "gflop_per_seed_step": flops / 1e9}
-  group = distributed.seed_group(-1)  # the sweep's default: 1 at a time per device on the CPU
+  group = seed_group.fixed_size(-1)  # the sweep's default: 1 at a time per device on the CPU
   for s in vmap_seeds:
     res[f"lstm_init_vmap_{s}"] = bench_vmapped(w, steps, s, "fused", sharded=True, group=group)
     print(f"  {name}: vmapped {s} seeds: "

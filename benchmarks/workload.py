@@ -16,7 +16,8 @@ import numpy as np
 import optax
 
 from lstm_init import init_params
-from lstm_init.engine import device_groups, distributed
+from lstm_init.engine.execute import placement, seed_group
+from lstm_init.engine.runtime import processes
 from lstm_init.core import lstm
 
 WORKLOADS = {
@@ -79,12 +80,12 @@ def sweep_program(train, seeds: int, mesh, group: int):
   """
   per_device = -(-seeds // mesh.size)
   group = group or per_device
-  n_pad = distributed.padded(seeds, mesh, group)
+  n_pad = seed_group.padded(seeds, mesh.size, group)
   keys = jax.random.split(jax.random.key(0), n_pad)
-  groups = device_groups.DeviceGroups.split(
-      distributed.place(keys, distributed.runs_sharding(mesh)), mesh, group)
+  groups = placement.SeedGroups.split(
+      processes.place(keys, placement.runs_sharding(mesh)), mesh, group)
   start = time.perf_counter()
-  compiled = device_groups.GroupProgram(jax.vmap(train), mesh).compile(groups.first)
+  compiled = placement.SeedGroupProgram(jax.vmap(train), mesh).compile(groups.first)
   compile_s = time.perf_counter() - start
   return (lambda: compiled(groups).join()), compiled, compile_s
 

@@ -41,15 +41,15 @@ flags.DEFINE_integer("cpu_devices", None, "Host devices on the CPU (default: one
 
 
 def measure() -> dict:
-  from lstm_init.engine import devices
+  from lstm_init.engine.runtime import devices
   devices.configure_cpu_devices(sys.argv)
   import jax
   from benchmarks.workload import WORKLOADS, make_train, sweep_program
-  from lstm_init.engine import distributed
+  from lstm_init.engine.execute import placement, seed_group
   w = WORKLOADS[_WORKLOAD.value]
-  mesh = distributed.run_mesh(0)
+  mesh = placement.run_mesh(0)
   run, _, compile_s = sweep_program(make_train(w, _STEPS.value), _SEEDS.value, mesh,
-                                    distributed.seed_group(-1))
+                                    seed_group.fixed_size(-1))
   loss = jax.block_until_ready(run())
   best = float("inf")
   for _ in range(_REPEATS.value):

@@ -56,16 +56,27 @@ def finished(workdir: str, plan: SweepPlan) -> bool:
   return old is not None and comparable(old) == comparable(config_record(plan))
 
 
+def collapsed_line(plan: SweepPlan) -> str:
+  """One line: which requested combinations are copies of which condition."""
+  into: dict[str, list[str]] = {}
+  for asked, kept in plan.collapsed.items():
+    into.setdefault(kept, []).append(asked)
+  return ("requested combinations that differ only in values with no effect, trained once: "
+          + "; ".join(f"{', '.join(asked)} -> {kept}" for kept, asked in into.items()))
+
+
 def describe_dry_run(plan: SweepPlan, workdir: str) -> str:
   """What a sweep would do, for `--dry_run`: conditions, runs, seed groups, workdir."""
   rule = seed_group.rule_record(plan.settings.seed_group, plan.settings.seed_group_timing,
                                 len(plan.groups))
-  lines = [outputs_lib.describe_plan(plan),
-           f"  {plan.runs():,} runs, {plan.seed_steps():,} seed-steps; seed groups: "
-           f"{rule['seed_group_rule']}",
-           f"  workdir: {workdir}" + (" (finished: it holds this sweep's results)"
-                                     if finished(workdir, plan) else ""),
-           "dry run: nothing was trained or written"]
+  lines = [outputs_lib.describe_plan(plan)]
+  if plan.collapsed:
+    lines.append(collapsed_line(plan))
+  lines += [f"  {plan.runs():,} runs, {plan.seed_steps():,} seed-steps; seed groups: "
+            f"{rule['seed_group_rule']}",
+            f"  workdir: {workdir}" + (" (finished: it holds this sweep's results)"
+                                      if finished(workdir, plan) else ""),
+            "dry run: nothing was trained or written"]
   return "\n".join(lines)
 
 
@@ -110,6 +121,8 @@ def run_sweep(config, workdir: str | None = None, sweep: Sequence[str] | None = 
   memory.check_record_size(plan)
   for note in plan.notes:
     log(note)
+  if plan.collapsed:
+    log(collapsed_line(plan))
   env = {**records.environment(), **seed_group.rule_record(
       plan.settings.seed_group, plan.settings.seed_group_timing, len(plan.groups))}
   if not writer:

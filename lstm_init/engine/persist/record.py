@@ -8,7 +8,9 @@
 holds the list of its values instead (no value that no run used). `sweep` is
 the axes that ran, `notes` says which default axes a `--config` value
 replaced, `unused` the fields that no condition reads (their values in
-`config` are defaults that did not act), `identity` the plan's identity (what
+`config` are defaults that did not act), `collapsed` which requested
+combinations were copies of another condition (a swept value that does not
+act on them) and were trained once, `identity` the plan's identity (what
 its checkpoint and result files carry), and each condition lists its own
 values and what its experiment records (for the LSTM: the initializer as
 resolved, the preset's parts with the overrides applied).
@@ -65,12 +67,13 @@ def config_record(plan: SweepPlan) -> dict[str, Any]:
   """
   config = plan.config.to_dict()
   for path in swept_paths(plan):
-    dotted.assign(config, path, list(dict.fromkeys(c.overrides[path] for c in plan.conditions)))
+    dotted.assign(config, path, list(dict.fromkeys(c.overrides[path] for c in plan.conditions
+                                                   if path in c.overrides)))
   config["sweep"] = list(plan.axes)
   return {"config": config, "notes": list(plan.notes), "unused": unused_fields(plan),
           "conditions": [{"name": c.name, "overrides": c.overrides, **exp.record}
                          for c, exp in zip(plan.conditions, plan.experiments)],
-          "groups": plan.groups, "identity": plan.identity}
+          "groups": plan.groups, "collapsed": dict(plan.collapsed), "identity": plan.identity}
 
 
 def config_from_record(record: dict[str, Any]) -> ml_collections.ConfigDict:

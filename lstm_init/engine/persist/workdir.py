@@ -211,11 +211,13 @@ class Workdir:
           "since": time.strftime("%Y-%m-%d %H:%M:%S")}
     for _ in range(3):
       try:
-        with writing(path):
-          fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
       except FileExistsError:
         self._refuse_or_take_over(path, me, log)
         continue
+      except OSError as e:
+        with writing(path):
+          raise e
       with writing(path), os.fdopen(fd, "w") as f:
         json.dump(me, f)
       break

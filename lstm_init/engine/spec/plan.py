@@ -165,6 +165,40 @@ def unused_by(condition: Condition, exp: Experiment, path: str) -> str | None:
   return unread_reason(exp, path) or unused_reason(condition.config, path)
 
 
+def distinct(conditions: Sequence[Condition], experiments: Sequence[Experiment],
+             named: Sequence[str] = ()) -> tuple[list[int], dict[str, str]]:
+  """The conditions that differ in what acts on their runs, each named by the
+  values that act on it.
+
+  A swept value that a condition does not read (`unused_by`: the noise of a
+  zero initial state, the momentum of Adam) cannot make it another condition:
+  combinations that differ only in such values are one condition, trained once.
+
+  Args:
+    conditions: the product of the axes, in order.
+    experiments: their experiments.
+    named: fields whose values go first in every name (replaced default axes).
+
+  Returns:
+    ([(index, the condition renamed by what acts on it)] of the distinct ones,
+    in order; {requested name: the name of the condition it is a copy of}).
+  """
+  keep, seen, collapsed = [], {}, {}
+  for i, (c, exp) in enumerate(zip(conditions, experiments)):
+    acting = {p: v for p, v in c.overrides.items() if unused_by(c, exp, p) is None}
+    key = json.dumps(acting, sort_keys=True, default=str)
+    name = ",".join([f"{dotted.short(p)}={dotted.get(c.config, p)}" for p in named]
+                    + [f"{dotted.short(p)}={v}" for p, v in acting.items()]) or c.name
+    if key in seen:
+      collapsed[c.name] = seen[key]
+      continue
+    seen[key] = name
+    if acting != c.overrides:
+      collapsed[c.name] = name
+    keep.append((i, dataclasses.replace(c, name=name, overrides=acting)))
+  return keep, {k: v for k, v in collapsed.items() if k != v}
+
+
 def refuse_unused(conditions: Sequence[Condition], experiments: Sequence[Experiment],
                   given: Mapping[str, Any], axes: Sequence[str]) -> None:
   """Refuses a given value or a swept field that no condition uses.
@@ -199,6 +233,8 @@ class SweepPlan:
   group_keys: list[str]              # per condition group: its `structure_key`
   axes: list[str] = dataclasses.field(default_factory=list)   # the axes that ran
   notes: list[str] = dataclasses.field(default_factory=list)  # default axes replaced
+  # requested combinations that are copies of a condition: {requested name: condition name}
+  collapsed: dict[str, str] = dataclasses.field(default_factory=dict)
 
   @property
   def identity(self) -> dict[str, Any]:
@@ -247,7 +283,7 @@ class SweepPlan:
     return SweepPlan(self.config, self.settings, [self.conditions[i] for i in kept],
                      [groups[g] for g in alive], [layouts[i] for i in kept],
                      [self.experiments[i] for i in kept], [self.group_keys[g] for g in alive],
-                     self.axes, self.notes)
+                     self.axes, self.notes, self.collapsed)
 
 
 def plan_sweep(config, sweep: Sequence[str] | None = None,
@@ -288,7 +324,9 @@ def plan_sweep(config, sweep: Sequence[str] | None = None,
                         f"parameter (Experiment.perturb); {c.config.experiment!r} has none; "
                         "valid choices: supervised, a2c, or a factory that sets perturb")
   refuse_unused(conditions, experiments, given or {}, axes)
+  keep, collapsed = distinct(conditions, experiments, replaced)
+  conditions, experiments = [c for _, c in keep], [experiments[i] for i, _ in keep]
   layouts = [seed_layout(c.seeds) for c in conditions]
   groups = group_conditions(conditions, experiments)
   return SweepPlan(config, Settings.of(config), conditions, list(groups.values()), layouts,
-                   experiments, list(groups), axes, notes)
+                   experiments, list(groups), axes, notes, collapsed)
