@@ -12,20 +12,29 @@ import time
 
 from absl import app, flags
 
+from lstm_init.engine import cli, sweep
+from lstm_init.engine.spec.plan import apply_scale, plan_sweep
 from lstm_init.studies import best_seed
-from lstm_init.engine import cli
 
 _DEFAULT = os.path.join(os.path.dirname(__file__), "..", "configs", "best_seed.py")
 _CONFIG = cli.define_config(os.path.normpath(_DEFAULT))
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output folder (default: runs/<date>-best_seed).")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace earlier results in the workdir.")
 cli.define_run_flags()
+for _name in cli.RUN_FLAGS + ("workdir", "overwrite"):  # listed by --help
+  flags.declare_key_flag(_name)
 
 
 def _run():
   config = cli.config_value(_CONFIG)
   cli.start_run()
   workdir = _WORKDIR.value or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S") + "-best_seed")
+  if flags.FLAGS.dry_run:
+    given = cli.given_values(_CONFIG)
+    plan = plan_sweep(apply_scale(config, given), [], given)
+    print(sweep.describe_dry_run(plan, workdir).replace(
+        "dry run:", f"then {config.retrain_data_seeds} retrains of the best seed; dry run:"))
+    return
   best_seed.run_best_seed(config, workdir, overwrite=_OVERWRITE.value,
                           given=cli.given_values(_CONFIG))
 

@@ -15,12 +15,22 @@ from lstm_init.errors import ConfigError
 _OUT = flags.DEFINE_string("out", None, "Output folder (default: the first workdir).")
 _AGGREGATE = flags.DEFINE_bool("aggregate", False, "Rank the conditions the workdirs share "
                                "across them, one task per workdir (aggregate.md).")
+_DRY_RUN = flags.DEFINE_bool("dry_run", False, "Read and check the workdirs, say what would be "
+                             "written; write nothing.")
 
 
 def _report(workdirs):
   from lstm_init.report import document as report
   if not workdirs:
     raise ConfigError("give at least one sweep workdir: python -m experiments.report <workdir>")
+  if _DRY_RUN.value:
+    from lstm_init.report.results import load_results
+    for w in workdirs:
+      res = load_results(w)
+      print(f"{w}: {len(res.conditions)} condition(s), {len(res.rows)} run(s)")
+    what = "aggregate.md" if _AGGREGATE.value else "report.md, report.html, table.tex, figures/"
+    print(f"would write {what} into {_OUT.value or workdirs[0]}; dry run: nothing was written")
+    return
   if _AGGREGATE.value:
     from lstm_init.report import aggregate
     agg = aggregate.aggregate(workdirs)

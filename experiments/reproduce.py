@@ -23,6 +23,8 @@ _SEEDS = flags.DEFINE_list("seeds", [], "Seeds to re-train (default: all).")
 _CONDITION = flags.DEFINE_multi_string("condition", [], "Conditions to re-train, by name as "
                                        "in results.csv; repeatable (default: all).")
 cli.define_run_flags()
+for _name in ("workdir", "seeds", "condition", "dry_run", "cpu_devices", "compilation_cache"):
+  flags.declare_key_flag(_name)
 
 
 def _run() -> int:
@@ -35,6 +37,9 @@ def _run() -> int:
     raise ConfigError(f"bad --seeds {','.join(_SEEDS.value)!r}; expected seed numbers such "
                       "as 0,17") from None
   cli.start_run()
+  if flags.FLAGS.dry_run:
+    print(reproduce.describe_dry_run(_WORKDIR.value, seeds or None, _CONDITION.value or None))
+    return 0
   result = reproduce.reproduce(_WORKDIR.value, seeds or None, _CONDITION.value or None)
   print(reproduce.describe(result))
   return 0 if result.identical else 1

@@ -36,8 +36,6 @@ _SWEEP = flags.DEFINE_multi_string(
     "replaces the default sweep's axis over it.")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Move aside the records of another sweep "
                                "in --workdir (into previous-<time>/) and train afresh.")
-_DRY_RUN = flags.DEFINE_bool("dry_run", False, "Plan and check the sweep, print its conditions, "
-                             "runs, seed groups and workdir; train and write nothing.")
 cli.define_run_flags()
 for _name in cli.RUN_FLAGS:  # listed by --help, not only by --helpfull
   flags.declare_key_flag(_name)
@@ -49,7 +47,7 @@ def _run():
   cli.start_run()
   plan = plan_sweep(config, _SWEEP.value, given)
   workdir = _WORKDIR.value or sweep.default_workdir(plan)
-  if _DRY_RUN.value:
+  if flags.FLAGS.dry_run:
     print(sweep.describe_dry_run(plan, workdir))
     return
   result = sweep.run_sweep(config, workdir, _SWEEP.value, plan=plan, overwrite=_OVERWRITE.value,

@@ -18,6 +18,7 @@ import time
 from absl import app, flags
 
 from lstm_init.engine import cli
+from lstm_init.engine.spec.schema import check_config
 from lstm_init.studies import signal as signal_study
 from lstm_init.errors import ConfigError
 
@@ -27,6 +28,8 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Output folder (default: runs/<d
 _SWEEP = flags.DEFINE_string("sweep_workdir", None,
                              "A finished seed sweep of the same presets to join with.")
 cli.define_run_flags()
+for _name in cli.RUN_FLAGS + ("workdir", "sweep_workdir"):  # listed by --help
+  flags.declare_key_flag(_name)
 
 
 def _run():
@@ -60,6 +63,12 @@ def _run():
     config.signal.presets = config.model.init.preset
   cli.start_run()
   workdir = _WORKDIR.value or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S") + "-signal")
+  if flags.FLAGS.dry_run:
+    check_config(config)
+    presets = signal_study.preset_list(config.signal.presets)
+    print(f"signal propagation of {len(presets)} preset(s) ({', '.join(presets)}) into "
+          f"{workdir}; dry run: nothing was computed or written")
+    return
   signal_study.run_signal(config, workdir, sweep_workdir=sweep_dir)
 
 

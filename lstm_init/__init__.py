@@ -27,7 +27,7 @@ from lstm_init.core import initial_states, initializers, interop, keys, lstm, pr
 from lstm_init.core.initializers import get_initializer
 from lstm_init.core.lstm import apply
 from lstm_init.core.presets import PRESETS, init_params
-from lstm_init.errors import ConfigError
+from lstm_init.errors import ConfigError, Interrupted, OutOfMemory
 
 # The sweep stack (tasks, training, the engine, the report) loads on first use,
 # so that `import lstm_init` and `lstm_init.core.stats` stay light.
@@ -47,7 +47,7 @@ def __getattr__(name):
   raise AttributeError(f"module 'lstm_init' has no attribute {name!r}")
 
 
-__all__ = ["ConfigError", "Experiment", "PRESETS", "SweepResults", "aggregate", "apply",
+__all__ = ["ConfigError", "Experiment", "Interrupted", "OutOfMemory", "PRESETS", "SweepResults", "aggregate", "apply",
            "apply_update", "config", "get_initializer", "init_params", "initial_states", "initializers",
            "interop", "keys", "load_results", "lstm", "make_train", "presets", "run_sweep",
            "stats", "sweep", "write_report"]

@@ -105,7 +105,7 @@ config = lstm_init.config(None, **{tiny!r})
 try:
   res = lstm_init.sweep(config, sweep=["model.init.preset=keras,pytorch"], progress="lines",
                         log=lambda s: print(s, flush=True))
-except lstm_init.ConfigError as e:
+except (lstm_init.ConfigError, lstm_init.Interrupted) as e:
   print("stopped:", e, flush=True)
   sys.exit(3)
 print("workdir", res.workdir, flush=True)

@@ -68,7 +68,7 @@ def test_imports_go_one_way_and_at_the_top():
 # What each layer may import (besides itself): the base modules (errors, file
 # records) import nothing of the package; core imports only the base; the report
 # reads workdirs without the engine that wrote them.
-BASE = {"lstm_init.errors", "lstm_init.records"}
+BASE = {"lstm_init.errors", "lstm_init.records", "lstm_init.fields", "lstm_init.dotted"}
 ALLOWED = {"base": set(), "core": {"base"}, "training": {"base", "core"},
            "report": {"base", "core"}, "engine": {"base", "core", "training", "report"},
            "studies": {"base", "core", "training", "report", "engine"},
@@ -96,6 +96,27 @@ def test_each_layer_imports_only_the_layers_below_it():
       theirs = _layer(target if target in mods else target.rpartition(".")[0])
       assert theirs == mine or theirs in ALLOWED[mine], (
           f"{name} ({mine}) imports {target} ({theirs})")
+
+
+# Inside the engine, roles in order: each imports only its own and those before it.
+ENGINE_ROLES = ("runtime", "spec", "persist", "execute", "top")
+
+
+def _role(module):
+  parts = module.split(".")
+  return parts[2] if len(parts) > 2 and parts[2] in ENGINE_ROLES else "top"
+
+
+def test_the_engines_roles_import_only_those_below_them():
+  mods = _modules()
+  engine = {m: p for m, p in mods.items() if m.startswith("lstm_init.engine.")}
+  assert {_role(m) for m in engine} == set(ENGINE_ROLES), sorted(engine)
+  for name, path in engine.items():
+    mine = ENGINE_ROLES.index(_role(name))
+    for target, _, _ in _imports(path):
+      module = target if target in mods else target.rpartition(".")[0]
+      if module.startswith("lstm_init.engine.") and module in mods:
+        assert ENGINE_ROLES.index(_role(module)) <= mine, f"{name} imports {module}"
 
 
 def test_the_report_and_core_stay_light():

@@ -166,8 +166,8 @@ def test_performance_profile_and_probability_of_improvement_match_rliable():
 @pytest.mark.parametrize("flag,message", [
     ("--config.rl.env=Nope-v0", "error: unknown environment 'Nope-v0'; valid choices: "
                                 "CartPole-v1, MemoryChain-bsuite"),
-    ("--config.rl.num_envs=0", "error: rl.num_envs must be >= 1, got 0"),
-    ("--config.rl.gamma=1.5", "error: rl.gamma must be in [0, 1], got 1.5"),
+    ("--config.rl.num_envs=0", "error: bad value 0 for rl.num_envs; valid: >= 1"),
+    ("--config.rl.gamma=1.5", "error: bad value 1.5 for rl.gamma; valid: in [0, 1]"),
     ("--config.model.dropout=0.2", "error: --config.model.dropout=0.2 would have no effect: this "
                                    "experiment does not read it"),
 ])

@@ -241,7 +241,7 @@ def given_values(flag) -> dict:
 
 
 # The shared flags an entry point's --help lists (each entry point declares them key).
-RUN_FLAGS = ("config", "cpu_devices", "compilation_cache", "trace")
+RUN_FLAGS = ("config", "dry_run", "cpu_devices", "compilation_cache", "trace")
 
 
 def define_run_flags() -> None:
@@ -252,6 +252,8 @@ def define_run_flags() -> None:
   from absl import flags
   flags.DEFINE_integer("cpu_devices", None, "Host devices on the CPU (default: one per core; "
                        "read before JAX starts).")
+  flags.DEFINE_bool("dry_run", False, "Plan and check: print what would run and where; train "
+                    "and write nothing.")
   flags.DEFINE_bool("trace", False, "Print the traceback of a config file's own error.")
   flags.DEFINE_bool("verbose", False, "The same as --trace.")
 

@@ -192,19 +192,13 @@ def environment_differences(recorded: dict[str, Any], here: dict[str, Any]) -> l
   return [f"{k}: {a[k]!r} recorded, {b[k]!r} here" for k in a if a[k] != b[k]]
 
 
-def reproduce(workdir: str, seeds: Sequence[int] | None = None,
-              conditions: Sequence[str] | None = None,
-              log: Callable[[str], None] = print) -> Reproduction:
-  """Re-trains the runs of `workdir` asked for (default: all) and compares them.
-
-  Args:
-    workdir: a finished sweep's folder.
-    seeds: values of results.csv's `seed` column (None: every seed).
-    conditions: condition names (None: every condition).
-    log: where progress goes.
+def planned_runs(workdir: str, seeds: Sequence[int] | None = None,
+                 conditions: Sequence[str] | None = None):
+  """The records of `workdir` and the plan of the runs asked for.
 
   Returns:
-    A `Reproduction`: each run's recorded and recomputed numbers.
+    (config record, environment record, results.csv rows as text, the plan of
+    the asked runs, their condition groups' recorded seed group sizes).
 
   Raises:
     ConfigError: a workdir that lacks what is needed, or a seed or condition
@@ -228,8 +222,40 @@ def reproduce(workdir: str, seeds: Sequence[int] | None = None,
   plan, sizes = plan_from_record(record, env, wanted)
   if not plan.conditions:
     raise ConfigError("no run matches --seeds and --condition")
-  n = sum(len(lay["seed"]) for lay in plan.layouts)
-  log(f"re-training {n} run(s) of {workdir} with seed group(s) {sizes} as recorded "
+  return record, env, rows, plan, sizes
+
+
+def describe_dry_run(workdir: str, seeds: Sequence[int] | None = None,
+                     conditions: Sequence[str] | None = None) -> str:
+  """What `reproduce` would re-train, for `--dry_run`."""
+  _, env, _, plan, sizes = planned_runs(workdir, seeds, conditions)
+  return (f"would re-train {plan.runs()} run(s) of {workdir} ({plan.seed_steps():,} seed-steps) "
+          f"with seed group(s) {sizes} as recorded ({env['seed_group_rule']}); dry run: nothing "
+          "was trained or written")
+
+
+def reproduce(workdir: str, seeds: Sequence[int] | None = None,
+              conditions: Sequence[str] | None = None,
+              log: Callable[[str], None] = print) -> Reproduction:
+  """Re-trains the runs of `workdir` asked for (default: all) and compares them.
+
+  Args:
+    workdir: a finished sweep's folder.
+    seeds: values of results.csv's `seed` column (None: every seed).
+    conditions: condition names (None: every condition).
+    log: where progress goes.
+
+  Returns:
+    A `Reproduction`: each run's recorded and recomputed numbers.
+
+  Raises:
+    ConfigError: a workdir that lacks what is needed, or a seed or condition
+      it does not hold.
+  """
+  record, env, rows, plan, sizes = planned_runs(workdir, seeds, conditions)
+  names = [c["name"] for c in record["conditions"]]
+  recorded = {(r["condition"], int(r["seed"])): r for r in rows}
+  log(f"re-training {plan.runs()} run(s) of {workdir} with seed group(s) {sizes} as recorded "
       f"({env['seed_group_rule']})")
   with tempfile.TemporaryDirectory(prefix="reproduce-") as scratch:
     loop = Loop(plan, Workdir(scratch), log, seed_groups=sizes)
@@ -276,14 +302,20 @@ def describe(rep: Reproduction) -> str:
   Returns:
     The table and a closing verdict, as text lines joined by newlines.
   """
-  lines = [f"{'condition':<32} {'seed':>5} {'recorded':>12} {'recomputed':>12}  bits"]
+  name_w = max([9] + [len(r.condition) for r in rep.runs])
+  num_w = max([10] + [len(r.recorded["final_eval_loss"]) for r in rep.runs]
+              + [len(r.recomputed["final_eval_loss"]) for r in rep.runs])
+  seed_w = max([4] + [len(str(r.seed)) for r in rep.runs])
+  lines = [f"{'condition':<{name_w}} {'seed':>{seed_w}} {'recorded':>{num_w}} "
+           f"{'recomputed':>{num_w}}  bits"]
   for r in rep.runs:
     verdict = (f"identical ({len(NUMBER_COLUMNS)} numbers, {r.curve_points} curve values)"
                if r.identical else "DIFFER: " + ", ".join(
                    f"{c} {r.recorded[c]} recorded, {r.recomputed[c]} recomputed"
                    if c in r.recorded else f"{c} curve" for c in r.differing))
-    lines.append(f"{r.condition[:32]:<32} {r.seed:>5} {r.recorded['final_eval_loss']:>12} "
-                 f"{r.recomputed['final_eval_loss']:>12}  {verdict}")
+    lines.append(f"{r.condition:<{name_w}} {r.seed:>{seed_w}} "
+                 f"{r.recorded['final_eval_loss']:>{num_w}} "
+                 f"{r.recomputed['final_eval_loss']:>{num_w}}  {verdict}")
   bad = [r for r in rep.runs if not r.identical]
   if not bad:
     lines.append(f"all {len(rep.runs)} run(s) identical to the bit")

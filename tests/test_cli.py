@@ -1,0 +1,74 @@
+"""The entry points as a user meets them: one smoke run per entry point, --help,
+--dry_run, one-line errors with their exit status."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--config.num_seeds=2", "--config.train.steps=20", "--config.train.log_every=10",
+        "--config.task.length=6", "--config.model.hidden_size=4", "--config.task.eval_size=32",
+        "--config.seed_group=1", "--cpu_devices=1"]
+ENTRY_POINTS = ("seed_sweep", "best_seed", "report", "reproduce", "signal_propagation")
+
+
+def _run(module, *args, timeout=300):
+  return subprocess.run([sys.executable, "-m", f"experiments.{module}", *args],
+                        capture_output=True, text=True, cwd=ROOT, timeout=timeout)
+
+
+def _one_line(out, status, *pieces):
+  assert out.returncode == status, out.stdout[-2000:] + out.stderr[-2000:]
+  assert "Traceback" not in out.stderr
+  lines = out.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr
+  for p in pieces:
+    assert p in lines[0], (p, lines[0])
+
+
+def test_a_sweep_its_report_and_its_reproduction_from_the_command_line(tmp_path):
+  wd = tmp_path / "run"
+  dry = _run("seed_sweep", *TINY, f"--workdir={wd}", "--dry_run")
+  assert dry.returncode == 0, dry.stderr[-2000:]
+  assert "dry run: nothing was trained or written" in dry.stdout and not wd.exists()
+  out = _run("seed_sweep", *TINY, f"--workdir={wd}")
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert "Final validation loss per condition" in out.stdout
+  assert out.stdout.strip().splitlines()[-1] == f"workdir: {wd}"
+  for name in ("results.csv", "summary.json", "curves.npz", "report.md", "config.json"):
+    assert (wd / name).exists(), name
+  again = _run("seed_sweep", *TINY, f"--workdir={wd}")
+  assert "is finished: it holds this sweep's results; nothing to train" in again.stdout
+  rep = _run("reproduce", f"--workdir={wd}", "--seeds=1", "--condition=preset=pytorch",
+             "--cpu_devices=1")
+  assert rep.returncode == 0, rep.stderr[-2000:]
+  assert "all 1 run(s) identical to the bit" in rep.stdout
+  report = _run("report", str(wd), f"--out={tmp_path / 'again'}")
+  assert report.returncode == 0 and (tmp_path / "again" / "report.md").exists(), report.stderr
+
+
+def test_help_lists_the_flags_a_user_needs():
+  for module, flags in [("seed_sweep", ["--config", "--sweep", "--workdir", "--dry_run",
+                                        "--cpu_devices", "--compilation_cache", "--overwrite",
+                                        "--trace"]),
+                        ("best_seed", ["--config", "--workdir", "--dry_run", "--overwrite"]),
+                        ("reproduce", ["--workdir", "--seeds", "--condition", "--dry_run"])]:
+    out = _run(module, "--help", timeout=120)
+    assert out.returncode == 0, out.stderr[-1000:]
+    for flag in flags:
+      assert f"  {flag}" in out.stdout, (module, flag, out.stdout[-3000:])
+
+
+@pytest.mark.parametrize("args, status, pieces", [
+    (["--config.model.hidden_sise=8"], 2, ["bad flag", "hidden_sise"]),
+    (["--config.train.learning_rate=-1"], 2, ["bad value -1.0 for train.learning_rate; valid: > 0"]),
+    (["--sweep=model.init.preset=keras,nope"], 2, ["unknown preset 'nope'"]),
+    (["--config=configs/missing.py"], 2, ["cannot load the config file", "no such file"]),
+])
+def test_bad_input_is_one_line_with_exit_status_2_and_nothing_written(tmp_path, args, status,
+                                                                       pieces):
+  out = _run("seed_sweep", *TINY, f"--workdir={tmp_path / 'w'}", *args)
+  _one_line(out, status, *pieces)
+  assert not (tmp_path / "w").exists()

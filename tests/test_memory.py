@@ -1,0 +1,82 @@
+"""Chunks that fit in memory (engine.execute.memory), with a fake program's memory:
+whole seed groups per device, the budget, the refusal, and the split after an OOM."""
+
+import types
+
+import numpy as np
+import pytest
+
+from lstm_init import ConfigError
+from lstm_init.engine.execute import memory, seed_group
+from lstm_init.engine.execute.loop import Loop
+from lstm_init.engine.execute.programs import ConditionGroupPrograms
+from lstm_init.engine.persist.workdir import Workdir
+from lstm_init.engine.spec.plan import plan_sweep
+from lstm_init.errors import OutOfMemory
+from tests.helpers import tiny_config
+
+MIB = 2 ** 20
+
+
+def _fake_programs(held, temp, size):
+  return types.SimpleNamespace(seed_group=size, abstract_group=lambda run: None,
+                               run_bytes=lambda shapes, data, segments: (held, temp))
+
+
+@pytest.mark.parametrize("budget_mib,devices,size,want", [
+    (1000, 1, 1, [0, 12]),              # everything fits
+    (10 + 3 * 2, 1, 1, [0, 3, 6, 9, 12]),  # 3 runs of 2 MiB beside 10 MiB of temporaries
+    (2 * 10 + 6 * 2, 2, 1, [0, 6, 12]),  # 2 devices: temporaries twice, runs in pairs
+    (10 + 9 * 2, 1, 4, [0, 8, 12]),     # whole seed groups of 4
+])
+def test_chunks_hold_whole_seed_groups_within_the_budget(budget_mib, devices, size, want):
+  cfg = tiny_config()
+  cfg.num_seeds, cfg.memory_budget_gb = 12, budget_mib / 1024
+  plan = plan_sweep(cfg, [])
+  mesh = types.SimpleNamespace(size=devices)
+  lines = []
+  bounds = memory.plan_bounds(plan, 0, _fake_programs(2 * MIB, 10 * MIB, size), None, mesh,
+                              lines.append)
+  assert bounds.tolist() == want, lines
+  assert f"-> {want[1]} runs per chunk" in lines[0]
+
+
+def test_a_budget_below_one_seed_group_is_refused_before_training():
+  cfg = tiny_config()
+  cfg.memory_budget_gb = 11 / 1024
+  plan = plan_sweep(cfg, [])
+  with pytest.raises(ConfigError, match=r"seed_group=4 needs about .* GiB for one group of runs "
+                                        r"per device"):
+    memory.plan_bounds(plan, 0, _fake_programs(2 * MIB, 10 * MIB, 4), None,
+                       types.SimpleNamespace(size=1), lambda s: None)
+
+
+def test_after_an_oom_the_chunk_and_the_rest_are_cut_in_half():
+  lines = []
+  assert memory.split_after_oom(np.array([0, 8, 16]), 1, 2, lines.append).tolist() == [
+      0, 8, 12, 16]
+  assert "retrying with 4" in lines[0]
+  assert memory.is_oom(RuntimeError("RESOURCE_EXHAUSTED: Out of memory allocating"))
+  assert not memory.is_oom(RuntimeError("shape mismatch"))
+
+
+def test_padding_makes_whole_seed_groups_on_every_device():
+  assert seed_group.padded(5, devices=2, size=1) == 6
+  assert seed_group.padded(5, devices=2, size=4) == 8
+  assert seed_group.pad_runs(["a", "b", "c"], 2, 2) == ["a", "b", "c", "c"]
+  assert seed_group.fixed_size(-1, "cpu") == 1 and seed_group.fixed_size(-1, "gpu") == 1024
+  assert seed_group.fixed_size(8, "cpu") == 8
+
+
+def test_an_oom_with_one_seed_group_per_device_is_its_own_one_line_error(tmp_path, monkeypatch):
+  cfg = tiny_config()
+  cfg.num_seeds = 1
+  plan = plan_sweep(cfg, [])
+
+  def oom(*args, **kwargs):
+    raise RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate")
+
+  monkeypatch.setattr(ConditionGroupPrograms, "piece", oom)
+  with pytest.raises(OutOfMemory, match=r"out of memory with one seed group of seed_group=1 "
+                                        r"run\(s\) per device; valid choices"):
+    Loop(plan, Workdir(str(tmp_path)), lambda s: None).run()
