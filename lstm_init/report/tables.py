@@ -79,6 +79,11 @@ def latex_table(m: Merged) -> str:
   return "\n".join(lines) + "\n"
 
 
+def oriented(m: Merged, x: np.ndarray) -> np.ndarray:
+  """Scores turned so that lower is better (returns negated), for the comparisons."""
+  return -x if m.higher else x
+
+
 PAIRWISE_HEAD = ["A", "B", "seeds compared", "mean A - B [95% CI]", "median A - B [95% CI]",
                  "P(A better than B) [95% CI]", "t-test p", "rank test p", "Hedges g"]
 
