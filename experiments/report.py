@@ -7,6 +7,8 @@
 This file only parses flags; the logic is in `lstm_init.report.document`.
 """
 
+import os
+
 from absl import app, flags
 
 from lstm_init.engine import cli
@@ -26,6 +28,9 @@ def _report(workdirs):
   if _DRY_RUN.value:
     from lstm_init.report.results import load_results
     for w in workdirs:
+      if not os.path.exists(w):
+        print(f"{w}: would be read (not written yet)")
+        continue
       res = load_results(w)
       print(f"{w}: {len(res.conditions)} condition(s), {len(res.rows)} run(s)")
     what = "aggregate.md" if _AGGREGATE.value else "report.md, report.html, table.tex, figures/"
@@ -36,7 +41,7 @@ def _report(workdirs):
     agg = aggregate.aggregate(workdirs)
     print("normalization: " + "; ".join(f"{t} {h}" for t, h in zip(agg.tasks, agg.normalization)))
     print(agg.table())
-    print(f"wrote {aggregate.write_aggregate(agg, _OUT.value or workdirs[0])}")
+    print(f"wrote {aggregate.write_aggregate(agg, report.out_folder(_OUT.value or workdirs[0]))}")
     return
   paths = report.write_report(workdirs, _OUT.value)
   print(f"wrote {paths['report_md']}, {paths['report_html']} and {paths['table_tex']}")

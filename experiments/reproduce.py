@@ -11,6 +11,7 @@ the record), 2 for a workdir that cannot be re-trained. The logic is in
 `lstm_init.engine.reproduce`.
 """
 
+import os
 import sys
 
 from absl import app, flags
@@ -37,6 +38,9 @@ def _run() -> int:
     raise ConfigError(f"bad --seeds {','.join(_SEEDS.value)!r}; expected seed numbers such "
                       "as 0,17") from None
   cli.start_run()
+  if flags.FLAGS.dry_run and not os.path.exists(_WORKDIR.value):
+    print(f"would re-train the runs of {_WORKDIR.value} (not written yet); dry run")
+    return 0
   if flags.FLAGS.dry_run:
     print(reproduce.describe_dry_run(_WORKDIR.value, seeds or None, _CONDITION.value or None))
     return 0

@@ -36,6 +36,10 @@ def _run():
   config = cli.config_value(_CONFIG)
   given = cli.given_values(_CONFIG)
   sweep_dir = _SWEEP.value
+  if flags.FLAGS.dry_run and sweep_dir and not os.path.exists(sweep_dir):
+    print(f"would join the sweep {sweep_dir} (not written yet); dry run: nothing was computed "
+          "or written")
+    return
   if sweep_dir:
     other = sorted(p for p in given if not p.startswith("signal."))
     if other:

@@ -153,3 +153,13 @@ def test_every_table_block_has_a_home_and_is_rewritten_in_place(tmp_path):
   assert readme_tables.replace(text, "x", "new") == text.replace("old", "new")
   with pytest.raises(SystemExit, match="no document holds a block <!-- table z -->"):
     readme_tables.where({"page.md": text}, "z")
+
+
+def test_every_documented_command_plans_with_dry_run():
+  """Each `python -m experiments.*` of the README and the docs, with --dry_run
+  (docs.dry_run: the commands of an entry point share one process)."""
+  out = subprocess.run([sys.executable, "-m", "docs.dry_run"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=600)
+  failed = [l for l in out.stdout.splitlines() if not l.startswith("ok ")]
+  assert out.returncode == 0 and not failed, "\n".join(failed) + out.stderr[-2000:]
+  assert len(out.stdout.splitlines()) >= 50
