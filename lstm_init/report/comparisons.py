@@ -141,7 +141,8 @@ def notes(m: Merged, comparisons: list[Comparison]) -> list[str]:
                "The intervals resample seeds (pairs); median A - B is the median of the "
                "paired differences; P(A better than B) is the share of seeds where A beats "
                "B; t-test p is the paired t-test and rank test p the Wilcoxon signed-rank "
-               "test (zero differences dropped).")
+               "test (zero differences dropped). A pair in which either run diverged is "
+               "left out.")
   if any(not p for p, _ in kinds):
     reasons = sorted({c.reason for c in comparisons if c.enough and not c.paired})
     out.append(f"Unpaired rows ({'; '.join(reasons)}): the two conditions' seeds do not "
