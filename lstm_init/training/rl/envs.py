@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import gymnax
 import jax
 import jax.numpy as jnp
 
@@ -155,6 +154,10 @@ def make_env(name: str, memory_length: int = 5) -> Env:
     raise unknown("environment", name, ENVS)
   if memory_length < 1:
     raise ConfigError(f"rl.memory_length must be >= 1, got {memory_length}")
+  # gymnax runs JAX computations when imported, which starts JAX's backend: imported
+  # here, so that importing the engine leaves the host devices and the processes of a
+  # multi-process sweep to be set up first (`engine.runtime`).
+  import gymnax
   gym, params = gymnax.make(name)
   metric, failure_line = "return", None
   target = {"CartPole-v1": 475.0, "MemoryChain-bsuite": 0.8, "Pendulum-v1": -200.0,
