@@ -17,7 +17,7 @@ from typing import Callable
 
 import jax
 
-from lstm_init.engine.runtime import cache, devices, processes
+from lstm_init.engine.runtime import cache, devices, early_stop, processes
 from lstm_init.errors import ONE_LINE, ConfigError
 
 
@@ -25,8 +25,12 @@ def run_main(fn: Callable[[], object]) -> None:
   """Runs an entry point's body; one line and its exit status for the errors of
   `ONE_LINE` (a `ConfigError` exits 2, `Interrupted` 130, `OutOfMemory` 3).
 
-  A second Ctrl-C exits 130. Any other error of a process of several prints
-  its traceback (or one line for a lost peer) and exits 1 at once.
+  Ctrl-C or SIGTERM before training began ends the process at once, in one
+  line (`runtime.early_stop`); while training, the loop finishes its piece and
+  checkpoints, and a second Ctrl-C exits 130. Any other error of a process of
+  several prints its traceback (or one line for a lost peer) and exits 1 at
+  once; a one-line error of one of several is told to the others first
+  (`processes.announce_stop`), so that they stop too instead of waiting.
 
   Args:
     fn: the entry point's body, called without arguments.
@@ -35,9 +39,11 @@ def run_main(fn: Callable[[], object]) -> None:
     Exception: any other error of a single-process run, as it is.
   """
   try:
-    fn()
+    with early_stop.EarlyStop():
+      fn()
   except tuple(ONE_LINE) as e:
     print(f"error: {e}", file=sys.stderr)
+    processes.announce_stop(str(e))
     _exit(next(code for kind, code in ONE_LINE.items() if isinstance(e, kind)))
   except KeyboardInterrupt:
     print("interrupted", file=sys.stderr)
@@ -56,12 +62,15 @@ def run_main(fn: Callable[[], object]) -> None:
 
 
 def _exit(status: int) -> None:
-  """Exits; a process of several leaves at once, without JAX's shutdown barrier,
-  which waits for every other process (for minutes when one has died)."""
+  """Exits; a process of several leaves without JAX's shutdown barrier, which
+  waits for every other process (for minutes when one has died): the others
+  at once, process 0 (the coordinator's) once they have left, or after a few
+  seconds (`processes.leave`)."""
   if not processes.joined():
     sys.exit(status)
   sys.stdout.flush()
   sys.stderr.flush()
+  processes.leave()
   os._exit(status)
 
 
@@ -114,6 +123,10 @@ def _config_file_error(e: BaseException) -> str:
   where = f" {path[0]}" if "Attempted" in text and path else ""
   if "No such file or directory" in text:
     return f"cannot load the config file{where}: no such file"
+  if isinstance(e, IsADirectoryError) or "Is a directory" in text:
+    folder = text.rpartition("Is a directory:")[2].strip().strip("'\"") or where.strip()
+    return (f"config file {folder!r} is a folder; valid: a Python file defining get_config(), "
+            "e.g. configs/default.py")
   return f"cannot load the config file{where}: {' '.join(text.split())}"
 
 
@@ -176,7 +189,11 @@ def parse_flags(argv: list[str]) -> list[str]:
   """
   from absl import flags
   # The host devices first: a config file's imports (gymnax) may start JAX's backend.
-  devices.configure_cpu_devices(argv)
+  try:
+    devices.configure_cpu_devices(argv)
+  except ConfigError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
   path = _config_path(argv)
   try:
     return flags.FLAGS(argv)

@@ -33,6 +33,7 @@ from lstm_init.engine.persist.workdir import Workdir
 from lstm_init.engine.spec.plan import SweepPlan, plan_sweep
 from lstm_init.engine.spec.schema import base_config
 from lstm_init.errors import ConfigError
+from lstm_init.report import workdir_files as files
 from lstm_init.report.results import RESULT_COLUMNS
 
 # results.csv columns that hold a run's numbers (the rest name it).
@@ -79,14 +80,6 @@ class Reproduction:
     return all(r.identical for r in self.runs)
 
 
-def _read_json(workdir: str, name: str, what: str) -> dict[str, Any]:
-  path = os.path.join(workdir, name)
-  if not os.path.isfile(path):
-    raise ConfigError(f"{workdir!r} cannot be re-trained: it has no {name} ({what})")
-  with open(path) as f:
-    return json.load(f)
-
-
 def read_records(workdir: str) -> tuple[dict, dict, list[dict[str, str]]]:
   """(config.json, environment.json, results.csv rows as text) of a finished
   sweep; a one-line error naming what is missing.
@@ -99,16 +92,26 @@ def read_records(workdir: str) -> tuple[dict, dict, list[dict[str, str]]]:
 
   Raises:
     ConfigError: when the folder, a record, the final outputs, or the recorded
-      seed groups, conditions or groups are missing.
+      seed groups, conditions or groups are missing; when a file is empty or
+      damaged; or when config.json and the results name different sweeps.
   """
   if not os.path.isdir(workdir):
     raise ConfigError(f"--workdir {workdir!r} is not a folder")
-  record = _read_json(workdir, "config.json", "the config that ran")
-  env = _read_json(workdir, "environment.json", "what decided the bits")
-  path = os.path.join(workdir, "results.csv")
-  if not os.path.isfile(path) or not os.path.isfile(os.path.join(workdir, "curves.npz")):
-    raise ConfigError(f"{workdir!r} cannot be re-trained: it holds no finished sweep "
-                      "(results.csv and curves.npz are written at the end)")
+  needed = {"config.json": "the config that ran",
+            "environment.json": "what decided the bits",
+            "results.csv": "every run's final numbers",
+            "curves.npz": "every run's learning curves"}
+  missing = [f"{name} ({what})" for name, what in needed.items()
+             if not os.path.isfile(os.path.join(workdir, name))]
+  if missing:
+    raise ConfigError(f"{workdir!r} cannot be re-trained: it has no {'; no '.join(missing)}; "
+                      "results.csv and curves.npz are written when a sweep ends: finish it "
+                      "(run its command again) first")
+  record = files.read_json(workdir, "config.json", needed["config.json"])
+  env = files.read_json(workdir, "environment.json", needed["environment.json"])
+  files.check_same_sweep(workdir, record, files.read_json(workdir, "summary.json", "", {}))
+  rows = files.read_rows(workdir)
+  files.curve_names(workdir)  # its index: a truncated file fails now, not after training
   if "seed_group_rule" not in env or not isinstance(env.get("seed_groups"), list):
     raise ConfigError(f"{workdir!r} cannot be re-trained: its environment.json does not "
                       "record the seed group sizes that decided its bits (seed_groups, "
@@ -117,7 +120,7 @@ def read_records(workdir: str) -> tuple[dict, dict, list[dict[str, str]]]:
   if "conditions" not in record or "groups" not in record:
     raise ConfigError(f"{workdir!r} cannot be re-trained: its config.json does not list the "
                       "conditions and groups that ran")
-  return record, env, records.read_csv(path)
+  return record, env, rows
 
 
 def _overlay(node: ml_collections.ConfigDict, values: dict[str, Any]) -> None:

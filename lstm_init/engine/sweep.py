@@ -17,7 +17,7 @@ import os
 import time
 from typing import Any, Callable, Mapping, Sequence
 
-from lstm_init import records
+from lstm_init import dotted, records
 from lstm_init.engine.execute import memory, seed_group
 from lstm_init.engine.execute.hooks import Hook, MetricsLog, ProgressBar, ProgressLines
 from lstm_init.engine.execute.loop import Loop
@@ -25,7 +25,7 @@ from lstm_init.engine.persist import outputs as outputs_lib
 from lstm_init.engine.persist import writers as writers_lib
 from lstm_init.engine.persist.record import comparable, config_record
 from lstm_init.engine.persist.workdir import CURVES, RESULTS, SUMMARY, Workdir, partial_rows
-from lstm_init.engine.runtime import processes
+from lstm_init.engine.runtime import early_stop, processes
 from lstm_init.engine.spec.plan import SweepPlan, plan_sweep
 from lstm_init.errors import ConfigError, Interrupted
 from lstm_init.report.results import SweepResults, load_results
@@ -110,6 +110,8 @@ def run_sweep(config, workdir: str | None = None, sweep: Sequence[str] | None = 
   started = time.time()
   processes.initialize()
   plan = plan or plan_sweep(config, sweep, given)
+  # Processes of several: the same sweep, or one line on each, before any collective.
+  processes.check_same_plan(plan.identity, dotted.flatten(plan.config.to_dict()))
   planned = time.time()
   workdir = workdir or default_workdir(plan)
   if not overwrite and finished(workdir, plan):
@@ -173,11 +175,24 @@ def loop_hooks(loop: Loop, wd: Workdir, log: Callable[[str], None], progress: st
   the metric writers (`config.writers`) as hooks of the loop."""
   total, exp = loop.plan.seed_steps(), loop.plan.experiments[0]
   score = "val loss" if exp.lower_is_better else exp.score
-  out: list[Hook] = [ProgressBar(total, score) if progress == "bar" and writer
+  out: list[Hook] = [TrainingPhase(),
+                     ProgressBar(total, score) if progress == "bar" and writer
                      else ProgressLines(total, log, score, loop.clock)]
   if writer:
     out.append(MetricsLog(wd.metric_writers(loop.plan.settings.writers)))
   return out
+
+
+class TrainingPhase(Hook):
+  """Tells `runtime.early_stop` when the loop has trained a piece (a stop signal
+  is then the loop's: it checkpoints) and when it stopped (a signal ends the
+  process at once again)."""
+
+  def on_piece(self, event) -> None:
+    early_stop.training_began()
+
+  def close(self) -> None:
+    early_stop.training_ended()
 
 
 def timings(started: float, planned: float, trained: float, loop: Loop) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import os
 from typing import Sequence
 
 from lstm_init import records
+from lstm_init.errors import ConfigError
 from lstm_init.report import sections, tables
 from lstm_init.report.merged import Merged, merge
 from lstm_init.report.results import load_results
@@ -80,11 +81,41 @@ def write_report(workdirs: Sequence[str], out_dir: str | None = None) -> dict[st
   out_dir = out_dir or workdirs[0]
   runs = [load_results(w) for w in workdirs]
   m = merge(runs)
+  out_folder(out_dir)
   paths = {"report_md": os.path.join(out_dir, "report.md"),
            "report_html": os.path.join(out_dir, "report.html"),
            "table_tex": os.path.join(out_dir, "table.tex")}
-  records.atomic_write_bytes(paths["table_tex"], tables.latex_table(m).encode())
-  md, page = render(build(m, workdirs, runs[0].environment, out_dir), out_dir)
-  records.atomic_write_bytes(paths["report_md"], md.encode())
-  records.atomic_write_bytes(paths["report_html"], page.encode())
+  try:
+    records.atomic_write_bytes(paths["table_tex"], tables.latex_table(m).encode())
+    md, page = render(build(m, workdirs, runs[0].environment, out_dir), out_dir)
+    records.atomic_write_bytes(paths["report_md"], md.encode())
+    records.atomic_write_bytes(paths["report_html"], page.encode())
+  except OSError as e:
+    raise ConfigError(f"cannot write the report into {out_dir}: {e.strerror or e} (errno "
+                      f"{e.errno}, {e.filename or out_dir}); the files written before are "
+                      "intact; free space or choose a writable --out") from None
   return paths
+
+
+def out_folder(path: str) -> str:
+  """The folder a report goes into, created if missing.
+
+  Args:
+    path: the folder (`--out`, or the first workdir).
+
+  Returns:
+    `path`.
+
+  Raises:
+    ConfigError: (one line) when `path` is a file, or cannot be created (a
+      name too long, a read-only file system, no permission).
+  """
+  if os.path.exists(path) and not os.path.isdir(path):
+    raise ConfigError(f"--out {path!r} is a file, not a folder; valid: a folder (created if "
+                      "missing)")
+  try:
+    os.makedirs(path, exist_ok=True)
+  except OSError as e:
+    raise ConfigError(f"--out {path!r} cannot be created: {e.strerror or e} (errno {e.errno}); "
+                      "valid: a writable folder") from None
+  return path

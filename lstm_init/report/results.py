@@ -13,7 +13,6 @@ engine that writes them and the report that reads them.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from typing import Any
 
@@ -22,6 +21,7 @@ import pandas as pd
 
 from lstm_init import records
 from lstm_init.errors import ConfigError
+from lstm_init.report import workdir_files as files
 from lstm_init.report.summary import ConditionSummary, steps_to_target
 
 RESULT_COLUMNS = ["condition", "seed", "init_seed", "data_seed", "final_train_loss",
@@ -204,21 +204,16 @@ def load_results(workdir: str) -> SweepResults:
   Raises:
     ConfigError: (one line) if `workdir` is not a finished sweep.
   """
-  path = os.path.join(workdir, "results.csv")
-  if not os.path.isfile(path):
-    raise ConfigError(f"{workdir!r} is not a finished sweep workdir (no results.csv)")
-
-  def read_json(name, default=None):
-    p = os.path.join(workdir, name)
-    if not os.path.exists(p) and default is not None:
-      return default
-    with open(p) as f:
-      return json.load(f)
-
-  record = read_json("config.json")
+  text_rows = files.read_rows(workdir)
+  record = files.read_json(workdir, "config.json", "the config that ran")
+  summary = files.read_json(workdir, "summary.json", "the statistics per condition")
+  files.check_same_sweep(workdir, record, summary)
   overrides = {c["name"]: c["overrides"] for c in record.get("conditions", [])}
-  rows = [_typed_row(r, overrides) for r in records.read_csv(path)]
-  with np.load(os.path.join(workdir, "curves.npz")) as z:
-    curves = {k: z[k] for k in z.files}
-  return SweepResults(workdir, rows, read_json("summary.json"), curves, record,
-                      read_json("environment.json", {}))
+  try:
+    rows = [_typed_row(r, overrides) for r in text_rows]
+  except ValueError as e:
+    raise ConfigError(f"{os.path.join(workdir, 'results.csv')} holds a cell that is not a "
+                      f"number where one is due ({e}); {files.REWRITE}") from None
+  curves = files.read_curves(workdir)
+  return SweepResults(workdir, rows, summary, curves, record,
+                      files.read_json(workdir, "environment.json", "the environment", {}))

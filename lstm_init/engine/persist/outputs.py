@@ -136,10 +136,14 @@ def curve_arrays(plan: SweepPlan, per, steps) -> dict[str, np.ndarray]:
 
 def summarize(plan: SweepPlan, rows: list[dict],
               curves: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
-  """The sweep's `summary.json` (`report.summary.summarize` over the plan's conditions)."""
+  """The sweep's `summary.json` (`report.summary.summarize` over the plan's conditions),
+  with the plan's identity, as config.json carries it: readers refuse a folder
+  whose two files name different sweeps (`report.workdir_files.check_same_sweep`)."""
   conditions = [summary_lib.ScoredCondition(
       c.name, c.overrides, c.seeds.design,
       {k: getattr(e, k) for k in summary_lib.TASK_FIELDS if k != "task"} | {
           "task": e.description})
       for c, e in zip(plan.conditions, plan.experiments)]
-  return summary_lib.summarize(conditions, rows, plan.settings.seed, curves)
+  out = summary_lib.summarize(conditions, rows, plan.settings.seed, curves)
+  out["identity"] = plan.identity
+  return out

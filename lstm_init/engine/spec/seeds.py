@@ -46,6 +46,56 @@ class SeedSpec:
                                           "num_base_seeds", "base_seed_offset")))
 
 
+# Runs one condition may hold: each keeps records in host memory (every step's
+# loss, each validation, a results row of about 2 KiB), so 2**24 runs need 32 GiB
+# or more; `execute.memory.check_record_size` then checks the machine's memory.
+MAX_RUNS = 2 ** 24
+# Seed indices go into the keys as JAX's default integers (int32).
+MAX_SEED_INDEX = 2 ** 31 - 1
+
+
+def check_counts(seeds: SeedSpec) -> None:
+  """Refuses seed counts below their minimum, a condition of more than
+  `MAX_RUNS` runs, or seed indices past `MAX_SEED_INDEX`, before any array
+  of that size is made.
+
+  Args:
+    seeds: one condition's `SeedSpec`.
+
+  Raises:
+    ConfigError: naming the fields, their values and the valid range.
+  """
+  if seeds.design == "crossed":
+    n_i, n_j = int(seeds.num_init_seeds), int(seeds.num_data_seeds)
+    if n_i < 1 or n_j < 1:
+      raise ConfigError(f"num_init_seeds and num_data_seeds must be >= 1, got {n_i}, {n_j}")
+    fields = f"num_init_seeds={n_i} x num_data_seeds={n_j}"
+    runs = n_i * n_j
+    last = {"init_seed_offset + num_init_seeds - 1": int(seeds.init_seed_offset) + n_i - 1,
+            "data_seed_offset + num_data_seeds - 1": int(seeds.data_seed_offset) + n_j - 1}
+  elif seeds.design == "instability":
+    n, n_b, offset = int(seeds.num_seeds), int(seeds.num_base_seeds), int(seeds.base_seed_offset)
+    if n_b < 1 or n < 2 or offset < 0:
+      raise ConfigError(f"design=instability needs num_base_seeds >= 1, num_seeds >= 2 (run 0 "
+                        f"is the base, runs 1.. its one-bit perturbations) and "
+                        f"base_seed_offset >= 0, got {n_b}, {n}, {offset}")
+    fields, runs = f"num_base_seeds={n_b} x num_seeds={n}", n_b * n
+    last = {"base_seed_offset + num_base_seeds - 1": offset + n_b - 1}
+  else:
+    n = int(seeds.num_seeds)
+    if n < 1:
+      raise ConfigError(f"num_seeds must be >= 1, got {n}")
+    fields, runs, last = f"num_seeds={n}", n, {}
+  if runs > MAX_RUNS:
+    raise ConfigError(f"{fields} asks for {runs:,} runs of one condition; valid: at most "
+                      f"{MAX_RUNS:,} (2**24) runs per condition, as each run keeps its records "
+                      "in host memory")
+  for name, index in last.items():
+    if index > MAX_SEED_INDEX:
+      raise ConfigError(f"{name} = {index:,}: seed indices go into the keys as int32; valid: "
+                        f"at most {MAX_SEED_INDEX:,}")
+
+
 def seed_layout(seeds: SeedSpec) -> dict[str, np.ndarray]:
   """Per-run seed indices of one condition: {"seed", "init_seed", "data_seed"}.
 
@@ -71,26 +121,19 @@ def seed_layout(seeds: SeedSpec) -> dict[str, np.ndarray]:
     ("crossed") or num_base_seeds * num_seeds ("instability").
 
   Raises:
-    ConfigError: for an unknown design or seed counts below their minimum.
+    ConfigError: for an unknown design or seed counts out of range (`check_counts`).
   """
   if seeds.design not in DESIGNS:
     raise ConfigError(f"unknown design {seeds.design!r}; valid choices: {', '.join(DESIGNS)}")
+  check_counts(seeds)
   if seeds.design == "crossed":
     n_i, n_j = int(seeds.num_init_seeds), int(seeds.num_data_seeds)
-    if n_i < 1 or n_j < 1:
-      raise ConfigError(f"num_init_seeds and num_data_seeds must be >= 1, got {n_i}, {n_j}")
     seed = np.arange(n_i * n_j)
     return {"seed": seed, "init_seed": int(seeds.init_seed_offset) + seed // n_j,
             "data_seed": int(seeds.data_seed_offset) + seed % n_j}
   n = int(seeds.num_seeds)
-  if n < 1:
-    raise ConfigError(f"num_seeds must be >= 1, got {n}")
   if seeds.design == "instability":
     n_b, offset = int(seeds.num_base_seeds), int(seeds.base_seed_offset)
-    if n_b < 1 or n < 2 or offset < 0:
-      raise ConfigError(f"design=instability needs num_base_seeds >= 1, num_seeds >= 2 (run 0 "
-                        f"is the base, runs 1.. its one-bit perturbations) and "
-                        f"base_seed_offset >= 0, got {n_b}, {n}, {offset}")
     seed = np.arange(n_b * n)
     base = offset + seed // n
     return {"seed": seed, "init_seed": base, "data_seed": base, "perturbation": seed % n}
