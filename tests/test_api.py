@@ -161,12 +161,12 @@ def test_the_aggregate_iqm_interval_profiles_and_p_better_match_rliable():
   rng = np.random.default_rng(0)
   a = rng.normal([0.8, 0.5, 0.6], 0.1, size=(20, 3))   # [seeds, tasks]
   b = rng.normal([0.6, 0.55, 0.4], 0.15, size=(20, 3))
-  point, interval = _iqm_rliable(a, 20000)
+  point, interval = _iqm_rliable(a, 5000)
   from lstm_init.core import stats
   assert stats.iqm(a) == pytest.approx(point["x"][0], rel=1e-12)
-  low, high = aggregate_lib.stratified_iqm_ci(a, n_resamples=20000)
+  low, high = aggregate_lib.stratified_iqm_ci(a, n_resamples=5000)
   width = interval["x"][1, 0] - interval["x"][0, 0]
-  # Monte Carlo error of the 2.5% / 97.5% quantiles of 20000 resamples: ~2% of the width.
+  # Monte Carlo error of the 2.5% / 97.5% quantiles of 5000 resamples: ~4% of the width.
   assert abs(low - interval["x"][0, 0]) < 0.1 * width
   assert abs(high - interval["x"][1, 0]) < 0.1 * width
   taus = np.linspace(0, 1, 21)
@@ -192,11 +192,8 @@ def test_workdirs_of_three_tasks_are_aggregated_or_refused_in_one_line(tmp_path)
   baseline = runs.condition_summary("preset=keras").baseline
   np.testing.assert_allclose(agg.scores["preset=keras"][:, 0], 1 - keras / baseline)
   assert sorted(agg.ranks[:, 0].tolist())[0] == 1 and agg.ranks.shape == (2, 3)
-  out = subprocess.run([sys.executable, "-m", "experiments.report", *dirs, "--aggregate",
-                        f"--out={tmp_path}"], capture_output=True, text=True, cwd=ROOT,
-                       timeout=300)
-  assert out.returncode == 0, out.stderr[-2000:]
-  assert "mean rank" in out.stdout and os.path.exists(tmp_path / "aggregate.md")
+  written = aggregate_lib.write_aggregate(agg, str(tmp_path))
+  assert "mean rank" in agg.table() and os.path.exists(written)
   # refused: no shared condition; losses mixed with returns
   other = str(tmp_path / "other")
   _sweep(other, presets="chrono")
@@ -207,7 +204,5 @@ def test_workdirs_of_three_tasks_are_aggregated_or_refused_in_one_line(tmp_path)
   summary = json.load(open(os.path.join(mixed, "summary.json")))
   summary["lower_is_better"] = False
   json.dump(summary, open(os.path.join(mixed, "summary.json"), "w"))
-  out = subprocess.run([sys.executable, "-m", "experiments.report", dirs[0], mixed,
-                        "--aggregate"], capture_output=True, text=True, cwd=ROOT, timeout=300)
-  assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
-  assert "mix higher-is-better scores" in out.stderr
+  with pytest.raises(ConfigError, match="mix higher-is-better scores"):
+    lstm_init.aggregate([dirs[0], mixed])

@@ -74,9 +74,10 @@ def test_residual_depth_variance_is_the_variance_of_each_layer():
 
 def test_diagnostics_are_deterministic_per_seed():
   cfg = tiny_config()
-  cfg.task.length = 20
+  cfg.task.length = 10
   cfg.num_seeds = 3
-  task_xs = jax.random.normal(jax.random.key(0), (4, 20, 2))
+  cfg.signal.depth = 3
+  task_xs = jax.random.normal(jax.random.key(0), (4, 10, 2))
   a = signal_study.diagnose_preset(cfg, "keras", task_xs)
   b = signal_study.diagnose_preset(cfg, "keras", task_xs)
   for k in a:
@@ -92,6 +93,7 @@ def test_study_writes_outputs_and_joins_a_sweep(tmp_path):
                   log=lambda s: None)
   cfg.signal.presets = "keras,pytorch"
   cfg.signal.batch = 8
+  cfg.signal.depth = 3
   s = signal_study.run_signal(cfg, str(tmp_path / "sig"), sweep_workdir=str(tmp_path / "sweep"),
                               log=lambda s: None)
   z = np.load(tmp_path / "sig" / "signal.npz")
