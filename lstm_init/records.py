@@ -257,7 +257,8 @@ def cpu_model() -> str:
 # recorded beside them, as `seed_groups`.
 BIT_FIELDS = ("versions.jax", "versions.jaxlib", "versions.flax", "versions.optax",
               "versions.chex", "versions.numpy", "backend", "device_kinds", "cpu_model",
-              "x64", "default_matmul_precision", "prng_impl", "xla_flags")
+              "x64", "default_matmul_precision", "prng_impl", "xla_flags",
+              "numerics.precision", "numerics.deterministic_flags", "numerics.autotune")
 # An XLA flag that only says how many host devices the CPU is cut into: a
 # seed's bits do not depend on it (tested), so it is left out of comparisons.
 HOST_DEVICES_FLAG = "--xla_force_host_platform_device_count"
@@ -283,12 +284,19 @@ def bit_fields(env: Mapping[str, Any]) -> dict[str, Any]:
   return out
 
 
-def environment() -> dict[str, Any]:
+def environment(numerics: Mapping[str, Any] | None = None) -> dict[str, Any]:
   """Versions, backend and devices: what a reader needs to repeat a run.
+
+  Args:
+    numerics: the numerical settings in force (`lstm_init.engine.numerics.record`):
+      recorded as `numerics`, and its `matmul_precision` as
+      `default_matmul_precision`. Without it, JAX's setting is recorded, or
+      "<backend> default" where JAX has none.
 
   Returns:
     The record written as environment.json: versions, backend, device kinds
-    and counts, JAX settings, XLA_FLAGS, command, git commit, platform, CPU.
+    and counts, JAX settings, the numerical settings, XLA_FLAGS, command, git
+    commit, platform, CPU.
   """
   import jax
   import jaxlib
@@ -300,15 +308,19 @@ def environment() -> dict[str, Any]:
     except (ImportError, AttributeError):
       versions[mod] = None
   devices = jax.devices()
-  return {
+  backend = jax.default_backend()
+  precision = jax.config.jax_default_matmul_precision
+  if numerics is not None:
+    precision = numerics["matmul_precision"]
+  record = {
       "versions": versions,
-      "backend": jax.default_backend(),
+      "backend": backend,
       "device_kinds": sorted({d.device_kind for d in devices}),
       "device_count": jax.device_count(),
       "local_device_count": jax.local_device_count(),
       "process_count": jax.process_count(),
       "x64": bool(jax.config.jax_enable_x64),
-      "default_matmul_precision": str(jax.config.jax_default_matmul_precision),
+      "default_matmul_precision": f"{backend} default" if precision is None else str(precision),
       "prng_impl": str(jax.config.jax_default_prng_impl),
       "xla_flags": os.environ.get("XLA_FLAGS", ""),
       "compilation_cache": jax.config.jax_compilation_cache_dir,
@@ -318,3 +330,6 @@ def environment() -> dict[str, Any]:
       "cpu_model": cpu_model(),
       "cpu_count": os.cpu_count(),
   }
+  if numerics is not None:
+    record["numerics"] = dict(numerics)
+  return record

@@ -43,6 +43,10 @@ from lstm_init.training.tasks import Batch, Task, make_task, stateful_tasks
 VALUE_FIELDS = tuple(optim.HYPERPARAMS.values()) + (
     "model.initial_state.noise_std", "model.initial_state.value")
 VALUE_PREFIXES = ("model.init.",)
+# Rows of an evaluation set that go through the model at once. A fixed number,
+# so what a run holds at once does not grow with the evaluation set; the
+# losses are the bits one whole batch gives on the CPU (tested).
+EVAL_BATCH = 64
 
 
 def run_values(config) -> dict[str, float]:
@@ -105,6 +109,7 @@ class Supervised:
   reset_every: int
   divergence_threshold: float
   readout_last: bool
+  eval_batch: int = EVAL_BATCH  # rows evaluated at once (0: every row at once)
 
   @property
   def num_layers(self) -> int:
@@ -159,9 +164,21 @@ class Supervised:
     per_pos, correct = model_lib.position_losses(self.task, out, batch.ys)
     mask = self._mask(batch)
     loss = jnp.sum(per_pos * mask) / jnp.maximum(jnp.sum(mask), 1.0)
-    sums = {"loss": jnp.sum(per_pos * mask, 0), "count": jnp.sum(mask, 0),
+    return loss, (final, self.window_sums(per_pos, correct, batch))
+
+  def window_sums(self, per_pos, correct, batch: Batch) -> dict[str, jax.Array]:
+    """One window's sums over its rows, by position.
+
+    Args:
+      per_pos, correct: [batch, time] loss and correctness at every position.
+      batch: the window (its mask and score).
+
+    Returns:
+      {"loss", "count", "correct", "scored"}, each [time].
+    """
+    mask = self._mask(batch)
+    return {"loss": jnp.sum(per_pos * mask, 0), "count": jnp.sum(mask, 0),
             "correct": jnp.sum(correct * batch.score, 0), "scored": jnp.sum(batch.score, 0)}
-    return loss, (final, sums)
 
   # -- a run ----------------------------------------------------------------
 
@@ -211,7 +228,10 @@ class Supervised:
     `split` is "val", "test", or "curve": the first `train.curve_rows` rows of
     the validation set (the learning curves). Windows of a row are evaluated in
     order; with stateful training the carry flows from one to the next,
-    otherwise each starts from the initial state.
+    otherwise each starts from the initial state. Within a window the rows go
+    through the model `eval_batch` at a time (`by_rows`), so a run holds the
+    activations of one sub-batch at once; the losses and their sums are then
+    taken over the whole window, as one batch would.
 
     Returns:
       {"loss": mean masked loss, "metric": the task's metric,
@@ -224,9 +244,13 @@ class Supervised:
     rows = windows.xs.shape[1]
     start = self.fresh_carry(params, values, rows, None, False)
 
+    def forward(batch, carry):
+      return self.window_forward(params, values, batch, carry, None, None, False)
+
     def body(carry, batch):
-      _, (final, sums) = self.window_loss(params, values, batch, carry, None, None, False)
-      return final, sums
+      out, final = by_rows(forward, (batch, carry), self.eval_batch)
+      per_pos, correct = model_lib.position_losses(self.task, out, batch.ys)
+      return final, self.window_sums(per_pos, correct, batch)
 
     _, sums = jax.lax.scan(body, start, windows)
     total = {k: jnp.sum(v, axis=0) for k, v in sums.items()}
@@ -235,6 +259,37 @@ class Supervised:
     per_position = total["loss"] / jnp.where(total["count"] > 0, total["count"], jnp.nan)
     return {"loss": loss, "metric": self.task.metric_of(loss, accuracy),
             "per_position": per_position}
+
+
+def by_rows(fn, args, size: int):
+  """`fn(*args)` computed `size` rows at a time (`lax.map` over sub-batches).
+
+  Every leaf of `args` and of `fn`'s outputs has the rows on its first axis,
+  and rows are independent of each other. The rows are padded to a whole
+  number of sub-batches with copies of the last row, and the padding is cut
+  from the outputs, so the result has the shape `fn(*args)` has.
+
+  Args:
+    fn: (*args) -> a tree of [rows, ...] arrays.
+    args: a tuple of trees of [rows, ...] arrays.
+    size: rows per sub-batch (0, or at least the rows: all rows in one call).
+
+  Returns:
+    `fn`'s outputs for every row.
+  """
+  rows = jax.tree.leaves(args)[0].shape[0]
+  if size <= 0 or rows <= size:
+    return fn(*args)
+  n = -(-rows // size)
+
+  def split(a):
+    a = jnp.concatenate([a, jnp.repeat(a[-1:], n * size - rows, axis=0)], axis=0)
+    return a.reshape(n, size, *a.shape[1:])
+
+  def join(a):
+    return a.reshape(n * size, *a.shape[2:])[:rows]
+
+  return jax.tree.map(join, jax.lax.map(lambda a: fn(*a), jax.tree.map(split, args)))
 
 
 @functools.lru_cache(maxsize=8)
