@@ -4,13 +4,14 @@ import csv
 import json
 import os
 import re
-import subprocess
-import sys
 
 import numpy as np
+import pytest
 
 from examples import gru_forecast
+from lstm_init import ConfigError
 from lstm_init.engine import sweep
+from lstm_init.engine.spec.plan import plan_sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -22,27 +23,21 @@ def _small(num_seeds):
   return cfg
 
 
-def test_the_example_runs_from_the_command_line_and_refuses_what_it_ignores(tmp_path):
-  base = [sys.executable, "-m", "experiments.seed_sweep", "--config=examples/gru_forecast.py",
-          "--config.num_seeds=2", "--config.train.steps=20", "--config.train.log_every=10",
-          "--config.gru.hidden_size=8", "--config.task.eval_rows=4", "--config.seed_group=1"]
-  out = subprocess.run(base + [f"--workdir={tmp_path / 'run'}"], capture_output=True,
-                       text=True, cwd=ROOT, timeout=300)
-  assert out.returncode == 0, out.stderr[-2000:]
+def test_the_example_sweeps_records_what_ran_and_refuses_what_it_ignores(tmp_path):
+  res = sweep.run_sweep(_small(2), str(tmp_path / "run"), log=lambda s: None)
   rows = list(csv.DictReader(open(tmp_path / "run" / "results.csv")))
   assert len(rows) == 4 and {r["condition"] for r in rows} == {
       "learning_rate=0.003", "learning_rate=0.01"}
   assert all(np.isfinite(float(r["final_eval_loss"])) for r in rows)
   record = json.load(open(tmp_path / "run" / "config.json"))
   assert "model" in record["unused"] and record["config"]["experiment"].startswith("examples.")
-  assert os.path.exists(tmp_path / "run" / "report.md")
+  assert res.rows[0]["condition"] == "learning_rate=0.003"
   # A field the GRU does not read is refused, not silently ignored.
-  bad = subprocess.run(base + ["--config.model.init.preset=pytorch",
-                               f"--workdir={tmp_path / 'bad'}"],
-                       capture_output=True, text=True, cwd=ROOT, timeout=300)
-  assert bad.returncode == 2 and "Traceback" not in bad.stderr
-  assert "model.init.preset=pytorch would have no effect: this experiment does not read it" \
-      in bad.stderr
+  cfg = _small(2)
+  cfg.model.init.preset = "pytorch"
+  with pytest.raises(ConfigError, match=r"--config.model.init.preset=pytorch would have no "
+                                        r"effect: this experiment does not read it"):
+    plan_sweep(cfg, None, {"model.init.preset": "pytorch"})
 
 
 def test_a_seed_of_the_example_is_the_same_alone_and_among_others(tmp_path):
@@ -55,18 +50,18 @@ def test_a_seed_of_the_example_is_the_same_alone_and_among_others(tmp_path):
     assert len(set(np.round(b, 7))) == 3
 
 
-def test_an_unknown_experiment_is_one_line_and_exit_2(tmp_path):
-  for value, message in (("nope", "error: unknown experiment 'nope'; valid choices: supervised, a2c, "
-                                  "or 'module:factory'"),
-                         ("builtins:str", "error: experiment 'builtins:str' returned str, not an "
-                                       "lstm_init.training.experiment.Experiment"),
-                         ("no_such_module:f", "error: cannot load experiment "
-                                              "'no_such_module:f'")):
-    out = subprocess.run([sys.executable, "-m", "experiments.seed_sweep",
-                          f"--config.experiment={value}", f"--workdir={tmp_path}"],
-                         capture_output=True, text=True, cwd=ROOT, timeout=300)
-    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-1500:]
-    assert out.stderr.strip().startswith(message), out.stderr
+@pytest.mark.parametrize("value, message", [
+    ("nope", "unknown experiment 'nope'; valid choices: supervised, a2c, or 'module:factory'"),
+    ("builtins:str", "experiment 'builtins:str' returned str, not an "
+                     "lstm_init.training.experiment.Experiment"),
+    ("no_such_module:f", "cannot load experiment 'no_such_module:f'"),
+])
+def test_an_unknown_experiment_is_one_line(value, message):
+  cfg = _small(1)
+  cfg.experiment = value
+  with pytest.raises(ConfigError) as e:
+    plan_sweep(cfg, [])
+  assert str(e.value).startswith(message) and "\n" not in str(e.value)
 
 
 NOTEBOOK = os.path.join(ROOT, "examples", "notebook_sweep.py")
@@ -78,15 +73,6 @@ def _check_notebook_outputs(workdir):
   assert len(res.runs) == 16 and set(res.summary["condition"]) == {"preset=keras",
                                                                    "preset=pytorch"}
   assert os.path.getsize(os.path.join(workdir, "notebook_curves.png")) > 5000
-
-
-def test_the_notebook_example_runs_as_a_plain_script(tmp_path):
-  env = {**os.environ, "LSTM_INIT_WORKDIR": str(tmp_path / "w")}
-  out = subprocess.run([sys.executable, NOTEBOOK], capture_output=True, text=True, cwd=tmp_path,
-                       env=env, timeout=600)
-  assert out.returncode == 0, out.stderr[-3000:]
-  assert "iqm_ci95_low" in out.stdout and "seed-steps/s" in out.stdout  # lines, not a bar
-  _check_notebook_outputs(tmp_path / "w")
 
 
 def test_the_notebook_example_runs_in_a_jupyter_kernel(tmp_path):
