@@ -86,3 +86,12 @@ def test_a_schedule_validates_every_eval_every_steps_and_pieces_share_segments()
       (0, 4, ((2, 2),)), (4, 8, ((2, 2),)), (8, 10, ((2, 1),))]
   assert schedule.eval_every(400, 0, 100) == 10  # the largest divisor of 100 <= 400 // 40
   assert np.all(np.diff(s.evals) > 0)
+
+
+def test_two_spellings_of_one_initializer_are_one_condition():
+  plan = plan_lib.plan_sweep(tiny_config(), [
+      "model.init.input_kernel=variance_scaling:2,VarianceScaling(scale=2.0),glorot_uniform"])
+  assert [c.name for c in plan.conditions] == ["input_kernel=variance_scaling:2",
+                                               "input_kernel=glorot_uniform"]
+  assert plan.collapsed == {"input_kernel=VarianceScaling(scale=2.0)":
+                            "input_kernel=variance_scaling:2"}

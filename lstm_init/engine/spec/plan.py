@@ -32,7 +32,7 @@ import ml_collections
 import numpy as np
 
 from lstm_init import dotted
-from lstm_init.core import keys as keys_lib
+from lstm_init.core import initializers, keys as keys_lib
 from lstm_init.engine.spec import axes as axes_lib
 from lstm_init.engine.spec.schedule import Schedule, schedule_of
 from lstm_init.engine.spec.schema import RESUMABLE_FIELDS, check_config, unused_reason
@@ -165,6 +165,18 @@ def unused_by(condition: Condition, exp: Experiment, path: str) -> str | None:
   return unread_reason(exp, path) or unused_reason(condition.config, path)
 
 
+INITIALIZER_FIELDS = ("model.init.input_kernel", "model.init.recurrent_kernel",
+                      "model.init.bias", "model.init.readout")
+
+
+def _canonical(path: str, value: Any) -> Any:
+  """An initializer override in its one spelling (two spellings of one
+  initializer are one condition); any other value as it is."""
+  if path in INITIALIZER_FIELDS and isinstance(value, str) and value:
+    return initializers.canonical_spec(value)
+  return value
+
+
 def distinct(conditions: Sequence[Condition], experiments: Sequence[Experiment],
              named: Sequence[str] = ()) -> tuple[list[int], dict[str, str]]:
   """The conditions that differ in what acts on their runs, each named by the
@@ -186,7 +198,8 @@ def distinct(conditions: Sequence[Condition], experiments: Sequence[Experiment],
   keep, seen, collapsed = [], {}, {}
   for i, (c, exp) in enumerate(zip(conditions, experiments)):
     acting = {p: v for p, v in c.overrides.items() if unused_by(c, exp, p) is None}
-    key = json.dumps(acting, sort_keys=True, default=str)
+    key = json.dumps({p: _canonical(p, v) for p, v in acting.items()}, sort_keys=True,
+                     default=str)
     name = ",".join([f"{dotted.short(p)}={dotted.get(c.config, p)}" for p in named]
                     + [f"{dotted.short(p)}={v}" for p, v in acting.items()]) or c.name
     if key in seen:
