@@ -27,7 +27,7 @@ from typing import Any, Callable, Sequence
 import ml_collections
 
 from lstm_init.engine import sweep as sweep_lib
-from lstm_init.engine.runtime import cache, devices
+from lstm_init.engine.runtime import cache, devices, numerics
 from lstm_init.engine.spec import axes as axes_lib
 from lstm_init.engine.spec import plan as plan_lib
 from lstm_init.errors import ConfigError
@@ -146,6 +146,7 @@ def sweep(cfg: ml_collections.ConfigDict, sweep: Sequence[str] | None = None,
     raise ConfigError(f"sweep() takes a config (lstm_init.config(...)), got a "
                       f"{type(cfg).__name__}")
   devices.configure_cpu_devices([])   # before the backend starts (no effect once it has)
+  numerics.configure_xla_flags()
   cache.enable(None)
   plan = plan_lib.plan_sweep(cfg, sweep)
   return sweep_lib.run_sweep(cfg, workdir, sweep, log=log, plan=plan, overwrite=overwrite,

@@ -288,7 +288,7 @@ def environment(numerics: Mapping[str, Any] | None = None) -> dict[str, Any]:
   """Versions, backend and devices: what a reader needs to repeat a run.
 
   Args:
-    numerics: the numerical settings in force (`lstm_init.engine.numerics.record`):
+    numerics: the numerical settings in force (`lstm_init.engine.runtime.numerics.record`):
       recorded as `numerics`, and its `matmul_precision` as
       `default_matmul_precision`. Without it, JAX's setting is recorded, or
       "<backend> default" where JAX has none.

@@ -24,7 +24,7 @@ def test_accelerator_check_smoke_prints_the_table(tmp_path):
   assert same["equal"] and same["numbers"] >= 10 and same["curve_points"] > 0
   assert res["cold"]["equal"] and res["cold"]["runs"] == 2 and res["cold"]["bytes"] > 100
   # The scaling rows: every seed count, positive times, seed-steps/s from them.
-  assert [r["seeds"] for r in res["scaling"]] == [1, 2, 4, 8]
+  assert [r["seeds"] for r in res["scaling"]] == [1, 8]
   for r in res["scaling"]:
     assert r["training_s"] > 0 and r["compile_s"] >= 0 and r["seed_group"] == 1
     np.testing.assert_allclose(r["seed_steps_per_s"], r["seeds"] * 10 / r["training_s"])
@@ -37,7 +37,7 @@ def test_accelerator_check_smoke_prints_the_table(tmp_path):
   text = out.stdout
   assert re.search(r"^seed 0 alone vs among 8 +equal bits ", text, re.M)
   assert re.search(r"^two cold processes +equal bits ", text, re.M)
-  for n in (1, 2, 4, 8):
+  for n in (1, 8):
     assert re.search(rf"^time, {n} seeds +[\d.]+ s ", text, re.M)
   assert re.search(r"^torch\.nn\.LSTM loop \(cpu\) ", text, re.M)
   assert re.search(r"^A2C CartPole env steps/s +[\d,]+ ", text, re.M)

@@ -80,3 +80,30 @@ def test_an_oom_with_one_seed_group_per_device_is_its_own_one_line_error(tmp_pat
   with pytest.raises(OutOfMemory, match=r"out of memory with one seed group of seed_group=1 "
                                         r"run\(s\) per device; valid choices"):
     Loop(plan, Workdir(str(tmp_path)), lambda s: None).run()
+
+
+def test_the_accelerator_rule_picks_the_largest_fitting_power_of_two_the_same_each_time(
+    tmp_path, monkeypatch):
+  """Forced on the CPU: with seed_group=-1 an accelerator's size is the largest
+  power of two whose programs fit the budget by XLA's analysis; twice the same."""
+  monkeypatch.setattr(seed_group, "platform", lambda: "gpu")
+  cfg = tiny_config()
+  cfg.num_seeds, cfg.seed_group, cfg.memory_budget_gb = 2, -1, 0.2  # 1024 runs need ~300 MiB
+  cfg.train.steps = cfg.train.log_every = cfg.train.eval_every = 2
+  plan = plan_sweep(cfg, [])
+  sizes, rules = [], []
+  for k in range(2):
+    loop = Loop(plan, Workdir(str(tmp_path / str(k))), lambda s: None)
+    loop.run()
+    sizes.append(int(loop.state.seed_groups[0]))
+    rules.append(loop.seed_group_rule)
+  assert sizes[0] == sizes[1] == 512 and rules[0] == rules[1]
+  assert rules[0].endswith("fit 0.20 GiB per device by XLA's memory analysis: 512")
+  programs = ConditionGroupPrograms(plan, plan.groups[0], loop.mesh, sizes[0])
+  data = plan.experiments[0].data
+  segments = plan.conditions[0].schedule.pieces[0].segments
+  held, temp = programs.run_bytes(programs.abstract_group((0, 0)), data, segments)
+  assert sizes[0] * held + temp <= 0.2 * 1024 * MIB
+  bigger = ConditionGroupPrograms(plan, plan.groups[0], loop.mesh, 2 * sizes[0])
+  held, temp = bigger.run_bytes(bigger.abstract_group((0, 0)), data, segments)
+  assert 2 * sizes[0] * held + temp > 0.2 * 1024 * MIB

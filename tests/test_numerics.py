@@ -14,7 +14,7 @@ import pytest
 
 import lstm_init
 from lstm_init import records
-from lstm_init.engine import jaxlib_flags, numerics
+from lstm_init.engine.runtime import jaxlib_flags, numerics
 from lstm_init.errors import ConfigError
 from lstm_init.training import supervised
 

@@ -17,7 +17,7 @@ from typing import Callable
 
 import jax
 
-from lstm_init.engine.runtime import cache, devices, early_stop, processes
+from lstm_init.engine.runtime import cache, devices, early_stop, numerics, processes
 from lstm_init.errors import ONE_LINE, ConfigError
 
 
@@ -194,6 +194,7 @@ def parse_flags(argv: list[str]) -> list[str]:
   except ConfigError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
+  numerics.configure_xla_flags()  # the backend's deterministic flags, before it starts
   path = _config_path(argv)
   try:
     return flags.FLAGS(argv)

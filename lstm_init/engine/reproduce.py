@@ -30,6 +30,7 @@ from lstm_init.engine.execute.hooks import ProgressLines
 from lstm_init.engine.execute.loop import Loop
 from lstm_init.engine.persist import outputs
 from lstm_init.engine.persist.workdir import Workdir
+from lstm_init.engine.runtime import numerics
 from lstm_init.engine.spec.plan import SweepPlan, plan_sweep
 from lstm_init.engine.spec.schema import base_config
 from lstm_init.errors import ConfigError
@@ -256,6 +257,7 @@ def reproduce(workdir: str, seeds: Sequence[int] | None = None,
       it does not hold.
   """
   record, env, rows, plan, sizes = planned_runs(workdir, seeds, conditions)
+  precision = {"precision": plan.settings.precision}
   names = [c["name"] for c in record["conditions"]]
   recorded = {(r["condition"], int(r["seed"])): r for r in rows}
   log(f"re-training {plan.runs()} run(s) of {workdir} with seed group(s) {sizes} as recorded "
@@ -263,7 +265,8 @@ def reproduce(workdir: str, seeds: Sequence[int] | None = None,
   with tempfile.TemporaryDirectory(prefix="reproduce-") as scratch:
     loop = Loop(plan, Workdir(scratch), log, seed_groups=sizes)
     loop.hooks = [ProgressLines(loop.plan.seed_steps(), log)]
-    run_outputs = loop.run()
+    with numerics.precision_scope(precision):
+      run_outputs = loop.run()
   new_rows = outputs.result_rows(plan, run_outputs)
   new_curves = outputs.curve_arrays(plan, run_outputs, [c.schedule.evals for c in plan.conditions])
   with np.load(os.path.join(workdir, "curves.npz")) as z:
@@ -285,7 +288,7 @@ def reproduce(workdir: str, seeds: Sequence[int] | None = None,
     checks.append(RunCheck(name, seed, {c: old[c] for c in NUMBER_COLUMNS},
                            {c: _text(row[c]) for c in NUMBER_COLUMNS}, equal, points))
   differences = [] if all(c.identical for c in checks) else environment_differences(
-      env, records.environment())
+      env, records.environment(numerics.record(precision)))
   return Reproduction(workdir, checks, sizes, differences)
 
 

@@ -25,7 +25,7 @@ from lstm_init.engine.persist import outputs as outputs_lib
 from lstm_init.engine.persist import writers as writers_lib
 from lstm_init.engine.persist.record import comparable, config_record
 from lstm_init.engine.persist.workdir import CURVES, RESULTS, SUMMARY, Workdir, partial_rows
-from lstm_init.engine.runtime import early_stop, processes
+from lstm_init.engine.runtime import early_stop, numerics, processes
 from lstm_init.engine.spec.plan import SweepPlan, plan_sweep
 from lstm_init.errors import ConfigError, Interrupted
 from lstm_init.report.results import SweepResults, load_results
@@ -125,8 +125,10 @@ def run_sweep(config, workdir: str | None = None, sweep: Sequence[str] | None = 
     log(note)
   if plan.collapsed:
     log(collapsed_line(plan))
-  env = {**records.environment(), **seed_group.rule_record(
+  precision = {"precision": plan.settings.precision}
+  env = {**records.environment(numerics.record(precision)), **seed_group.rule_record(
       plan.settings.seed_group, plan.settings.seed_group_timing, len(plan.groups))}
+  log(numerics.describe(numerics.settings_for(seed_group.platform(), precision)))
   if not writer:
     log = lambda s: None  # process 0 speaks for every process
   wd = Workdir(workdir)
@@ -146,7 +148,8 @@ def run_sweep(config, workdir: str | None = None, sweep: Sequence[str] | None = 
       wd.clear_metrics()
     loop.hooks = loop_hooks(loop, wd, log, progress, writer) + list(hooks)
     try:
-      outputs = loop.run()
+      with numerics.precision_scope(precision):
+        outputs = loop.run()
     except Interrupted:
       path = wd.write_partial(partial_rows(plan, loop.state)) if writer else ""
       raise Interrupted(f"interrupted: checkpoint written to {loop.checkpoints.path} and "
@@ -163,6 +166,8 @@ def run_sweep(config, workdir: str | None = None, sweep: Sequence[str] | None = 
     log(summary_table(summary))
     env["timings"] = timings(started, planned, trained, loop)
     env["seed_groups"] = [int(g) for g in loop.state.seed_groups]  # per group, as they ran
+    if loop.seed_group_rule:  # decided by the programs' memory (accelerators)
+      env["seed_group_rule"] = loop.seed_group_rule
     log(describe_timings(env["timings"]))
     if writer:
       wd.write_environment(env)

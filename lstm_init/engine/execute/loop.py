@@ -28,7 +28,7 @@ from lstm_init.engine.execute.signals import StopSignals
 from lstm_init.engine.execute.state import ChunkRecords, SweepState
 from lstm_init.engine.persist import checkpoint
 from lstm_init.engine.persist.workdir import CHECKPOINT, Workdir
-from lstm_init.engine.runtime import processes
+from lstm_init.engine.runtime import numerics, processes
 from lstm_init.engine.spec.plan import SweepPlan
 from lstm_init.errors import Interrupted, OutOfMemory
 
@@ -102,6 +102,7 @@ class Loop:
       self.state.seed_groups = np.array(seed_groups, int)
     self.sigint: StopSignals | None = None
     self.compile_s = 0.0  # over every condition group's programs
+    self.seed_group_rule = ""  # how the memory rule chose the sizes (accelerators), in words
     self.first_step_at: float | None = None  # clock() when training began
 
   def resume(self) -> bool:
@@ -191,9 +192,30 @@ class Loop:
         self.state.seed_groups[g], spent = timing.choose(
             self.plan, g, self.mesh, data, group_runs(self.plan, g), self.log)
         self.compile_s += spent
+      elif s.seed_group < 1 and seed_group.platform() != "cpu":
+        self.state.seed_groups[g] = self._fitting_seed_group(g, data)
       else:
         self.state.seed_groups[g] = seed_group.fixed_size(s.seed_group)
     return int(self.state.seed_groups[g])
+
+  def _fitting_seed_group(self, g: int, data) -> int:
+    """On an accelerator: the largest power of two up to 1024 whose programs fit
+    the device's memory by XLA's analysis (never a timing)."""
+    plan, group = self.plan, self.plan.groups[g]
+    segments = plan.conditions[group[0]].schedule.pieces[0].segments
+    run0 = group_runs(plan, g)[0]
+
+    def need(n: int) -> tuple[int, int]:
+      programs = ConditionGroupPrograms(plan, group, self.mesh, n)
+      return programs.run_bytes(programs.abstract_group(run0), data, segments)
+
+    stats = self.mesh.devices.flat[0].memory_stats() or {}
+    budget = numerics.group_budget(plan.settings.memory_budget_gb,
+                                   int(stats.get("bytes_limit", 16 * 2 ** 30)))
+    size = numerics.largest_fitting_group(need, budget)
+    self.seed_group_rule = numerics.describe_group_rule(size, budget)
+    self.log(f"seed_group: {self.seed_group_rule}")
+    return size
 
   def _run_group(self, g: int) -> None:
     plan, state = self.plan, self.state

@@ -26,8 +26,10 @@ T = TypeVar("T")
 # default). A rule of the backend, never a timing, so that a seed's result is a
 # function of the command and the kind of machine. On the CPU one run at a
 # time keeps its weights in cache through the time loop (measured fastest at
-# hidden 128, benchmarks/throughput.py); an accelerator wants many runs in one
-# batch, and 1024 runs of the default sizes fill one.
+# hidden 128, benchmarks/throughput.py). An accelerator wants many runs in one
+# batch: the largest power of two up to 1024 whose programs fit the device's
+# memory by XLA's analysis (`runtime.numerics.largest_fitting_group`, wired in
+# `execute.loop`), a function of the programs and the kind of device.
 SEED_GROUP = {"cpu": 1}
 ACCELERATOR_SEED_GROUP = 1024
 
@@ -70,6 +72,9 @@ def rule_record(setting: int, timing: bool, num_groups: int,
   if timing:
     return {"seed_groups": None, "seed_group_rule": "timed (per-seed results depend on it)"}
   backend = backend or platform()
+  if setting < 1 and backend != "cpu":
+    return {"seed_groups": None, "seed_group_rule": "the largest power of two <= "
+            f"{ACCELERATOR_SEED_GROUP} whose programs fit the device (decided when they compile)"}
   size = fixed_size(setting, backend)
   rule = (f"given (seed_group={setting})" if setting >= 1 else
           f"the backend's fixed size ({backend}: {size})")

@@ -33,6 +33,7 @@ import numpy as np
 
 from lstm_init import dotted
 from lstm_init.core import initializers, keys as keys_lib
+from lstm_init.engine.runtime import numerics
 from lstm_init.engine.spec import axes as axes_lib
 from lstm_init.engine.spec.schedule import Schedule, schedule_of
 from lstm_init.engine.spec.schema import RESUMABLE_FIELDS, check_config, unused_reason
@@ -56,6 +57,7 @@ class Settings:
   checkpoint_every_s: float        # seconds between checkpoints (0: every piece)
   writers: tuple[str, ...]         # metric writers by name (`persist.writers.WRITERS`)
   report: bool                     # write the report at the end
+  precision: str                   # float32 matmul precision (`runtime.numerics.PRECISIONS`)
 
   @classmethod
   def of(cls, config) -> "Settings":
@@ -65,7 +67,7 @@ class Settings:
                bool(config.seed_group_timing), None if budget is None else float(budget),
                int(config.max_chunk_seeds), float(config.checkpoint_every_s),
                tuple(n.strip() for n in str(config.writers).split(",") if n.strip()),
-               bool(config.report))
+               bool(config.report), numerics.precision_of(config))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -321,6 +323,9 @@ def plan_sweep(config, sweep: Sequence[str] | None = None,
     if spec.partition("=")[0].strip() in ("scale", "scales"):
       raise ConfigError(f"--sweep={spec}: a scale sets many fields at once and cannot be "
                         "swept; valid: run each scale with --config.scale=<name>")
+    if spec.partition("=")[0].strip() == "precision":
+      raise ConfigError(f"--sweep={spec}: the matmul precision holds for a whole sweep; "
+                        "valid: run each with --config.precision=<name>")
   config = apply_scale(config, given)
   keys_lib.parse_streams(config.fixed_streams)
   axes, notes = axes_lib.resolve_axes(config, sweep, given)

@@ -24,6 +24,7 @@ from typing import Any, Iterator
 import ml_collections
 
 from lstm_init import dotted, fields
+from lstm_init.engine.runtime import numerics
 from lstm_init.errors import ConfigError
 from lstm_init.training import experiment, model, optim, supervised
 from lstm_init.training.rl import a2c
@@ -79,6 +80,10 @@ TOP_FIELDS = (
     fields.Field("seed_group_timing", False, "time candidate sizes and keep the fastest "
                  "(per-seed results then depend on the choice)",
                  used_when=(lambda c: int(c.seed_group) == -1, "seed_group=-1")),
+    fields.Field("precision", numerics.DEFAULT_PRECISION, "float32 matmul precision: "
+                 "\"highest\" (float32 on every backend), \"tf32\" or \"bf16\" (faster on "
+                 "GPUs and TPUs, other arithmetic: named in the log and environment.json)",
+                 choices=tuple(numerics.PRECISIONS)),
     fields.Field("checkpoint_every_s", 30.0, "checkpoint at most this often (between pieces; "
                  "0 = always)", fields.at_least(0)),
     fields.Field("report", True, "write report.md and figures at the end"),

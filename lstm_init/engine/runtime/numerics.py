@@ -29,7 +29,7 @@ What decides a run's bits beside the command, per backend:
 
 An XLA flag that the installed jaxlib does not know aborts XLA at start, so
 every flag named here (`FLAG_NAMES`) is checked against the installed jaxlib
-(`lstm_init.engine.jaxlib_flags`, tested).
+(`lstm_init.engine.runtime.jaxlib_flags`, tested).
 """
 
 from __future__ import annotations
