@@ -73,6 +73,15 @@ def test_bad_cpu_devices_are_one_line_before_the_flags_are_parsed(tmp_path):
   assert not wd.exists()
 
 
+def test_cpu_devices_take_effect(tmp_path):
+  # Importing an entry point must not start JAX's backend (a library that
+  # computes on import would fix the device count before the flag is read).
+  cores = devices.cores()
+  out = _run(f"--cpu_devices={cores}", f"--workdir={tmp_path / 'w'}", "--dry_run")
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert f"on cpu: {cores} device(s)" in out.stdout, out.stdout[:500]
+
+
 def test_sigterm_before_training_ends_the_process_at_once(tmp_path):
   # One piece of 4000 steps: without an early stop the signal would wait for
   # the whole piece (the loop checks for a stop only between pieces).
