@@ -14,8 +14,8 @@ with the same seeds; `width_transfer.*` and `coord_check.*` are read by the two
 studies only.
 
 scale="cpu" (the default): widths 32 to 256, 7 learning rates, 4 seeds, 300
-steps of batch 32, T = 20 (about 15 minutes on 2 cores).
-scale="paper": widths 128 to 4096, 9 learning rates, 8 seeds, 5,000 steps,
+steps of batch 32, T = 20 (735 s on 2 shared cores, docs/findings/width.md).
+scale="paper": widths 128 to 4096, 10 learning rates, 8 seeds, 5,000 steps,
 T = 100 (a GPU's budget).
 """
 
@@ -55,7 +55,7 @@ def get_config():
                                                                      "log_every": 500},
                 "width_transfer": {"widths": "128,256,512,1024,2048,4096",
                                    "learning_rates": "0.0001,0.0002,0.0004,0.0008,0.0016,"
-                                                     "0.0032,0.0064,0.0128,0.0256"},
+                                                     "0.0032,0.0064,0.0128,0.0256,0.0512"},
                 "coord_check": {"widths": "128,256,512,1024,2048,4096"}},
   })
   return c

@@ -20,12 +20,20 @@ _DEFAULT = os.path.join(os.path.dirname(__file__), "..", "configs", "width_trans
 _CONFIG = cli.define_config(os.path.normpath(_DEFAULT))
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output folder (default: runs/<date>-coord_check).")
 cli.define_run_flags()
+for _name in cli.RUN_FLAGS + ("workdir",):  # listed by --help
+  flags.declare_key_flag(_name)
 
 
 def _run():
   config = cli.config_value(_CONFIG)
   cli.start_run()
   workdir = _WORKDIR.value or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S") + "-coord_check")
+  if flags.FLAGS.dry_run:
+    _, names, widths, seeds, _ = coord_check.coord_settings(config, cli.given_values(_CONFIG))
+    print(f"coordinate check: {', '.join(names)} at widths {widths}, {seeds} seeds, "
+          f"steps {list(coord_check.STEPS)}\n  workdir: {workdir}"
+          "\ndry run: nothing was trained or written")
+    return
   coord_check.run_coord_check(config, workdir, given=cli.given_values(_CONFIG))
 
 

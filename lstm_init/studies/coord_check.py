@@ -283,6 +283,36 @@ def markdown(table: pd.DataFrame, position: int) -> str:
   return "\n".join(lines)
 
 
+def coord_settings(config, given: Mapping[str, Any] | None = None):
+  """The coordinate check's settings from `config.coord_check`, checked.
+
+  Args:
+    config: the config (configs/width_transfer.py: `coord_check` holds the
+      conditions, widths, seeds and positions; the training fields are the run's).
+    given: the `--config.<path>` values given on the command line.
+
+  Returns:
+    (the config with its scale applied, conditions, widths, seeds, positions);
+    every condition's config is built once (`supervised.make_supervised`).
+
+  Raises:
+    ConfigError: (one line) for a bad setting or condition.
+  """
+  config = apply_scale(config, given)
+  require("coord_check" in config, "the coordinate check needs a `coord_check` section "
+          "(configs/width_transfer.py)")
+  s = config.coord_check
+  names = parse_list(s.conditions, str, "coord_check.conditions")
+  widths = sorted(parse_list(s.widths, int, "coord_check.widths"))
+  require(len(set(widths)) >= 2 and min(widths) >= 1 and int(s.seeds) >= 1,
+          f"coord_check.widths={s.widths!r}, seeds={s.seeds}; valid: two or more distinct "
+          "widths >= 1 and seeds >= 1")
+  for name in names:
+    spec = supervised.make_supervised(condition_config(config, name, widths[0]))
+    positions(s.positions, spec.task.eval_set(spec.task.data, "val").xs.shape[2])
+  return config, names, widths, int(s.seeds), s.positions
+
+
 def run_coord_check(config, workdir: str, log: Callable[[str], None] = print,
                     given: Mapping[str, Any] | None = None) -> pd.DataFrame:
   """Runs the coordinate check of `config.coord_check` and writes it.
@@ -291,8 +321,7 @@ def run_coord_check(config, workdir: str, log: Callable[[str], None] = print,
   coord_check.md and one figure per condition in the workdir.
 
   Args:
-    config: the config (configs/width_transfer.py: `coord_check` holds the
-      conditions, widths, seeds and positions; the training fields are the run's).
+    config: the config (see `coord_settings`).
     workdir: where the outputs go.
     log: where progress lines go.
     given: the `--config.<path>` values given on the command line.
@@ -300,16 +329,9 @@ def run_coord_check(config, workdir: str, log: Callable[[str], None] = print,
   Returns:
     `slopes`' table.
   """
-  config = apply_scale(config, given)
-  require("coord_check" in config, "the coordinate check needs a `coord_check` section "
-          "(configs/width_transfer.py)")
-  s = config.coord_check
-  names = parse_list(s.conditions, str, "coord_check.conditions")
-  widths = sorted(parse_list(s.widths, int, "coord_check.widths"))
-  require(len(set(widths)) >= 2 and int(s.seeds) >= 1, "coord_check needs two or more "
-          "widths and seeds >= 1")
-  log(f"Coordinate check: {', '.join(names)} at widths {widths}, {int(s.seeds)} seeds")
-  frame = coord_data(config, names, widths, STEPS, int(s.seeds), s.positions)
+  config, names, widths, seeds, at = coord_settings(config, given)
+  log(f"Coordinate check: {', '.join(names)} at widths {widths}, {seeds} seeds")
+  frame = coord_data(config, names, widths, STEPS, seeds, at)
   table = slopes(frame)
   os.makedirs(workdir, exist_ok=True)
   records.atomic_write_bytes(os.path.join(workdir, "coord_check.csv"),

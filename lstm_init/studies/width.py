@@ -307,20 +307,49 @@ def _all_widths(a) -> list[int]:
   return sorted({w for c in a["conditions"].values() for w in c["widths"]})
 
 
-def study_settings(config) -> tuple[list[str], list[int], list[float]]:
-  """(conditions, widths, learning rates) of `config.width_transfer`, checked."""
+def study_sweeps(config, workdir: str, given: Mapping[str, Any] | None = None
+                 ) -> tuple[Any, list[float], list[tuple[str, int, Any, str]], dict[str, Any]]:
+  """The study's sweeps, checked: one per condition x width.
+
+  Args:
+    config: the study's config (configs/width_transfer.py: `width_transfer`
+      holds the conditions, widths and learning rates).
+    workdir: the study's folder.
+    given: the `--config.<path>` values given on the command line.
+
+  Returns:
+    (the config with its scale applied, the learning rates, [(condition,
+    width, the sweep's config, its workdir)], the given values the sweeps take).
+
+  Raises:
+    ConfigError: for a bad study setting or a config whose `sweep` varies a field.
+  """
+  config = apply_scale(config, given)
+  require("width_transfer" in config, "the width study needs a `width_transfer` section "
+          "(configs/width_transfer.py)")
+  require(not tuple(config.sweep), f"the width study sweeps widths x learning rates itself; "
+          f"the config's sweep ({list(config.sweep)}) must be empty")
   s = config.width_transfer
   names = parse_list(s.conditions, str, "width_transfer.conditions")
   for n in names:
     condition_overrides(n, 1, 1)  # one line for an unknown name
-  widths = parse_list(s.widths, int, "width_transfer.widths")
+  widths = sorted(parse_list(s.widths, int, "width_transfer.widths"))
   lrs = parse_list(s.learning_rates, float, "width_transfer.learning_rates")
   require(min(widths) >= 1 and len(set(widths)) >= 2,
           f"width_transfer.widths={s.widths!r}; valid: two or more distinct widths >= 1")
   require(min(lrs) > 0 and len(set(lrs)) >= 3 and lrs == sorted(lrs),
           f"width_transfer.learning_rates={s.learning_rates!r}; valid: three or more "
           "increasing learning rates > 0")
-  return names, sorted(widths), lrs
+  own = {p: v for p, v in (given or {}).items() if not p.startswith(STUDY_SECTIONS)
+         and p not in (LR_FIELD, "model.hidden_size")}
+  sweeps = [(n, w, condition_config(config, n, w), os.path.join(workdir, n, f"width_{w}"))
+            for n in names for w in widths]
+  return config, lrs, sweeps, own
+
+
+def lr_axis(lrs: Sequence[float]) -> str:
+  """The sweep axis of the learning rates: "train.learning_rate=v1,v2,..."."""
+  return LR_FIELD + "=" + ",".join(repr(v) for v in lrs)
 
 
 def run_width_transfer(config, workdir: str, log: Callable[[str], None] = print,
@@ -329,9 +358,8 @@ def run_width_transfer(config, workdir: str, log: Callable[[str], None] = print,
   """Trains every condition x width x learning rate x seed and writes the study.
 
   Args:
-    config: the study's config (configs/width_transfer.py: `width_transfer`
-      holds the conditions, widths and learning rates).
-    workdir: where the study and its sweeps are written.
+    config: the study's config (see `study_sweeps`).
+    workdir: where the study and its sweeps (`<condition>/width_<H>`) are written.
     log: where progress lines go.
     overwrite: passed to every sweep.
     given: the `--config.<path>` values given on the command line.
@@ -340,35 +368,16 @@ def run_width_transfer(config, workdir: str, log: Callable[[str], None] = print,
     The output of `analyse` (also written as width.json).
 
   Raises:
-    ConfigError: for a bad study setting, a config whose `sweep` varies a
-      field, or an experiment scored by a return.
+    ConfigError: as `study_sweeps`, or from a sweep.
   """
-  config = apply_scale(config, given)
-  require("width_transfer" in config, "the width study needs a `width_transfer` section "
-          "(configs/width_transfer.py)")
-  require(not tuple(config.sweep), f"the width study sweeps widths x learning rates itself; "
-          f"the config's sweep ({list(config.sweep)}) must be empty")
-  names, widths, lrs = study_settings(config)
-  own = {p: v for p, v in (given or {}).items() if not p.startswith(STUDY_SECTIONS)
-         and p not in (LR_FIELD, "model.hidden_size")}
-  axis = LR_FIELD + "=" + ",".join(repr(v) for v in lrs)
+  config, lrs, sweeps, own = study_sweeps(config, workdir, given)
   grids: dict[str, dict[int, np.ndarray]] = {}
-  for name in names:
-    grids[name] = {}
-    for w in widths:
-      log(f"Width study: {name}, H={w}")
-      result = run_sweep(condition_config(config, name, w),
-                         os.path.join(workdir, name, f"width_{w}"), sweep=[axis], log=log,
-                         overwrite=overwrite, given=own)
-      grids[name][w] = loss_grid(result.rows, lrs)
-  return write_study(grids, lrs, workdir, int(config.seed),
-                     int(config.width_transfer.num_bootstrap), log)
-
-
-def write_study(grids, lrs, workdir: str, seed: int, num_bootstrap: int,
-                log: Callable[[str], None] = print) -> dict[str, Any]:
-  """Analyses the grids and writes width.json, width.md and the figure."""
-  a = analyse(grids, lrs, seed, num_bootstrap)
+  for name, w, cfg, folder in sweeps:
+    log(f"Width study: {name}, H={w}")
+    result = run_sweep(cfg, folder, sweep=[lr_axis(lrs)], log=log, overwrite=overwrite,
+                       given=own)
+    grids.setdefault(name, {})[w] = loss_grid(result.rows, lrs)
+  a = analyse(grids, lrs, int(config.seed), int(config.width_transfer.num_bootstrap))
   records.write_json(os.path.join(workdir, "width.json"), a)
   figure(a, workdir)
   records.atomic_write_bytes(os.path.join(workdir, "width.md"), markdown(a).encode())
