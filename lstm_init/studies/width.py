@@ -20,7 +20,7 @@ Then, from the runs' final validation losses:
    an apparent transfer whose best learning rate sits on the grid's edge at
    some width is "undetermined" (the optimum may lie outside the grid);
 4. the loss against the learning rate, one curve per width, one panel per
-   condition (Tensor Programs V's figure 1).
+   condition (as the figure at the top of microsoft/mup's README).
 
 Writes `width.json`, `width.md` and `figures/width_transfer.png|pdf` in the workdir.
 """
