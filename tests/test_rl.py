@@ -289,3 +289,14 @@ def test_a_two_axis_sweep_is_laid_out_on_a_grid(tmp_path):
   m1 = dataclasses.replace(m, summaries=[ConditionSummary.from_dict(
       {"n": 3, "n_diverged": 0, "overrides": {"rl.memory_length": l}}) for _, l in conds])
   assert tables.two_axis_grid(m1) is None
+
+
+def test_per_layer_learning_rates_are_refused_for_the_actor_critic():
+  from lstm_init import ConfigError
+  from lstm_init.training.rl.a2c import make_a2c
+  from configs.a2c_cartpole import get_config
+  cfg = get_config()
+  cfg.train.lr_scaling = "mup"
+  with pytest.raises(ConfigError, match=r"train.lr_scaling='mup': the per-layer learning rates "
+                                        r"name the supervised LSTM's parameters"):
+    make_a2c(cfg)

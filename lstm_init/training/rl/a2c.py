@@ -156,6 +156,10 @@ def make_a2c(config) -> A2C:
                         "MemoryChain-bsuite")
     rollout_len = env.episode_steps
   opt_spec = optim.OptimizerSpec.of(config.train)
+  if opt_spec.lr_scaling != "none":
+    raise ConfigError(f"train.lr_scaling={opt_spec.lr_scaling!r}: the per-layer learning rates "
+                      "name the supervised LSTM's parameters, not the actor-critic's; valid "
+                      "choices with experiment=a2c: train.lr_scaling=none")
   return A2C(env=env, agent=agent, optimizer=opt_spec, tx=optim.optimizer(opt_spec),
              num_envs=int(r.num_envs), rollout_len=rollout_len,
              normalize_advantages=bool(r.normalize_advantages),
