@@ -8,7 +8,6 @@ This file only parses flags; the logic is in `lstm_init.studies.best_seed`.
 """
 
 import os
-import time
 
 from absl import app, flags
 
@@ -18,7 +17,9 @@ from lstm_init.studies import best_seed
 
 _DEFAULT = os.path.join(os.path.dirname(__file__), "..", "configs", "best_seed.py")
 _CONFIG = cli.define_config(os.path.normpath(_DEFAULT))
-_WORKDIR = flags.DEFINE_string("workdir", None, "Output folder (default: runs/<date>-best_seed).")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Output folder (default: runs/best_seed-<digest "
+                               "of what runs>, the same for the same command, so that it "
+                               "resumes).")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace earlier results in the workdir.")
 cli.define_run_flags()
 for _name in cli.RUN_FLAGS + ("workdir", "overwrite"):  # listed by --help
@@ -28,10 +29,12 @@ for _name in cli.RUN_FLAGS + ("workdir", "overwrite"):  # listed by --help
 def _run():
   config = cli.config_value(_CONFIG)
   cli.start_run()
-  workdir = _WORKDIR.value or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S") + "-best_seed")
-  if flags.FLAGS.dry_run:
-    given = cli.given_values(_CONFIG)
+  given = cli.given_values(_CONFIG)
+  workdir = _WORKDIR.value
+  if flags.FLAGS.dry_run or not workdir:  # the study's own checks come first otherwise
     plan = plan_sweep(apply_scale(config, given), [], given)
+    workdir = workdir or sweep.default_workdir(plan, "best_seed")
+  if flags.FLAGS.dry_run:
     print(sweep.describe_dry_run(plan, workdir).replace(
         "dry run:", f"then {config.retrain_data_seeds} retrains of the best seed; dry run:"))
     return

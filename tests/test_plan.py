@@ -1,6 +1,8 @@
 """The plan (engine.spec.plan, axes, seeds, schedule): conditions, condition groups,
 distinct conditions, identity; nothing trained or written."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -74,7 +76,7 @@ def test_settings_and_seeds_are_read_once_into_frozen_specs():
   spec = plan.conditions[0].seeds
   assert isinstance(spec, seeds.SeedSpec) and spec.design == "crossed"
   assert plan.layouts[0]["init_seed"].tolist() == [0, 0, 0, 1, 1, 1]
-  with pytest.raises(Exception):
+  with pytest.raises(dataclasses.FrozenInstanceError):
     spec.seed = 3  # frozen
   assert plan.settings.seed_group == 1 and plan.settings.writers == ("jsonl",)
 

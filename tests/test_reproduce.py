@@ -89,3 +89,16 @@ def test_reproduce_other_experiments_and_designs(tmp_path, name, path, axis, ove
   workdir = _sweep(tmp_path / name, path and os.path.join(root, path), axis, **overrides)
   rep = reproduce.reproduce(workdir, seeds=[0, 2], log=lambda s: None)
   assert rep.identical and len(rep.runs) == runs, reproduce.describe(rep)
+
+
+def test_a_sweep_with_collapsed_conditions_reproduces(tmp_path):
+  """Conditions that collapsed a value they do not read record no value for it;
+  planned again from the records, the same three conditions re-train to the bit."""
+  workdir = _sweep(tmp_path / "w", None, ["model.initial_state.strategy=zeros,noisy",
+                                          "model.initial_state.noise_std=0.1,0.5"],
+                   **{**SUPERVISED, "num_seeds": 2})
+  record = json.load(open(os.path.join(workdir, "config.json")))
+  assert [c["name"] for c in record["conditions"]] == [
+      "strategy=zeros", "strategy=noisy,noise_std=0.1", "strategy=noisy,noise_std=0.5"]
+  rep = reproduce.reproduce(workdir, seeds=[1], log=lambda s: None)
+  assert rep.identical and len(rep.runs) == 3, reproduce.describe(rep)

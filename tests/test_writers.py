@@ -55,11 +55,13 @@ def test_quantile_scalars_leave_out_runs_that_are_not_finite():
   np.testing.assert_allclose(out["loss/q10"], np.quantile([1.0, 2.0, 3.0], 0.1))
 
 
-def test_tensorboard_files_hold_the_curves_quantiles_and_final_medians(tmp_path):
-  """Written live, piece by piece, they equal the quantiles of curves.npz."""
+@pytest.mark.parametrize("chunk", [0, 2])
+def test_tensorboard_files_hold_the_curves_quantiles_and_final_medians(tmp_path, chunk):
+  """Written live, piece by piece (a condition in several chunks: at the end),
+  they equal the quantiles over all of a condition's runs in curves.npz."""
   from tensorboard.backend.event_processing import event_accumulator
   cfg = tiny_config()
-  cfg.num_seeds = 3
+  cfg.num_seeds, cfg.max_chunk_seeds = 3, chunk
   cfg.train.steps, cfg.train.log_every = 12, 4
   cfg.writers = "jsonl,tensorboard"
   wd = str(tmp_path / "run")

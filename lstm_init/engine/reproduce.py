@@ -17,7 +17,6 @@ loss, every validation) are then compared with the records.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import tempfile
 from typing import Any, Callable, Sequence
@@ -29,6 +28,7 @@ from lstm_init import dotted, records
 from lstm_init.engine.execute.hooks import ProgressLines
 from lstm_init.engine.execute.loop import Loop
 from lstm_init.engine.persist import outputs
+from lstm_init.engine.persist.record import recorded_config
 from lstm_init.engine.persist.workdir import Workdir
 from lstm_init.engine.runtime import numerics
 from lstm_init.engine.spec.plan import SweepPlan, plan_sweep
@@ -156,10 +156,7 @@ def plan_from_record(record: dict[str, Any], env: dict[str, Any],
     ConfigError: if the records no longer plan into the conditions and groups
       that ran.
   """
-  recorded = json.loads(json.dumps(record["config"]))
-  first = record["conditions"][0]["overrides"] if record["conditions"] else {}
-  for path, value in first.items():  # a swept field records its list of values
-    dotted.assign(recorded, path, value)
+  recorded = recorded_config(record)  # a swept field records its list of values
   config = base_config()
   with config.unlocked():
     _overlay(config, recorded)

@@ -21,6 +21,7 @@ from lstm_init import dotted, records
 from lstm_init.engine.execute import memory, seed_group
 from lstm_init.engine.execute.hooks import Hook, MetricsLog, ProgressBar, ProgressLines
 from lstm_init.engine.execute.loop import Loop
+from lstm_init.engine.execute.runs import split_conditions
 from lstm_init.engine.persist import outputs as outputs_lib
 from lstm_init.engine.persist import writers as writers_lib
 from lstm_init.engine.persist.record import comparable, config_record
@@ -32,19 +33,21 @@ from lstm_init.report.results import SweepResults, load_results
 from lstm_init.report.summary import summary_table
 
 
-def default_workdir(plan: SweepPlan) -> str:
+def default_workdir(plan: SweepPlan, name: str | None = None) -> str:
   """runs/<name>-<12 hex digits of what the plan runs>: the same folder for the
   same command (so that it resumes), another for any change that changes a run.
 
   Args:
-    plan: the sweep's plan.
+    plan: the sweep's plan (its identity and its conditions' values).
+    name: the folder's name before the digest (default: the sweep's name).
 
   Returns:
     The relative path.
   """
-  record = json.dumps(comparable(config_record(plan)), sort_keys=True, default=str)
-  digest = hashlib.sha256(record.encode()).hexdigest()[:12]
-  return os.path.join("runs", f"{plan.settings.name}-{digest}")
+  what = json.dumps([plan.identity, [c.overrides for c in plan.conditions]], sort_keys=True,
+                    default=str)
+  digest = hashlib.sha256(what.encode()).hexdigest()[:12]
+  return os.path.join("runs", f"{name or plan.settings.name}-{digest}")
 
 
 def finished(workdir: str, plan: SweepPlan) -> bool:
@@ -114,7 +117,8 @@ def run_sweep(config, workdir: str | None = None, sweep: Sequence[str] | None = 
   processes.check_same_plan(plan.identity, dotted.flatten(plan.config.to_dict()))
   planned = time.time()
   workdir = workdir or default_workdir(plan)
-  if not overwrite and finished(workdir, plan):
+  # Process 0 decides for every process (the others may not see its files).
+  if not overwrite and processes.broadcast_from_writer(int(finished(workdir, plan))):
     log(f"{workdir} is finished: it holds this sweep's results; nothing to train (--overwrite "
         "trains it again)")
     return load_results(workdir)
@@ -161,8 +165,8 @@ def run_sweep(config, workdir: str | None = None, sweep: Sequence[str] | None = 
     summary = outputs_lib.summarize(plan, rows, curves)
     if writer:
       wd.write_results(rows, outputs_lib.result_columns(plan), curves, summary)
-      wd.write_finals(plan.settings.writers, rows,
-                      {c.name: c.schedule.total for c in plan.conditions})
+      late = [plan.conditions[ci].name for ci in split_conditions(plan, loop.state.bounds)]
+      wd.write_finals(plan.settings.writers, rows, curves, late)
     log(summary_table(summary))
     env["timings"] = timings(started, planned, trained, loop)
     env["seed_groups"] = [int(g) for g in loop.state.seed_groups]  # per group, as they ran

@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from lstm_init.engine.persist.workdir import writing
 from lstm_init.engine.persist.writers import MetricWriter
 
 Clock = Callable[[], float]
@@ -143,6 +144,10 @@ class MetricsLog(Hook):
 
   def on_piece(self, event: PieceDone) -> None:
     """Writes the piece's record (per-run lists in the chunk's run order)."""
+    with writing("the metric writers' files"):
+      self._write(event)
+
+  def _write(self, event: PieceDone) -> None:
     self.writer.write_record({
         "group": event.group, "chunk": event.chunk, "step": event.step,
         "runs": len(event.conditions), "conditions": list(event.conditions),

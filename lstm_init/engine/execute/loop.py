@@ -141,6 +141,9 @@ class Loop:
     for hook in self.hooks:
       hook.skip(n * (sched.pieces[first - 1].end if first > 0 else 0))
     names = [self.plan.conditions[ci].name for ci, _ in chunk]
+    in_chunk = [ci for ci, _ in chunk]
+    complete = [self.plan.conditions[ci].name for ci in dict.fromkeys(in_chunk)
+                if in_chunk.count(ci) == len(self.plan.layouts[ci]["seed"])]
     for p in range(first, len(sched.pieces)):
       piece = sched.pieces[p]
       programs.compiled(("piece", piece.segments), runs.first, data)  # compiled once
@@ -149,7 +152,7 @@ class Loop:
       runs, out = programs.piece(runs, data, piece.segments)  # the piece's one host sync
       e = rec.record_piece(sched, p, out)
       shown = range(0 if p == 0 else piece.first_eval, e + 1)
-      curves = {"steps": [sched.evals[i] for i in shown],
+      curves = {"steps": [sched.evals[i] for i in shown], "complete": complete,
                 **{name: getattr(rec, attr)[:n, shown.start:shown.stop] for name, attr in
                    (("train_loss", "train_curve"), ("eval_loss", "eval_loss"),
                     ("eval_metric", "eval_metric"))}}
@@ -209,9 +212,10 @@ class Loop:
       programs = ConditionGroupPrograms(plan, group, self.mesh, n)
       return programs.run_bytes(programs.abstract_group(run0), data, segments)
 
+    # The device's own limit, not memory_budget_gb (which may change on resumption):
+    # the size is a function of the command and the kind of device.
     stats = self.mesh.devices.flat[0].memory_stats() or {}
-    budget = numerics.group_budget(plan.settings.memory_budget_gb,
-                                   int(stats.get("bytes_limit", 16 * 2 ** 30)))
+    budget = numerics.group_budget(None, int(stats.get("bytes_limit", 16 * 2 ** 30)))
     size = numerics.largest_fitting_group(need, budget)
     self.seed_group_rule = numerics.describe_group_rule(size, budget)
     self.log(f"seed_group: {self.seed_group_rule}")

@@ -61,3 +61,23 @@ def boundaries(n: int, size: int, start: int = 0) -> list[int]:
     [start, start + size, ..., n].
   """
   return list(range(start, n, max(1, size))) + [n]
+
+
+def split_conditions(plan: SweepPlan, bounds: dict[str, np.ndarray]) -> list[int]:
+  """The conditions whose runs train in more than one chunk.
+
+  Args:
+    plan: the sweep's plan.
+    bounds: per condition group, its chunk boundaries (`SweepState.bounds`).
+
+  Returns:
+    Their indices, in order.
+  """
+  out = []
+  for g in range(len(plan.groups)):
+    runs, cuts = ConditionGroupRuns(plan, g), bounds[str(g)]
+    for k, ci in enumerate(runs.conditions):
+      start, end = runs.starts[k], runs.starts[k + 1]
+      if any(start < b < end for b in cuts):
+        out.append(ci)
+  return sorted(out)

@@ -1,8 +1,8 @@
 """The seed group: how many runs a device computes together, and the padding it needs.
 
-  size = fixed_size(settings.seed_group, "cpu")     # the rule (never a timing)
-  record = rule_record(settings, num_groups, "cpu")  # what environment.json says of it
-  runs = pad(runs, devices=2, size=size)            # whole seed groups on every device
+  size = fixed_size(config.seed_group, "cpu")        # the CPU's rule (never a timing)
+  record = rule_record(config.seed_group, False, num_groups)  # environment.json's words
+  runs = pad_runs(runs, devices=2, size=size)        # whole seed groups on every device
 
 A run always computes in a batch of exactly `size` runs (a seed group,
 padded with copies of its last run), each through the same single-device
@@ -20,6 +20,8 @@ from typing import Any, Sequence, TypeVar
 
 import jax
 
+from lstm_init.engine.runtime import numerics
+
 T = TypeVar("T")
 
 # Runs per seed group on each backend when `config.seed_group=-1` (the
@@ -31,7 +33,7 @@ T = TypeVar("T")
 # memory by XLA's analysis (`runtime.numerics.largest_fitting_group`, wired in
 # `execute.loop`), a function of the programs and the kind of device.
 SEED_GROUP = {"cpu": 1}
-ACCELERATOR_SEED_GROUP = 1024
+ACCELERATOR_SEED_GROUP = numerics.MAX_GROUP  # the largest size the accelerators' rule tries
 
 
 def platform() -> str:
@@ -41,7 +43,8 @@ def platform() -> str:
 
 def fixed_size(setting: int, backend: str | None = None) -> int:
   """Runs per seed group: `setting` (>= 1), or for -1 the fixed size of the
-  backend (`SEED_GROUP`, else `ACCELERATOR_SEED_GROUP`).
+  backend (`SEED_GROUP`; on an accelerator the most the memory rule tries,
+  `ACCELERATOR_SEED_GROUP`: `execute.loop` then fits it to the device).
 
   Args:
     setting: `config.seed_group` (-1: the backend's size).

@@ -1,7 +1,8 @@
 """How many runs a device vmaps at once (`seed_group`), chosen by timing when asked.
 
 By default (`config.seed_group=-1`) the size is a fixed rule of the backend
-(`seed_group.fixed_size`: 1 on the CPU, 1024 on GPUs and TPUs), so a seed's
+(`seed_group`: 1 on the CPU; on GPUs and TPUs the largest power of two up to 1024
+whose programs fit the device), so a seed's
 result follows from the command and the kind of machine alone. Timing is
 there for a user who asks for it by name (`config.seed_group_timing=True`):
 the loop times two steps of the group's training program for each candidate

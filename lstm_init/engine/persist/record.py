@@ -76,6 +76,27 @@ def config_record(plan: SweepPlan) -> dict[str, Any]:
           "groups": plan.groups, "collapsed": dict(plan.collapsed), "identity": plan.identity}
 
 
+def recorded_config(record: dict[str, Any], condition: int = 0) -> dict[str, Any]:
+  """The recorded config with every swept field set to one value: the
+  condition's own, else the first value a condition used (a condition that
+  collapsed a field it does not read records no value for it).
+
+  Args:
+    record: a config.json record (`config_record`).
+    condition: which condition's values come first.
+
+  Returns:
+    The config as a nested dict, every field a single value.
+  """
+  config = json.loads(json.dumps(record["config"]))
+  conditions = record.get("conditions") or []
+  order = conditions[condition:condition + 1] + conditions
+  for path in dict.fromkeys(p for c in conditions for p in c["overrides"]):
+    value = next(c["overrides"][path] for c in order if path in c["overrides"])
+    dotted.assign(config, path, value)
+  return config
+
+
 def config_from_record(record: dict[str, Any]) -> ml_collections.ConfigDict:
   """The config of a recorded sweep's first condition, as a ConfigDict.
 
@@ -83,13 +104,9 @@ def config_from_record(record: dict[str, Any]) -> ml_collections.ConfigDict:
     record: a config.json record (`config_record`).
 
   Returns:
-    The shared config with the first condition's overrides set.
+    The shared config with the first condition's values set.
   """
-  config = json.loads(json.dumps(record["config"]))
-  first = record["conditions"][0]["overrides"] if record.get("conditions") else {}
-  for path, value in first.items():
-    dotted.assign(config, path, value)
-  return ml_collections.ConfigDict(config)
+  return ml_collections.ConfigDict(recorded_config(record))
 
 
 def comparable(record: dict[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import socket
 import time
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -36,6 +37,7 @@ CONFIG, ENVIRONMENT = "config.json", "environment.json"
 RESULTS, CURVES, SUMMARY, PARTIAL = ("results.csv", "curves.npz", "summary.json",
                                      "results.partial.csv")
 CHECKPOINT, METRICS, LOCK = "checkpoint.msgpack", "metrics.jsonl", ".lock"
+TENSORBOARD = "tensorboard"
 # What a sweep leaves; `--overwrite` moves these aside.
 RECORDS = (CONFIG, ENVIRONMENT, RESULTS, CURVES, SUMMARY, PARTIAL, CHECKPOINT, METRICS,
            "report.md", "report.html", "figures", "tensorboard")
@@ -167,20 +169,24 @@ class Workdir:
       records.atomic_write_bytes(self.file(CHECKPOINT), payload)
 
   def clear_metrics(self) -> None:
-    """Removes metrics.jsonl (a sweep that starts afresh)."""
+    """Removes metrics.jsonl and the TensorBoard folder (a sweep that starts afresh)."""
     if self.exists(METRICS):
       os.remove(self.file(METRICS))
+    if self.exists(TENSORBOARD):
+      shutil.rmtree(self.file(TENSORBOARD))
 
   def metric_writers(self, names: Sequence[str]) -> writers_lib.MetricWriter:
     """The metric writers `names` (`writers.WRITERS`), writing into this workdir."""
     return writers_lib.make_writers(names, self.path)
 
   def write_finals(self, names: Sequence[str], rows: Sequence[Mapping[str, Any]],
-                   steps: Mapping[str, int]) -> None:
-    """The finished sweep's final metrics, through each metric writer that keeps them."""
-    writer = writers_lib.MultiWriter([writers_lib.WRITERS[n](self.path) for n in names])
+                   curves: Mapping[str, np.ndarray], late: Sequence[str]) -> None:
+    """The finished sweep's final metrics (and the curves no piece showed whole),
+    through each metric writer that keeps them, in files of their own."""
+    writer = writers_lib.MultiWriter([writers_lib.WRITERS[n](self.path, ".finals")
+                                      for n in names])
     with writing(self.path):
-      writer.write_finals(rows, steps)
+      writer.write_finals(rows, curves, late)
       writer.close()
 
   # -- one live writer --------------------------------------------------------
@@ -221,6 +227,9 @@ class Workdir:
       with writing(path), os.fdopen(fd, "w") as f:
         json.dump(me, f)
       break
+    else:
+      raise ConfigError(f"workdir lock {path} keeps coming back (another process is taking "
+                        "it over at the same time); wait for it, or choose another --workdir")
     try:
       yield
     finally:

@@ -12,8 +12,9 @@
 overlays them), the quantiles over its runs of each learning curve at every
 validation as the sweep trains, and the final metrics' medians at the end
 (tensorboardX: no TensorFlow needed, `pip install 'lstm_init[tensorboard]'`).
-When a condition's seeds train in several chunks, the live quantiles at a
-step are those of the chunk that reached it last.
+A condition whose runs train in several chunks has its curves written once
+they are all trained (a quantile over some of its runs would be another
+number), with the finals.
 """
 
 from __future__ import annotations
@@ -43,10 +44,13 @@ class MetricWriter(abc.ABC):
 
   def write_record(self, record: Mapping[str, Any]) -> None:
     """One piece's record: "step", "conditions" [runs], [runs] lists of the
-    piece's last validation, and "curves": {"steps": [evals], name: [runs, evals]}."""
+    piece's last validation, and "curves": {"steps": [evals], name: [runs, evals],
+    "complete": the conditions all of whose runs are in this chunk}."""
 
-  def write_finals(self, rows: Sequence[Mapping[str, Any]], steps: Mapping[str, int]) -> None:
-    """The finished sweep's results rows, and each condition's last step."""
+  def write_finals(self, rows: Sequence[Mapping[str, Any]], curves: Mapping[str, np.ndarray],
+                   late: Sequence[str] = ()) -> None:
+    """The finished sweep: its results rows, its curves.npz arrays, and the
+    conditions whose curves no piece could show whole (trained in several chunks)."""
 
   def flush(self) -> None:
     """Makes what was written readable now."""
@@ -102,15 +106,16 @@ def quantile_scalars(values: Mapping[str, np.ndarray]) -> dict[str, float]:
 class TensorBoardWriter(MetricWriter):
   """TensorBoard event files, one folder per condition under `logdir`."""
 
-  def __init__(self, logdir: str):
+  def __init__(self, logdir: str, suffix: str = ""):
     self.SummaryWriter = require_tensorboard()  # pylint: disable=invalid-name
-    self.logdir = logdir
+    self.logdir, self.suffix = logdir, suffix
     self._writers: dict[str, Any] = {}
 
   def _of(self, condition: str):
-    if condition not in self._writers:
+    if condition not in self._writers:  # a file of its own (tensorboardX names them by second)
       self._writers[condition] = self.SummaryWriter(
-          logdir=os.path.join(self.logdir, folder_name(condition)), flush_secs=3600)
+          logdir=os.path.join(self.logdir, folder_name(condition)), flush_secs=3600,
+          filename_suffix=self.suffix)
     return self._writers[condition]
 
   def _scalars(self, condition: str, step: int, scalars: Mapping[str, float]) -> None:
@@ -122,25 +127,36 @@ class TensorBoardWriter(MetricWriter):
     self._scalars("_sweep", step, scalars)
 
   def write_record(self, record: Mapping[str, Any]) -> None:
-    """Each condition's curve quantiles at every validation of the piece."""
+    """Each condition's curve quantiles at every validation of the piece (the
+    conditions with all their runs in the chunk)."""
     curves = record.get("curves", {})
     names = np.asarray(record["conditions"])
+    complete = curves.get("complete", record["conditions"])
     for condition in dict.fromkeys(record["conditions"]):
+      if condition not in complete:
+        continue
       rows = names == condition
       for e, step in enumerate(curves.get("steps", ())):
         self._scalars(condition, step, quantile_scalars(
             {name: np.asarray(curves[name])[rows, e] for name in CURVES if name in curves}))
 
-  def write_finals(self, rows: Sequence[Mapping[str, Any]], steps: Mapping[str, int]) -> None:
-    """Per condition, at its last step: the final metrics' medians over the
-    runs that did not diverge, and how many diverged."""
-    for condition, step in steps.items():
+  def write_finals(self, rows: Sequence[Mapping[str, Any]], curves: Mapping[str, np.ndarray],
+                   late: Sequence[str] = ()) -> None:
+    """The curves of the `late` conditions (trained in several chunks); then per
+    condition, at its last step, the final metrics' medians over the runs that
+    did not diverge, and how many diverged."""
+    for ci, condition in enumerate(str(n) for n in curves["conditions"]):
+      steps = [int(s) for s in curves["steps"][ci] if s >= 0]
+      if condition in late:
+        for e, step in enumerate(steps):
+          self._scalars(condition, step, quantile_scalars(
+              {name: curves[name][ci][:, e] for name in CURVES}))
       mine = [r for r in rows if r["condition"] == condition]
       ok = [r for r in mine if not r["diverged"]]
       finals = ({f"{col}/median": float(np.median([r[col] for r in ok])) for col in FINALS}
                 if ok else {})
-      self._scalars(condition, step, {**finals, "diverged": float(sum(r["diverged"]
-                                                                      for r in mine))})
+      self._scalars(condition, steps[-1] if steps else 0,
+                    {**finals, "diverged": float(sum(r["diverged"] for r in mine))})
 
   def flush(self) -> None:
     """Writes the pending events to the event files."""
@@ -169,10 +185,11 @@ class MultiWriter(MetricWriter):
     for w in self.writers:
       w.write_record(record)
 
-  def write_finals(self, rows: Sequence[Mapping[str, Any]], steps: Mapping[str, int]) -> None:
+  def write_finals(self, rows: Sequence[Mapping[str, Any]], curves: Mapping[str, np.ndarray],
+                   late: Sequence[str] = ()) -> None:
     """To every writer."""
     for w in self.writers:
-      w.write_finals(rows, steps)
+      w.write_finals(rows, curves, late)
 
   def flush(self) -> None:
     """Every writer's."""
@@ -185,10 +202,11 @@ class MultiWriter(MetricWriter):
       w.close()
 
 
-# name -> (workdir -> writer). metrics.jsonl is always written.
-WRITERS: dict[str, Callable[[str], MetricWriter]] = {
-    "jsonl": lambda workdir: JsonlWriter(os.path.join(workdir, "metrics.jsonl")),
-    "tensorboard": lambda workdir: TensorBoardWriter(os.path.join(workdir, "tensorboard")),
+# name -> (workdir, file suffix -> writer). metrics.jsonl is always written.
+WRITERS: dict[str, Callable[[str, str], MetricWriter]] = {
+    "jsonl": lambda workdir, suffix="": JsonlWriter(os.path.join(workdir, "metrics.jsonl")),
+    "tensorboard": lambda workdir, suffix="": TensorBoardWriter(
+        os.path.join(workdir, "tensorboard"), suffix),
 }
 
 
@@ -219,31 +237,3 @@ def check_writers(names: Sequence[str]) -> tuple[str, ...]:
 def make_writers(names: Sequence[str], workdir: str) -> MetricWriter:
   """The writers `names` as one `MultiWriter` writing into `workdir`."""
   return MultiWriter([WRITERS[n](workdir) for n in check_writers(names)])
-
-
-def write_curves(curves: Mapping[str, np.ndarray], rows: list[dict], out_dir: str,
-                 make_writer: Callable[[str], MetricWriter] | None = None) -> list[str]:
-  """A finished sweep's learning-curve quantiles and final medians, from its
-  curves.npz arrays (a workdir written without the tensorboard writer).
-
-  Args:
-    curves: `curves.npz` arrays (`conditions`, `steps` [condition, eval], and
-      `train_loss`, `eval_loss`, `eval_metric` [condition, seed, eval]).
-    rows: `results.csv` rows (for the final metrics of non-diverged seeds).
-    out_dir: the folder that holds one folder per condition.
-    make_writer: a writer of that folder (default a `TensorBoardWriter`).
-
-  Returns:
-    The folders written, in the conditions' order.
-  """
-  writer = (make_writer or TensorBoardWriter)(out_dir)
-  names = [str(n) for n in curves["conditions"]]
-  last = {}
-  for ci, name in enumerate(names):
-    steps = [int(s) for s in curves["steps"][ci] if s >= 0]
-    writer.write_record({"conditions": [name] * curves["eval_loss"].shape[1], "curves": {
-        "steps": steps, **{c: curves[c][ci][:, :len(steps)] for c in CURVES}}})
-    last[name] = steps[-1] if steps else 0
-  writer.write_finals(rows, last)
-  writer.close()
-  return [os.path.join(out_dir, folder_name(n)) for n in names]

@@ -44,8 +44,9 @@ from lstm_init.training.experiment import Experiment, build, unread_reason
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-  """How a sweep runs, not what it computes (`RESUMABLE_FIELDS` and the seed
-  group rule), read once from the config."""
+  """The sweep-wide settings, read once from the config: where and how it runs
+  (devices, memory, checkpoints, writers: `RESUMABLE_FIELDS`), and what decides
+  the arithmetic of every run (the seed, the seed group rule, the precision)."""
 
   name: str                        # the sweep's label
   seed: int                        # the experiment seed (the summary's bootstrap key too)

@@ -33,8 +33,9 @@ from lstm_init.training.tasks import TASKS
 DESIGNS = ("seeds", "crossed", "instability")
 _SEED_GROUP = fields.Valid(
     lambda v: v == -1 or v >= 1,
-    "-1 (the backend's fixed size: 1 on CPU, 1024 on GPU/TPU) or n >= 1; 0 (all runs at "
-    "once) is gone: a seed's batch would depend on the number of seeds")
+    "-1 (the backend's rule: 1 on CPU; on GPU/TPU the largest power of two <= 1024 that fits "
+    "the device) or n >= 1; 0 (all runs at once) is gone: a seed's batch would depend on the "
+    "number of seeds")
 
 
 def _design(*names):
@@ -75,8 +76,9 @@ TOP_FIELDS = (
     fields.Field("devices", 0, "shard runs over this many devices (0 = all)",
                  fields.Valid(lambda v: v >= 0, ">= 0 (0 = all)")),
     fields.Field("seed_group", -1, "runs vmapped together per device: -1 = the backend's "
-                 "fixed size (1 on CPU, 1024 on GPU/TPU), n >= 1 = exactly n; a run always "
-                 "computes in a batch of this size", _SEED_GROUP),
+                 "rule (1 on CPU; on GPU/TPU the largest power of two <= 1024 whose programs "
+                 "fit the device by XLA's analysis), n >= 1 = exactly n; a run always computes "
+                 "in a batch of this size", _SEED_GROUP),
     fields.Field("seed_group_timing", False, "time candidate sizes and keep the fastest "
                  "(per-seed results then depend on the choice)",
                  used_when=(lambda c: int(c.seed_group) == -1, "seed_group=-1")),
