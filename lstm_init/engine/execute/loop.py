@@ -214,8 +214,7 @@ class Loop:
 
     # The device's own limit, not memory_budget_gb (which may change on resumption):
     # the size is a function of the command and the kind of device.
-    stats = self.mesh.devices.flat[0].memory_stats() or {}
-    budget = numerics.group_budget(None, int(stats.get("bytes_limit", 16 * 2 ** 30)))
+    budget = numerics.group_budget(None, numerics.device_memory(self.mesh.devices.flat[0]))
     size = numerics.largest_fitting_group(need, budget)
     self.seed_group_rule = numerics.describe_group_rule(size, budget)
     self.log(f"seed_group: {self.seed_group_rule}")

@@ -358,6 +358,21 @@ def largest_fitting_group(memory: Callable[[int], tuple[int, int]], budget: int,
   return 1
 
 
+def device_memory(device, default: int = 16 * 2 ** 30) -> int:
+  """A device's memory limit in bytes (`memory_stats()["bytes_limit"]`), or
+  `default` where the device reports none (the CPU).
+
+  Args:
+    device: a `jax.Device`.
+    default: bytes assumed without a report.
+
+  Returns:
+    Bytes.
+  """
+  stats = device.memory_stats() or {}
+  return int(stats.get("bytes_limit", default))
+
+
 def group_budget(budget_gb: float | None, bytes_limit: int) -> int:
   """The budget the seed-group rule uses on an accelerator: the command's, else
   half the device's memory limit (not what is free now: a fixed share of the
