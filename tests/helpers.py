@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from lstm_init.engine.config import base_config
+from lstm_init.engine.spec import base_config
 
 
 def tiny_config(**task):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lstm_init import ConfigError
-from lstm_init.engine.config import base_config
+from lstm_init.engine.spec import base_config
 from lstm_init.training.tasks import make_task
 from lstm_init.training.tasks.forecast import mackey_glass
 
