@@ -1,6 +1,7 @@
 """The entry points as a user meets them: one smoke run per entry point, --help,
 --dry_run, one-line errors with their exit status."""
 
+import json
 import os
 import subprocess
 import sys
@@ -33,9 +34,19 @@ def test_a_sweep_its_report_and_its_reproduction_from_the_command_line(tmp_path)
   dry = _run("seed_sweep", *TINY, f"--workdir={wd}", "--dry_run")
   assert dry.returncode == 0, dry.stderr[-2000:]
   assert "dry run: nothing was trained or written" in dry.stdout and not wd.exists()
-  out = _run("seed_sweep", *TINY, f"--workdir={wd}")
+  cache = tmp_path / "cache"
+  out = _run("seed_sweep", *TINY, f"--workdir={wd}", f"--compilation_cache={cache}")
   assert out.returncode == 0, out.stderr[-2000:]
   assert "Final validation loss per condition" in out.stdout
+  assert f"compilation cache: {cache}" in out.stdout and "first training step at" in out.stdout
+  assert len(os.listdir(cache)) >= 3  # the init, the pieces, the evaluations
+  env = json.load(open(wd / "environment.json"))
+  assert env["compilation_cache"] == str(cache) and env["seed_groups"] == [1]
+  t = env["timings"]
+  for k in ("startup_s", "plan_s", "compile_s", "time_to_first_step_s", "training_s",
+            "outputs_s", "total_s"):
+    assert t[k] >= 0, (k, t)
+  assert t["startup_s"] + t["plan_s"] <= t["time_to_first_step_s"] <= t["total_s"]
   assert out.stdout.strip().splitlines()[-1] == f"workdir: {wd}"
   for name in ("results.csv", "summary.json", "curves.npz", "report.md", "config.json"):
     assert (wd / name).exists(), name

@@ -89,33 +89,22 @@ def _sweep(*args, workdir):
   return result, "\n".join(lines)
 
 
-def test_the_compilation_cache_is_used_moved_or_switched_off_and_times_are_recorded(tmp_path):
-  # one preset: one program to compile afresh in each of the two runs
-  cli = lambda *a, workdir: subprocess.run(
-      [sys.executable, "-m", "experiments.seed_sweep", f"--workdir={workdir}",
-       "--config.num_seeds=2", "--config.train.steps=2", "--config.train.eval_every=1",
-       "--config.report=False", "--config.seed_group=1", "--config.task.length=6",
-       "--config.model.hidden_size=4", "--sweep=model.init.preset=keras", *a],
-      capture_output=True, text=True, cwd=ROOT, timeout=300)
-  cache = tmp_path / "cache"
-  out = cli(f"--compilation_cache={cache}", workdir=tmp_path / "on")
-  assert out.returncode == 0, out.stderr[-3000:]
-  assert f"compilation cache: {cache}" in out.stdout
-  assert len(os.listdir(cache)) >= 3  # the init, the pieces, the evaluations
-  env = json.load(open(tmp_path / "on" / "environment.json"))
-  assert env["compilation_cache"] == str(cache)
-  t = env["timings"]
-  for k in ("startup_s", "plan_s", "compile_s", "time_to_first_step_s", "training_s",
-            "outputs_s", "total_s"):
-    assert t[k] >= 0, (k, t)
-  assert t["startup_s"] + t["plan_s"] <= t["time_to_first_step_s"] <= t["total_s"]
-  assert env["seed_groups"] == [1]  # --config.seed_group=1, one program
-  assert "first training step at" in out.stdout
-  off = cli("--compilation_cache=off", workdir=tmp_path / "off")
-  assert off.returncode == 0 and "compilation cache: off" in off.stdout
-  assert json.load(open(tmp_path / "off" / "environment.json"))["compilation_cache"] is None
+def test_the_compilation_cache_is_switched_off_or_refused_in_one_line(tmp_path):
+  """Used and timed through the command line: tests/test_cli.py."""
+  import jax
+  before = jax.config.jax_compilation_cache_dir
+  try:
+    assert cache_lib.enable("off") is None and jax.config.jax_compilation_cache_dir is None
+    from lstm_init import records
+    assert records.environment()["compilation_cache"] is None
+    folder = cache_lib.enable(str(tmp_path / "cache"))
+    assert folder == str(tmp_path / "cache") and os.path.isdir(folder)
+    assert records.environment()["compilation_cache"] == folder
+  finally:
+    cache_lib.enable(before or "off")
+  (tmp_path / "file").write_text("x")
   with pytest.raises(ConfigError, match=r"cannot be created .*'off'"):
-    cache_lib.enable(str(tmp_path / "on" / "config.json" / "x"))
+    cache_lib.enable(str(tmp_path / "file" / "x"))  # a folder inside a file
 
 
 BAD = [
