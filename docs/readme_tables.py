@@ -48,6 +48,8 @@ class Study:
   # that contain x); None: every table of the output
   sections: tuple[str, ...] | None = ("Final", "Mean")
   workdir: str | None = None      # None: runs/readme/<name>
+  # whether the shown command names its workdir (a later study reads it)
+  shows_workdir: bool = False
 
 
 MEMORY = ("--config=configs/a2c_memory.py", "--config.rl.memory_length=20",
@@ -85,8 +87,27 @@ STUDIES = {
     **{f"paper_{name}": Study((*SWEEP, f"--config=configs/papers/{name}.py"),
                               sections=("Final", "Mean", "Where the variance",
                                         "Numerical instability"))
-       for name in ("chrono_copy", "copy_baseline", "irnn_adding", "forget_bias",
-                    "instability", "instability_a2c")},
+       for name in ("chrono_copy", "copy_baseline", "irnn_adding", "instability",
+                    "instability_a2c")},
+    **{f"paper_{name}": Study((*SWEEP, f"--config=configs/papers/{name}.py"),
+                              sections=("Final", "Pairwise"),
+                              shows_workdir=name in ("chrono_adding", "adding_lstm_tanh"))
+       for name in ("forget_bias", "chrono_adding", "adding_lstm_tanh", "copy_lstm_budget")},
+    "paper_chrono_adding_long": Study((*SWEEP, "--config=configs/papers/chrono_adding.py",
+                                       "--config.train.steps=3000", "--config.num_seeds=4",
+                                       "--config.train.log_every=500"),
+                                      sections=("Final", "Pairwise"), shows_workdir=True),
+    "paper_chrono_adding_t100": Study((*SWEEP, "--config=configs/papers/chrono_adding.py",
+                                       "--config.task.length=100", "--config.model.init.t_max=100",
+                                       "--config.train.steps=5000", "--config.num_seeds=4",
+                                       "--config.train.log_every=500"),
+                                      sections=("Final", "Pairwise"), shows_workdir=True),
+    # steps to MSE 0.01 read from the sweeps above (which must come first)
+    **{f"paper_{name}_steps": Study(("-m", "experiments.steps_to_threshold",
+                                     f"--sweep_workdir=runs/readme/paper_{name}",
+                                     "--threshold=0.01"), "steps_to_threshold.md", None)
+       for name in ("chrono_adding", "adding_lstm_tanh", "chrono_adding_long",
+                    "chrono_adding_t100")},
 }
 
 _ONLY = flags.DEFINE_list("only", [], f"Studies to run (default: all): {', '.join(STUDIES)}.")
@@ -146,7 +167,8 @@ def block(name: str, study: Study, workdir: str, stdout: str, wall: float) -> st
       body = "\n".join(l for l in text.splitlines()[2:] if not l.startswith("![")).strip()
     else:
       body = "\n\n".join(tables(text, study.sections))
-  shown = " ".join(["python", *study.args])
+  shown = " ".join(["python", *study.args, *([f"--workdir={workdir}"] if study.shows_workdir
+                                              else [])])
   print(f"{name}: {wall:.0f} s", flush=True)
   return f"{body}\n\n`{shown}` ({wall:.0f} s on this machine when the table was made)"
 

@@ -11,7 +11,7 @@ from lstm_init.engine.execute import memory, seed_group
 from lstm_init.engine.execute.loop import Loop
 from lstm_init.engine.execute.programs import ConditionGroupPrograms
 from lstm_init.engine.persist.workdir import Workdir
-from lstm_init.engine.runtime import numerics
+from lstm_init.engine.runtime import memory as device_memory
 from lstm_init.engine.spec.plan import plan_sweep
 from lstm_init.errors import OutOfMemory
 from tests.helpers import tiny_config
@@ -88,7 +88,7 @@ def test_the_accelerator_rule_picks_the_largest_fitting_power_of_two_the_same_ea
   """Forced on the CPU: with seed_group=-1 an accelerator's size is the largest
   power of two whose programs fit the budget by XLA's analysis; twice the same."""
   monkeypatch.setattr(seed_group, "platform", lambda: "gpu")
-  monkeypatch.setattr(numerics, "device_memory", lambda device: int(0.4 * 2 ** 30))  # half: 0.2
+  monkeypatch.setattr(device_memory, "device_memory", lambda device: int(0.4 * 2 ** 30))  # half: 0.2
   cfg = tiny_config()
   cfg.num_seeds, cfg.seed_group = 2, -1  # 1024 runs need ~300 MiB, 512 ~150
   cfg.train.steps = cfg.train.log_every = cfg.train.eval_every = 2

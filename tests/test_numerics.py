@@ -15,6 +15,7 @@ import pytest
 import lstm_init
 from lstm_init import records
 from lstm_init.engine.runtime import jaxlib_flags, numerics
+from lstm_init.engine.runtime import memory as device_memory
 from lstm_init.errors import ConfigError
 from lstm_init.training import supervised
 
@@ -242,19 +243,19 @@ def test_rule_picks_the_largest_power_of_two_that_fits():
     return mib, n * mib // 2 + 3 * mib
 
   budget = 100 * mib
-  size = numerics.largest_fitting_group(memory, budget)
+  size = device_memory.largest_fitting_group(memory, budget)
   assert size == 64  # 64 * 1.5 + 3 = 99 MiB; 128 would need 195
   assert asked == [1024, 512, 256, 128, 64]  # from the top: the first that fits
   held, temp = memory(size)
   assert size * held + temp <= budget
   held, temp = memory(2 * size)
   assert 2 * size * held + temp > budget
-  assert numerics.largest_fitting_group(memory, budget) == size  # the same twice
-  assert numerics.largest_fitting_group(memory, 10 ** 12) == 1024
-  assert numerics.largest_fitting_group(memory, 10 ** 12, limit=8) == 8
-  assert numerics.largest_fitting_group(memory, 1) == 1  # nothing fits: 1, refused later
+  assert device_memory.largest_fitting_group(memory, budget) == size  # the same twice
+  assert device_memory.largest_fitting_group(memory, 10 ** 12) == 1024
+  assert device_memory.largest_fitting_group(memory, 10 ** 12, limit=8) == 8
+  assert device_memory.largest_fitting_group(memory, 1) == 1  # nothing fits: 1, refused later
   with pytest.raises(ValueError, match="power of two"):
-    numerics.largest_fitting_group(memory, budget, limit=12)
+    device_memory.largest_fitting_group(memory, budget, limit=12)
 
 
 def test_rule_on_a_real_compiled_program_fits_its_budget():
@@ -270,8 +271,8 @@ def test_rule_on_a_real_compiled_program_fits_its_budget():
 
   held4, temp4 = memory(4)
   budget = int(4 * held4 + temp4)  # exactly what 4 runs need
-  size = numerics.largest_fitting_group(memory, budget, limit=16)
-  assert size == numerics.largest_fitting_group(memory, budget, limit=16)
+  size = device_memory.largest_fitting_group(memory, budget, limit=16)
+  assert size == device_memory.largest_fitting_group(memory, budget, limit=16)
   held, temp = memory(size)
   assert size >= 4 and size * held + temp <= budget
   if size < 16:
@@ -280,7 +281,7 @@ def test_rule_on_a_real_compiled_program_fits_its_budget():
 
 
 def test_group_budget_and_rule_record():
-  assert numerics.group_budget(None, 16 * 2 ** 30) == 8 * 2 ** 30
-  assert numerics.group_budget(2.0, 16 * 2 ** 30) == 2 * 2 ** 30
-  text = numerics.describe_group_rule(256, 8 * 2 ** 30)
+  assert device_memory.group_budget(None, 16 * 2 ** 30) == 8 * 2 ** 30
+  assert device_memory.group_budget(2.0, 16 * 2 ** 30) == 2 * 2 ** 30
+  text = device_memory.describe_group_rule(256, 8 * 2 ** 30)
   assert "1024" in text and "8.00 GiB" in text and text.endswith(": 256")

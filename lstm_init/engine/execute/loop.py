@@ -28,6 +28,7 @@ from lstm_init.engine.execute.signals import StopSignals
 from lstm_init.engine.execute.state import ChunkRecords, SweepState
 from lstm_init.engine.persist import checkpoint
 from lstm_init.engine.persist.workdir import CHECKPOINT, Workdir
+from lstm_init.engine.runtime import memory as device_memory
 from lstm_init.engine.runtime import numerics, processes
 from lstm_init.engine.spec.plan import SweepPlan
 from lstm_init.errors import Interrupted, OutOfMemory
@@ -214,9 +215,9 @@ class Loop:
 
     # The device's own limit, not memory_budget_gb (which may change on resumption):
     # the size is a function of the command and the kind of device.
-    budget = numerics.group_budget(None, numerics.device_memory(self.mesh.devices.flat[0]))
-    size = numerics.largest_fitting_group(need, budget)
-    self.seed_group_rule = numerics.describe_group_rule(size, budget)
+    budget = device_memory.group_budget(None, device_memory.device_memory(self.mesh.devices.flat[0]))
+    size = device_memory.largest_fitting_group(need, budget)
+    self.seed_group_rule = device_memory.describe_group_rule(size, budget)
     self.log(f"seed_group: {self.seed_group_rule}")
     return size
 

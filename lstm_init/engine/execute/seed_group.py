@@ -20,7 +20,7 @@ from typing import Any, Sequence, TypeVar
 
 import jax
 
-from lstm_init.engine.runtime import numerics
+from lstm_init.engine.runtime import memory
 
 T = TypeVar("T")
 
@@ -30,10 +30,10 @@ T = TypeVar("T")
 # time keeps its weights in cache through the time loop (measured fastest at
 # hidden 128, benchmarks/throughput.py). An accelerator wants many runs in one
 # batch: the largest power of two up to 1024 whose programs fit the device's
-# memory by XLA's analysis (`runtime.numerics.largest_fitting_group`, wired in
+# memory by XLA's analysis (`runtime.memory.largest_fitting_group`, wired in
 # `execute.loop`), a function of the programs and the kind of device.
 SEED_GROUP = {"cpu": 1}
-ACCELERATOR_SEED_GROUP = numerics.MAX_GROUP  # the largest size the accelerators' rule tries
+ACCELERATOR_SEED_GROUP = memory.MAX_GROUP  # the largest size the accelerators' rule tries
 
 
 def platform() -> str:

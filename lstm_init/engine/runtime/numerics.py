@@ -5,7 +5,6 @@
   with numerics.precision_scope(config):            # while programs are traced
     ...
   env = records.environment(numerics=numerics.record(config))
-  size = numerics.largest_fitting_group(memory, budget)  # the accelerators' seed group
 
 What decides a run's bits beside the command, per backend:
 
@@ -38,7 +37,7 @@ import dataclasses
 import importlib.metadata
 import importlib.util
 import os
-from typing import Any, Callable
+from typing import Any
 
 import jax
 
@@ -67,8 +66,6 @@ FLAG_NAMES = tuple(dict.fromkeys(
     + list(DETERMINISM_FLAGS) + [AUTOTUNE_LEVEL, AUTOTUNE_CACHE]))
 PLATFORMS = ("cpu", "gpu", "tpu")
 ALIASES = {"cuda": "gpu", "rocm": "gpu"}
-# The seed-group rule on accelerators: powers of two up to this many runs.
-MAX_GROUP = 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -326,78 +323,3 @@ def describe(settings: Numerics) -> str:
   flags = " ".join(settings.xla_flags) or "none"
   return (f"numerics: precision {settings.precision} ({PRECISION_NOTES[settings.precision]}); "
           f"XLA flags {flags}; autotune {settings.autotune}")
-
-
-# -- the accelerators' seed group -----------------------------------------------
-
-def largest_fitting_group(memory: Callable[[int], tuple[int, int]], budget: int,
-                          limit: int = MAX_GROUP) -> int:
-  """The largest power of two, up to `limit`, whose group of runs fits `budget`.
-
-  A group of `n` runs fits when `n * held + temporaries <= budget`, both
-  from XLA's analysis of the programs compiled for `n` runs. Sizes are tried
-  from `limit` down, so usually one size is compiled. The result is a
-  function of the programs and the budget, never of a timing.
-
-  Args:
-    memory: n -> (bytes each run holds, temporaries of the group's program).
-    budget: bytes one device may use for one group.
-    limit: the largest size (a power of two).
-
-  Returns:
-    The size; 1 when no size fits (the chunk planner then refuses it in one line).
-  """
-  if limit < 1 or limit & (limit - 1):
-    raise ValueError(f"limit must be a power of two >= 1, got {limit}")
-  size = limit
-  while size > 1:
-    held, temporaries = memory(size)
-    if size * held + temporaries <= budget:
-      return size
-    size //= 2
-  return 1
-
-
-def device_memory(device, default: int = 16 * 2 ** 30) -> int:
-  """A device's memory limit in bytes (`memory_stats()["bytes_limit"]`), or
-  `default` where the device reports none (the CPU).
-
-  Args:
-    device: a `jax.Device`.
-    default: bytes assumed without a report.
-
-  Returns:
-    Bytes.
-  """
-  stats = device.memory_stats() or {}
-  return int(stats.get("bytes_limit", default))
-
-
-def group_budget(budget_gb: float | None, bytes_limit: int) -> int:
-  """The budget the seed-group rule uses on an accelerator: the command's, else
-  half the device's memory limit (not what is free now: a fixed share of the
-  kind of device).
-
-  Args:
-    budget_gb: `config.memory_budget_gb` (GiB), or None.
-    bytes_limit: the device's `memory_stats()["bytes_limit"]`.
-
-  Returns:
-    Bytes.
-  """
-  return int(budget_gb * 2 ** 30) if budget_gb else int(bytes_limit) // 2
-
-
-def describe_group_rule(size: int, budget: int, limit: int = MAX_GROUP) -> str:
-  """environment.json's `seed_group_rule` for a size the rule chose.
-
-  Args:
-    size: `largest_fitting_group`'s result.
-    budget: the budget it used, bytes.
-    limit: the largest size tried.
-
-  Returns:
-    The rule and its result, in words.
-  """
-  return (f"the largest power of two <= {limit} whose programs fit {budget / 2 ** 30:.2f} GiB "
-          f"per device by XLA's memory analysis: {size}")
