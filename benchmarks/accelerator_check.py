@@ -55,11 +55,13 @@ _TIMEOUT = flags.DEFINE_integer("process_timeout", 600, "Seconds a sweep process
 
 # (sizes of the workload, seed counts, among, torch seeds, A2C seeds and updates)
 FULL = {"overrides": {}, "scaling": (1, 64, 1024, 4096), "among": 1000, "cold_seeds": 64,
-        "torch_seeds": 3, "a2c": {"seeds": 256, "updates": 100, "overrides": {}}}
+        "cold_flags": (), "torch_seeds": 3, "a2c": {"seeds": 256, "updates": 100, "overrides": {}}}
 SMOKE = {"overrides": {"train.steps": 10, "task.length": 8, "model.hidden_size": 8,
                        "train.batch_size": 8, "task.eval_size": 80, "train.curve_rows": 16,
                        "train.eval_every": 5, "train.log_every": 10},
-         "scaling": (1, 8), "among": 8, "cold_seeds": 2, "torch_seeds": 1,
+         # Three processes on the CPU at once: each cold sweep on one host device.
+         "scaling": (1, 8), "among": 8, "cold_seeds": 2, "cold_flags": ("--cpu_devices=1",),
+         "torch_seeds": 1,
          "a2c": {"seeds": 2, "updates": 2,
                  "overrides": {"rl.num_envs": 2, "rl.rollout_len": 4, "model.hidden_size": 8,
                                "train.eval_every": 2, "train.log_every": 2}}}
@@ -95,13 +97,14 @@ def same_seed(alone, among) -> dict:
           "final_eval_loss": row_a["final_eval_loss"]}
 
 
-def cold_processes(sizes: dict, seeds: int, folder: str, together: bool):
+def cold_processes(sizes: dict, seeds: int, folder: str, together: bool,
+                   flags_: tuple[str, ...] = ()):
   """The same sweep command in two fresh processes without a compilation cache.
 
   Called before this process starts JAX's backend. On an accelerator the two
   run now, one after the other, each with the whole device; with `together`
   (the CPU smoke test) they start now, at once, and run beside this process's
-  own checks.
+  own checks. `flags_`: more command-line flags of both.
 
   Returns:
     A function that waits for them and returns their comparison.
@@ -110,7 +113,7 @@ def cold_processes(sizes: dict, seeds: int, folder: str, together: bool):
   for side in ("a", "b"):
     workdirs.append(os.path.join(folder, f"cold_{side}"))
     cmd = [sys.executable, "-m", "experiments.seed_sweep", f"--workdir={workdirs[-1]}",
-           "--compilation_cache=off", "--overwrite", f"--config.num_seeds={seeds}"]
+           "--compilation_cache=off", "--overwrite", f"--config.num_seeds={seeds}", *flags_]
     cmds.append(cmd + [f"--config.{k}={v}" for k, v in {**ONE_PRESET, **sizes}.items()])
   start = time.perf_counter()
   start_one = lambda c: subprocess.Popen(c, cwd=ROOT, stdout=subprocess.PIPE,
@@ -230,15 +233,16 @@ def check(smoke: bool) -> dict:
   res = {"jax": jax.__version__, "smoke": smoke, "among": p["among"]}
   with tempfile.TemporaryDirectory(prefix="accelerator-check-") as folder:
     # First, before this process starts the backend (an accelerator's memory).
-    cold = cold_processes(sizes, p["cold_seeds"], folder, together=smoke)
+    cold = cold_processes(sizes, p["cold_seeds"], folder, together=smoke, flags_=p["cold_flags"])
     runs = {n: run(sizes, n, folder) for n in sorted(set(p["scaling"]) | {p["among"]})}
     res["numerics"] = runs[1].environment.get("numerics")
     res["same_seed"] = same_seed(runs[1], runs[p["among"]])
     steps = int(workload(sizes, 1).train.steps)
     res["scaling"] = [scaling(runs[n], n, steps) for n in p["scaling"]]
+    res["torch"] = torch_loop(workload(sizes, 1), p["torch_seeds"])
+    res["a2c"] = a2c_speed(p["a2c"])
+    # Done already unless they run at once (smoke): then they ran beside every row above.
     res["cold"] = cold()
-  res["torch"] = torch_loop(workload(sizes, 1), p["torch_seeds"])
-  res["a2c"] = a2c_speed(p["a2c"])
   dev = jax.devices()[0]
   res.update(backend=jax.default_backend(), device_kind=dev.device_kind,
              devices=jax.device_count())

@@ -1,13 +1,13 @@
 """The flag-free Python API: configs, sweeps and results as DataFrames, the
 command line's errors as exceptions, resumption after an interrupt, and the
-aggregation across tasks checked against rliable."""
+aggregation across tasks checked against rliable. (The interrupted call runs in
+a process forked from a server that has imported JAX and lstm_init once:
+tests/forked.py.)"""
 
 import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -17,8 +17,9 @@ import pytest
 import lstm_init
 from lstm_init import ConfigError
 from lstm_init.report import aggregate as aggregate_lib
+from tests import forked
+from tests.helpers import bits
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = {"num_seeds": 3, "train.steps": 8, "train.log_every": 4, "train.eval_every": 2,
         "task.length": 8, "task.eval_size": 32, "model.hidden_size": 4, "report": False}
 
@@ -41,8 +42,14 @@ def _sweep(workdir, presets="keras,pytorch", **more):
                          progress="lines", log=lambda s: None)
 
 
-def test_a_sweep_from_python_returns_typed_frames_and_reads_back_the_same(tmp_path):
-  res = _sweep(tmp_path / "w")
+@pytest.fixture(scope="module")
+def adding(tmp_path_factory):
+  """The adding problem's keras and pytorch presets at tiny sizes, read by two tests."""
+  return _sweep(tmp_path_factory.mktemp("api") / "adding")
+
+
+def test_a_sweep_from_python_returns_typed_frames_and_reads_back_the_same(adding):
+  res = adding
   runs = res.runs
   assert len(runs) == 6 and list(runs["condition"].cat.categories) == ["preset=keras",
                                                                        "preset=pytorch"]
@@ -66,7 +73,7 @@ def test_a_sweep_from_python_returns_typed_frames_and_reads_back_the_same(tmp_pa
   assert list(summary["condition"]) == ["preset=keras", "preset=pytorch"]
   keras = runs[runs.condition == "preset=keras"]["final_eval_loss"]
   assert summary["median"][0] == pytest.approx(float(np.median(keras)), rel=1e-12)
-  again = lstm_init.load_results(str(tmp_path / "w"))
+  again = lstm_init.load_results(res.workdir)
   pd.testing.assert_frame_equal(again.runs, runs)
   pd.testing.assert_frame_equal(again.curves, curves)
   pd.testing.assert_frame_equal(again.summary, summary)
@@ -103,28 +110,27 @@ SCRIPT = """
 import sys, lstm_init
 config = lstm_init.config(None, **{tiny!r})
 try:
-  res = lstm_init.sweep(config, sweep=["model.init.preset=keras,pytorch"], progress="lines",
+  res = lstm_init.sweep(config, sweep={axis!r}, progress="lines",
                         log=lambda s: print(s, flush=True))
 except (lstm_init.ConfigError, lstm_init.Interrupted) as e:
   print("stopped:", e, flush=True)
   sys.exit(3)
-print("workdir", res.workdir, flush=True)
-print(res.runs["final_eval_loss"].tolist(), flush=True)
 """
 
 
-def test_an_interrupted_call_resumes_when_made_again(tmp_path):
+def test_an_interrupted_call_resumes_when_made_again(tmp_path, monkeypatch):
+  """A real SIGINT stops the call in a process of its own; the same call made
+  again (in this process, from the same folder) resumes in the same folder under
+  runs/, with the bits of the same call never stopped (made from another folder)."""
   tiny = {**TINY, "train.steps": 300, "train.log_every": 10, "train.eval_every": 10,
           "checkpoint_every_s": 0.0, "num_seeds": 4}
-  code = SCRIPT.format(tiny=tiny)
-  env = {**os.environ, "LSTM_INIT_CPU_DEVICES": "1"}
-  run = lambda cwd: subprocess.Popen([sys.executable, "-c", code], cwd=cwd, env=env, text=True,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+  axis = ["model.init.preset=keras,pytorch"]
+  monkeypatch.setenv("LSTM_INIT_CPU_DEVICES", "1")
   os.makedirs(tmp_path / "a")
-  proc = run(tmp_path / "a")
+  proc = forked.start(["-c", SCRIPT.format(tiny=tiny, axis=axis)], cwd=tmp_path / "a")
   seen = []
   deadline = time.time() + 240
-  for line in proc.stdout:
+  for line in proc.stdout_lines():
     seen.append(line)
     if "step 20/300" in line:
       proc.send_signal(signal.SIGINT)
@@ -133,19 +139,19 @@ def test_an_interrupted_call_resumes_when_made_again(tmp_path):
   out, err = proc.communicate(timeout=240)
   assert proc.returncode == 3, out + err
   assert "stopped: interrupted: checkpoint written" in out
-  again = subprocess.run([sys.executable, "-c", code], cwd=tmp_path / "a", env=env, text=True,
-                         capture_output=True, timeout=300)
-  assert again.returncode == 0, again.stderr[-2000:]
-  assert "resuming from" in again.stdout
+  config = lstm_init.config(None, **tiny)
+  call = lambda log: lstm_init.sweep(config, sweep=axis, progress="lines", log=log)
+  monkeypatch.chdir(tmp_path / "a")
+  lines = []
+  again = call(lines.append)
+  assert any(l.startswith("resuming from") for l in lines), lines[:5]
   os.makedirs(tmp_path / "b")
-  fresh = subprocess.run([sys.executable, "-c", code], cwd=tmp_path / "b", env=env, text=True,
-                         capture_output=True, timeout=300)
-  assert fresh.returncode == 0, fresh.stderr[-2000:]
+  monkeypatch.chdir(tmp_path / "b")
+  fresh = call(lambda s: None)
   # the same call: the same folder under runs/, and the same bits as a run never stopped
-  last = lambda s: s.strip().splitlines()[-1]
-  folder = lambda s: s.strip().splitlines()[-2].split()[-1]
-  assert folder(again.stdout) == folder(fresh.stdout)
-  assert last(again.stdout) == last(fresh.stdout)
+  assert again.workdir == fresh.workdir and again.workdir.startswith("runs" + os.sep)
+  assert os.path.isdir(tmp_path / "a" / again.workdir)
+  assert bits(again.rows) == bits(fresh.rows)
 
 
 def _iqm_rliable(matrix, reps):
@@ -176,9 +182,9 @@ def test_the_aggregate_iqm_interval_profiles_and_p_better_match_rliable():
   assert mine == pytest.approx(rl_metrics.probability_of_improvement(a, b), abs=1e-12)
 
 
-def test_workdirs_of_three_tasks_are_aggregated_or_refused_in_one_line(tmp_path):
-  dirs = []
-  for name, extra in (("adding", {}), ("copy", {"task.name": "copy", "task.delay": 4}),
+def test_workdirs_of_three_tasks_are_aggregated_or_refused_in_one_line(adding, tmp_path):
+  dirs = [adding.workdir]
+  for name, extra in (("copy", {"task.name": "copy", "task.delay": 4}),
                       ("recall", {"task.name": "delayed_recall", "task.delay": 3, "task.window": 8})):
     dirs.append(str(tmp_path / name))
     _sweep(dirs[-1], presets="keras,pytorch", **extra)

@@ -155,11 +155,16 @@ def test_mup_learning_rates_equal_torch_parameter_groups(name, state):
   loss = lambda p: sum(jnp.sum((a - b) ** 2 * (1 + a)) for a, b in
                        zip(jax.tree.leaves(p), jax.tree.leaves(target)))
   tx = optim.optimizer(spec)
-  params = jax.tree.map(jnp.asarray, start)
-  state_ = tx.init(params)
-  for _ in range(20):
-    updates, state_ = tx.update(jax.grad(loss)(params), state_, params)
-    params = optax.apply_updates(params, updates)
+
+  @jax.jit  # one program for the 20 steps (eagerly, every operation compiles on its own)
+  def steps(params):
+    def step(carry, _):
+      params, state_ = carry
+      updates, state_ = tx.update(jax.grad(loss)(params), state_, params)
+      return (optax.apply_updates(params, updates), state_), None
+    return jax.lax.scan(step, (params, tx.init(params)), length=20)[0][0]
+
+  params = steps(jax.tree.map(jnp.asarray, start))
   mult = {"lstm.0.W_h": base / 3, "lstm.1.W_h": base / 3, "lstm.1.W_x": base / 3,
           "readout.W": base / 3}
   if state == "width":

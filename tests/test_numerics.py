@@ -177,12 +177,16 @@ def _spec(path, **overrides):
   return config, supervised.make_supervised(config)
 
 
-def _trained(spec, config, runs=2, steps=10):
+def _initial(spec, config, runs=2):
   keys = {k: jax.random.split(jax.random.key(i), runs)
           for i, k in enumerate(("init", "data", "dropout", "noise"))}
   values = {k: jnp.full((runs,), v, jnp.float32)
             for k, v in supervised.run_values(config).items()}
-  state = jax.vmap(spec.init)(keys, values)
+  return jax.jit(jax.vmap(spec.init))(keys, values)
+
+
+def _trained(spec, config, runs=2, steps=10):
+  state = _initial(spec, config, runs)
   return jax.jit(jax.vmap(lambda s: spec.train_chunk(s, spec.task.data, steps)[0]))(state)
 
 
@@ -193,14 +197,17 @@ def _trained(spec, config, runs=2, steps=10):
 ])
 def test_evaluation_in_sub_batches_gives_the_bits_of_one_batch(path, overrides):
   config, spec = _spec(path, **overrides)
-  state = _trained(spec, config)
+  state = _initial(spec, config)
   whole = dataclasses.replace(spec, eval_batch=0)
   assert spec.eval_batch == supervised.EVAL_BATCH == 64
-  for split in ("val", "test", "curve"):
-    a = jax.jit(jax.vmap(lambda s: whole.evaluate(s, spec.task.data, split)))(state)
-    b = jax.jit(jax.vmap(lambda s: spec.evaluate(s, spec.task.data, split)))(state)
-    for k in a:
-      assert np.array_equal(np.asarray(a[k]), np.asarray(b[k]), equal_nan=True), (split, k)
+  splits = ("val", "test", "curve")
+  evaluate = lambda sp: jax.jit(jax.vmap(
+      lambda s: {split: sp.evaluate(s, spec.task.data, split) for split in splits}))(state)
+  a, b = evaluate(whole), evaluate(spec)
+  for split in splits:
+    for k in a[split]:
+      assert np.array_equal(np.asarray(a[split][k]), np.asarray(b[split][k]),
+                            equal_nan=True), (split, k)
 
 
 def test_by_rows_pads_and_cuts_the_rows():

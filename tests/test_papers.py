@@ -69,12 +69,18 @@ def _get(config, path):
   return config
 
 
-def _tiny(config):
+def _tiny(config, only=None):
   """The resolved config with the runs' counts and lengths made tiny (sizes kept), and
   a sweep over sequence lengths cut to its first length (the others differ in shapes
-  only; planning the paper scale builds every one)."""
+  only; planning the paper scale builds every one). `only`: axis path -> the values
+  of it kept (each must be one of the axis'), for a run of some conditions."""
   config.sweep = tuple(a.split(",")[0] if a.startswith(("task.length=", "task.delay="))
                        else a for a in config.sweep)
+  for path, values in (only or {}).items():
+    (axis,) = [a for a in config.sweep if a.partition("=")[0] == path]
+    assert set(values) <= set(axis.partition("=")[2].split(",")), (axis, values)
+    config.sweep = tuple(f"{path}={','.join(values)}" if a == axis else a
+                         for a in config.sweep)
   for path, value in TINY.items():
     parent, _, name = path.rpartition(".")
     if parent and parent not in config:
@@ -93,6 +99,22 @@ def _config(name, scale):
   return config
 
 
+# The conditions a cpu-scale run trains, where not all: each config's own subject (the
+# IRNN, chrono's t_max, the character model's windows, the perturbation design). What
+# the others add trains elsewhere: the lstm and rnn_tanh cells and the adding task in
+# this file's other runs, keras and pytorch in tests/test_sweep.py, the crossed design
+# in tests/test_studies.py. Every condition plans (builds, every value used) at both
+# scales; a condition of another program would compile for seconds.
+RUN_ONLY = {"chrono_copy": {"model.init.preset": ["chrono"]},
+            "irnn_adding": {"model.cell": ["rnn_relu"], "model.init.preset": ["irnn"]},
+            "forget_bias": {"task.name": ["char_lm"]},
+            "instability": {"design": ["instability"]}}
+
+
+# The runs with 2 seeds: the steps study's pairs; the instability designs' runs per base seed.
+TWO_SEEDS = ("chrono_adding", "adding_lstm_tanh", "instability", "instability_a2c")
+
+
 @pytest.mark.parametrize("scale", ["cpu", "paper"])
 @pytest.mark.parametrize("name", PAPERS)
 def test_paper_config_plans_and_runs(name, scale, tmp_path):
@@ -101,14 +123,23 @@ def test_paper_config_plans_and_runs(name, scale, tmp_path):
   if scale == "paper":
     for path, value in PAPER_VALUES[name].items():
       assert _get(config, path) == value, path
-    # The paper's sizes plan (every condition builds, every value is used); training
-    # them at tiny step counts is the cpu scale's test, with the same code.
-    sweep = tuple(config.sweep)
-    plan = plan_sweep(_tiny(config), sweep=sweep)
-    assert plan.conditions and all(c.config.scale == "paper" for c in plan.conditions)
+  # The scale's conditions plan (every condition builds, every value is used): the
+  # paper's every sequence length, the cpu scale's first (as it runs). Training them
+  # at tiny step counts is the cpu scale's run, with the same code.
+  sweep = tuple(config.sweep) if scale == "paper" else None
+  plan = plan_sweep(_tiny(apply_scale(_config(name, scale))), sweep=sweep)
+  assert plan.conditions and all(c.config.scale == scale for c in plan.conditions)
+  if scale == "paper":
     return
-  result = run_sweep(_tiny(config), str(tmp_path / "w"), log=lambda s: None)
-  assert result.rows and all(math.isfinite(r["final_train_loss"]) for r in result.rows)
+  tiny = _tiny(config, RUN_ONLY.get(name))
+  if name not in TWO_SEEDS:
+    tiny.num_seeds = 1  # (a summary bootstraps each condition of 2 seeds for a second)
+  ran = plan_sweep(tiny)
+  assert ran.conditions and {c.name for c in ran.conditions} <= {c.name for c in plan.conditions}
+  assert len(ran.conditions) == len(plan.conditions) or name in RUN_ONLY
+  result = run_sweep(tiny, str(tmp_path / "w"), log=lambda s: None, plan=ran)
+  assert {r["condition"] for r in result.rows} == {c.name for c in ran.conditions}
+  assert all(math.isfinite(r["final_train_loss"]) for r in result.rows)
   recorded = json.load(open(tmp_path / "w" / "config.json"))
   assert recorded["config"]["scale"] == scale and "scales" not in recorded["config"]
   if name in ("chrono_adding", "adding_lstm_tanh"):
@@ -159,15 +190,28 @@ def test_a_given_value_wins_over_the_scale_and_bad_scales_are_refused():
     plan_sweep(_config("chrono_copy", "cpu"), sweep=["scale=cpu,paper"])
 
 
-def test_the_sweep_applies_the_scale_and_records_it(tmp_path):
-  """Through run_sweep's own planning: the scale's values, the given ones over them."""
+class _BeforeTraining(Exception):
+  pass
+
+
+def test_the_sweep_applies_the_scale_and_records_it(tmp_path, monkeypatch):
+  """Through run_sweep's own planning: the scale's values, the given ones over them,
+  in the config.json it writes before its loop trains (stopped there: the paper
+  scale's programs would compile for seconds; its planning is checked above)."""
+  from lstm_init.engine.execute.loop import Loop
+
+  def stop(self):
+    raise _BeforeTraining(self.plan.config.model.hidden_size)
+
+  monkeypatch.setattr(Loop, "run", stop)
   config = _config("chrono_copy", "paper")
   given = {"num_seeds": 1, "task.delay": 6, "task.eval_size": 8, "train.steps": 2,
            "train.log_every": 2, "train.eval_every": 2, "seed_group": 1, "report": False}
   for path, value in given.items():
     parent, _, name = path.rpartition(".")
     (_get(config, parent) if parent else config)[name] = value
-  run_sweep(config, str(tmp_path / "w"), log=lambda s: None, given=given)
+  with pytest.raises(_BeforeTraining, match="^128$"):
+    run_sweep(config, str(tmp_path / "w"), log=lambda s: None, given=given)
   recorded = json.load(open(tmp_path / "w" / "config.json"))["config"]
   assert recorded["scale"] == "paper" and "scales" not in recorded
   assert recorded["model"]["hidden_size"] == 128 and recorded["train"]["optimizer"] == "rmsprop"
@@ -261,21 +305,29 @@ def test_arjovsky_models_start_as_in_their_code(name, cell, inputs, hidden):
                                  for v in s.values())
 
 
-def test_chrono_adding_changes_only_the_gate_biases(scale="cpu", t_max=200.0):
+@pytest.fixture(scope="module")
+def chrono_adding_init():
+  """chrono_adding's cpu scale (T = T_max = 200): the keras and the chrono models of 4
+  seeds (the same keys), drawn by one program per preset."""
+  config = apply_scale(_config("chrono_adding", "cpu"))
+  task, keys = make_task(config.task), jax.random.split(jax.random.key(0), 4)
+  params = {}
+  for preset in ("keras", "chrono"):
+    config.model.init.preset = preset
+    spec = ModelSpec.of(config.model)
+    params[preset] = jax.jit(jax.vmap(lambda k: init_model(k, task, spec)))(keys)
+  return config, task, params
+
+
+def test_chrono_adding_changes_only_the_gate_biases(chrono_adding_init, t_max=200.0):
   """Tallec & Ollivier's two LSTMs at T_max = T: the same kernels (same keys), the
   standard one with b_f = 1, chrono with b_f ~ log U[1, T - 1] (mean (b ln b - b + 1)
   / (b - 1) for b = T - 1, within 4 standard errors over 4 seeds x 128 units) and
   b_i = -b_f, the other biases 0."""
-  config = apply_scale(_config("chrono_adding", scale))
+  config, _, params = chrono_adding_init
   assert config.task.length == t_max and config.model.init.t_max == t_max
-  task, h, keys = make_task(config.task), config.model.hidden_size, jax.random.split(
-      jax.random.key(0), 4)
-  layers = {}
-  for preset in ("keras", "chrono"):
-    config.model.init.preset = preset
-    spec = ModelSpec.of(config.model)
-    layers[preset] = jax.jit(jax.vmap(lambda k: init_model(k, task, spec)["lstm"][0]))(keys)
-  s, c = layers["keras"], layers["chrono"]
+  h = config.model.hidden_size
+  s, c = params["keras"]["lstm"][0], params["chrono"]["lstm"][0]
   np.testing.assert_array_equal(s["W_x"], c["W_x"])
   np.testing.assert_array_equal(s["W_h"], c["W_h"])
   sb, cb = np.asarray(s["b"]).reshape(4, 4, h), np.asarray(c["b"]).reshape(4, 4, h)
@@ -292,17 +344,17 @@ def test_chrono_adding_changes_only_the_gate_biases(scale="cpu", t_max=200.0):
   assert abs(forget.mean() - mean) < 4 * se, (forget.mean(), mean, se)
 
 
-def test_chrono_carries_the_gradient_across_the_adding_sequence():
+def test_chrono_carries_the_gradient_across_the_adding_sequence(chrono_adding_init):
   """The mechanism the paper gives for chrono's speed: at initialization, the
   gradient of the last hidden state with respect to the state T - 1 steps earlier
   is about 0.1 with chrono and about 1e-14 with forget bias 1 (T = 200; measured on
-  3 seeds: 0.105-0.117 against 3e-15-3e-14). The test asks for a factor of 1e6."""
-  reach = {}
-  for preset in ("keras", "chrono"):
-    _, task, params = _init("chrono_adding", "cpu", preset=preset)
-    xs = task.eval_set(task.data, "val").xs[0][:4]
-    reach[preset] = float(jax.jit(diagnose)(params["lstm"], xs)["grad_norm"][0][-1])
-  assert reach["chrono"] > 1e6 * reach["keras"] and reach["chrono"] > 0.01, reach
+  3 seeds: 0.105-0.117 against 3e-15-3e-14). The test asks for a factor of 1e6, on
+  each of 4 seeds (one program for both presets and every seed)."""
+  _, task, params = chrono_adding_init
+  xs = task.eval_set(task.data, "val").xs[0][:4]
+  reach = jax.jit(jax.vmap(lambda p: diagnose(p["lstm"], xs)["grad_norm"][0][-1]))
+  keras, chrono = (np.asarray(reach(params[p])) for p in ("keras", "chrono"))
+  assert np.all(chrono > 1e6 * keras) and np.all(chrono > 0.01), (keras, chrono)
 
 
 def test_the_constant_predictor_scores_the_adding_baseline():

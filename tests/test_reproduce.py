@@ -79,10 +79,13 @@ def test_a_workdir_that_cannot_be_retrained_gets_one_line(supervised, tmp_path):
       reproduce.reproduce(str(workdir))
 
 
+# One condition each: the conditions of one group re-train together in the
+# default sweep's tests above.
 @pytest.mark.parametrize("name, path, axis, overrides, runs", [
-    ("a2c", "configs/a2c_cartpole.py", ["model.init.preset=keras,chrono"], RL, 4),
-    ("gru", "examples/gru_forecast.py", None, GRU, 4),   # a module:factory of the user's
-    ("crossed", None, ["model.init.preset=keras,pytorch"], CROSSED, 4),  # 2 init x 2 data
+    ("a2c", "configs/a2c_cartpole.py", ["model.init.preset=chrono"], RL, 2),
+    # a module:factory of the user's, one of its two learning rates
+    ("gru", "examples/gru_forecast.py", ["train.learning_rate=0.01"], GRU, 2),
+    ("crossed", None, ["model.init.preset=pytorch"], CROSSED, 2),  # 2 init x 2 data seeds
 ])
 def test_reproduce_other_experiments_and_designs(tmp_path, name, path, axis, overrides, runs):
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -4,19 +4,21 @@ import csv
 import json
 import os
 import signal
-import subprocess
-import sys
 import textwrap
 import time
 
 import numpy as np
 import pytest
 
+import lstm_init
 from lstm_init import ConfigError
 from lstm_init.engine import sweep
+from tests import forked
 from tests.helpers import bits, tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The command lines run in processes of their own, forked from a server that has
+# imported JAX and lstm_init once (tests/forked.py): real processes, real signals.
 # Sharded, chunked, resumed and multi-process runs compute each seed with the
 # same single-device program, so their results are the same bits: every
 # result column of results.csv (written exactly) must be equal text.
@@ -37,20 +39,17 @@ def _assert_same(a, b):
 def test_sharded_over_four_cpu_devices_equals_one_device(tmp_path):
   cfg = tiny_config()
   cfg.num_seeds = 6  # does not divide 4: padded
-  sweep.run_sweep(cfg, str(tmp_path / "one"), sweep=["model.init.preset=keras,pytorch"],
-                  log=lambda s: None)
+  sweep.run_sweep(cfg, str(tmp_path / "one"), log=lambda s: None)
   code = textwrap.dedent(f"""
       import jax
       assert jax.device_count() == 4, jax.devices()
       from lstm_init.engine import sweep
       from tests.helpers import bits, tiny_config
       cfg = tiny_config(); cfg.num_seeds = 6
-      sweep.run_sweep(cfg, {str(tmp_path / 'four')!r}, sweep=["model.init.preset=keras,pytorch"],
-                      log=print)
+      sweep.run_sweep(cfg, {str(tmp_path / 'four')!r}, log=print)
   """)
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
-  out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
-                       text=True, timeout=300)
+  out = forked.run(["-c", code], env=env, timeout=300)
   assert out.returncode == 0, out.stderr[-3000:]
   assert "over 4 device(s)" in out.stdout
   _assert_same(_losses(tmp_path / "four" / "results.csv"),
@@ -156,9 +155,7 @@ SLOW = ["--config.task.length=8", "--config.num_seeds=4",
 
 
 def _start(workdir):
-  return subprocess.Popen([sys.executable, "-m", "experiments.seed_sweep",
-                           f"--workdir={workdir}", *SLOW], cwd=ROOT, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
+  return forked.start(["-m", "experiments.seed_sweep", f"--workdir={workdir}", *SLOW])
 
 
 def _wait_for_metrics(workdir, lines, proc, timeout=240):
@@ -196,9 +193,11 @@ def test_sigterm_then_sigkill_then_resume_equals_uninterrupted(tmp_path):
   out, err = resumed.communicate(timeout=600)
   assert resumed.returncode == 0, err[-2000:]
   assert "resuming from" in out and not os.path.exists(wd / "results.partial.csv")
-  whole = _start(tmp_path / "whole")
-  _, err = whole.communicate(timeout=600)
-  assert whole.returncode == 0, err[-2000:]
+  # A run never stopped: the same values through the Python API, in this process.
+  never_stopped = [a[len("--config."):].split("=", 1) for a in SLOW if a.startswith("--config.")]
+  sweep_axes = [a[len("--sweep="):] for a in SLOW if a.startswith("--sweep=")]
+  sweep.run_sweep(lstm_init.config(None, **dict(never_stopped)), str(tmp_path / "whole"),
+                  sweep=sweep_axes, log=lambda s: None)
   _assert_same(_losses(wd / "results.csv"), _losses(tmp_path / "whole" / "results.csv"))
 
 
@@ -236,10 +235,15 @@ def _readme_launch_lines():
   return out
 
 
-# Tiny settings appended to the README's lines; steps enough to kill in between.
-TWO = ["--config.num_seeds=2", "--config.train.steps=400", "--config.train.log_every=20",
-       "--config.task.length=8", "--config.model.hidden_size=8", "--config.report=False",
-       "--config.seed_group=1", "--config.checkpoint_every_s=0"]
+# Tiny settings appended to the README's lines: one preset's 2 seeds, one per
+# process, in 4 pieces of 10 steps. Process 1 is killed once process 0 logs the
+# second piece (the first's checkpoint is written before that line); process 0
+# cannot go on alone, since every piece exchanges.
+TWO = ["--config.num_seeds=2", "--config.train.steps=40", "--config.train.log_every=10",
+       "--config.train.eval_every=10", "--config.task.length=8", "--config.model.hidden_size=8",
+       "--config.task.eval_size=32", "--config.train.batch_size=8", "--config.report=False",
+       "--config.seed_group=1", "--config.checkpoint_every_s=0",
+       "--sweep=model.init.preset=pytorch"]
 
 
 def _launch(workdir, port):
@@ -247,9 +251,8 @@ def _launch(workdir, port):
   for env, argv in _readme_launch_lines():
     env = {k: v.replace("12355", str(port)) for k, v in env.items()}
     argv = [a.replace("runs/two", str(workdir)) for a in argv]
-    procs.append(subprocess.Popen([sys.executable, "-u", *argv[1:], *TWO], cwd=ROOT,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                  env=dict(os.environ, **env)))
+    procs.append(forked.start([*argv[1:], *TWO], env=dict(os.environ, **env),
+                              unbuffered=True))  # python -u
   return procs
 
 
@@ -258,7 +261,7 @@ def _finish(procs, timeout=120):
   for p in procs:
     try:
       outs.append(p.communicate(timeout=timeout))
-    except subprocess.TimeoutExpired:
+    except forked.TimeoutExpired:
       for q in procs:
         q.kill()
       raise
@@ -271,8 +274,8 @@ def test_two_processes_from_the_readme_survive_a_killed_worker_and_resume(tmp_pa
   assert len(_readme_launch_lines()) == 2
   wd = tmp_path / "two"
   procs = _launch(wd, _free_port())
-  for line in procs[0].stdout:  # process 0 logs; process 1 is silent
-    if " step 60/" in line:
+  for line in procs[0].stdout_lines():  # process 0 logs; process 1 is silent
+    if " step 20/" in line:
       break
   procs[1].send_signal(signal.SIGKILL)
   killed = time.time()
@@ -291,7 +294,6 @@ def test_two_processes_from_the_readme_survive_a_killed_worker_and_resume(tmp_pa
   assert "resuming from" in outs[0][0] and "2 process(es)" in outs[0][0]
   assert "Final validation loss" in outs[0][0] and "Final validation loss" not in outs[1][0]
   # The two-process workdir re-trains in one process from its records, to the bit.
-  again = subprocess.run([sys.executable, "-m", "experiments.reproduce", f"--workdir={wd}"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=240)
+  again = forked.run(["-m", "experiments.reproduce", f"--workdir={wd}"], timeout=240)
   assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
-  assert "all 6 run(s) identical to the bit" in again.stdout  # 2 seeds of each preset
+  assert "all 2 run(s) identical to the bit" in again.stdout

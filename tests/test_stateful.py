@@ -25,7 +25,7 @@ def one_run(cfg, n=1):
   trainer = supervised.make_supervised(cfg)
   k = keys.run_keys(keys.root_key(0), jnp.arange(n))
   values = {name: jnp.full((n,), v) for name, v in supervised.run_values(cfg).items()}
-  state = jax.vmap(trainer.init)(k, values)
+  state = jax.jit(jax.vmap(trainer.init))(k, values)
   return trainer, jax.tree.map(lambda a: a[0], state) if n == 1 else state
 
 
@@ -80,16 +80,19 @@ def test_reset_at_sequence_start_and_by_mask():
                         (2, [True, False, True, False, True])):
     trainer, state = one_run(recall_config(reset_every=every))
     seen = []
-    orig = supervised.Supervised.window_loss
 
-    def spy(self, params, values, batch, *a, **k):
+    class Seen(Exception):
+      pass
+
+    def spy(self, params, values, batch, *a, **k):  # the window the step trains on
       seen.append(batch.reset)
-      return orig(self, params, values, batch, *a, **k)
+      raise Seen
 
-    s = state
     with mock.patch.object(supervised.Supervised, "window_loss", spy):
-      for _ in range(5):
-        s, _ = trainer.train_step(s, trainer.task.data)
+      for step in range(5):
+        with pytest.raises(Seen):
+          trainer.train_step(state.replace(step=jnp.asarray(step, state.step.dtype)),
+                             trainer.task.data)
     assert [bool(r[0]) for r in seen] == expect
 
 
