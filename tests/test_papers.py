@@ -6,8 +6,6 @@ import importlib
 import json
 import math
 import os
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -22,6 +20,7 @@ from lstm_init.studies.diagnostics import diagnose
 from lstm_init.training.model import ModelSpec, init_model, position_losses
 from lstm_init.training.optim import OptimizerSpec, optimizer
 from lstm_init.training.tasks import make_task
+from tests import forked
 
 PAPERS = ("chrono_copy", "copy_baseline", "irnn_adding", "forget_bias", "instability",
           "instability_a2c", "chrono_adding", "adding_lstm_tanh", "copy_lstm_budget")
@@ -219,11 +218,9 @@ def test_the_sweep_applies_the_scale_and_records_it(tmp_path, monkeypatch):
 
 
 def test_bad_scale_on_the_command_line_is_one_line(tmp_path):
-  out = subprocess.run(
-      [sys.executable, "-m", "experiments.seed_sweep", "--config=configs/papers/chrono_copy.py",
-       "--config.scale=tpu", f"--workdir={tmp_path / 'w'}"],
-      capture_output=True, text=True, timeout=120, cwd=os.path.dirname(os.path.dirname(
-          os.path.abspath(__file__))))
+  # a process of its own, forked from a server that has imported JAX (tests/forked.py)
+  out = forked.run(["-m", "experiments.seed_sweep", "--config=configs/papers/chrono_copy.py",
+                    "--config.scale=tpu", f"--workdir={tmp_path / 'w'}"], timeout=120)
   assert out.returncode == 2
   assert out.stderr.strip().splitlines()[-1] == (
       "error: unknown scale 'tpu'; valid choices: cpu, paper")

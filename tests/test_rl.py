@@ -1,11 +1,11 @@
-"""The recurrent A2C experiment: replay, resets, evaluation, the engine, bad settings."""
+"""The recurrent A2C experiment: replay, resets, evaluation, the engine, bad settings
+(command lines as processes of their own, forked from a server that has imported JAX:
+tests/forked.py)."""
 
 import csv
 import dataclasses
 import os
 import signal
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -20,10 +20,8 @@ from lstm_init.engine.execute.signals import StopSignals
 from lstm_init.errors import Interrupted
 from lstm_init.training.rl import a2c
 from lstm_init.report.summary import ConditionSummary
+from tests import forked
 from tests.helpers import merged
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 def small_config(env="CartPole-v1", **rl):
   from configs.a2c_cartpole import get_config
@@ -209,9 +207,8 @@ def test_performance_profile_and_probability_of_improvement_match_rliable():
                                    "experiment does not read it"),
 ])
 def test_bad_rl_settings_are_one_line_and_exit_2(tmp_path, flag, message):
-  out = subprocess.run([sys.executable, "-m", "experiments.seed_sweep",
-                        "--config=configs/a2c_cartpole.py", flag, f"--workdir={tmp_path}"],
-                       capture_output=True, text=True, cwd=ROOT, timeout=300)
+  out = forked.run(["-m", "experiments.seed_sweep", "--config=configs/a2c_cartpole.py", flag,
+                    f"--workdir={tmp_path}"], timeout=300)
   assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-1500:]
   assert out.stderr.strip().startswith(message), out.stderr
   assert len(out.stderr.strip().splitlines()) == 1
@@ -294,10 +291,8 @@ def test_every_environment_trains_and_evaluates_within_its_return_range(env, low
 
 
 def test_the_best_seed_study_refuses_a_return_instead_of_ranking_it_backwards(tmp_path):
-  out = subprocess.run([sys.executable, "-m", "experiments.best_seed",
-                        "--config=configs/a2c_cartpole.py", "--config.model.init.preset=keras",
-                        f"--workdir={tmp_path}"], capture_output=True, text=True, cwd=ROOT,
-                       timeout=300)
+  out = forked.run(["-m", "experiments.best_seed", "--config=configs/a2c_cartpole.py",
+                    "--config.model.init.preset=keras", f"--workdir={tmp_path}"], timeout=300)
   assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-1500:]
   assert out.stderr.strip().startswith("error: the best-seed study ranks seeds by a loss")
   assert not os.listdir(tmp_path)
