@@ -23,6 +23,7 @@ from lstm_init.report.summary import ConditionSummary
 from tests import forked
 from tests.helpers import merged
 
+
 def small_config(env="CartPole-v1", **rl):
   from configs.a2c_cartpole import get_config
   c = get_config()
