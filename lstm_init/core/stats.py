@@ -89,21 +89,14 @@ def bootstrap_ci(x, statistic: Callable = np.mean, confidence: float = 0.95,
   if np.all(a == a[0]):
     v = float(statistic(a))
     return v, v
-  res = sps.bootstrap((a,), _vectorized(statistic),
+  # numpy's reductions along the resamples' axis (each row the bits of it alone)
+  along = {np.mean: np.mean, np.median: np.median,
+           iqm: lambda s, axis: sps.trim_mean(s, 0.25, axis=axis)}.get(statistic)
+  res = sps.bootstrap((a,), (lambda s, axis=-1: along(s, axis=axis)) if along else
+                      (lambda s, axis=-1: np.apply_along_axis(statistic, axis, s)),
                       confidence_level=confidence, method=method, n_resamples=n_resamples,
                       random_state=_rng(key_or_seed), vectorized=True)
   return float(res.confidence_interval.low), float(res.confidence_interval.high)
-
-
-def _vectorized(statistic: Callable) -> Callable:
-  """`statistic` over the last axis of a stack of resamples: numpy's own axis
-  reductions for the mean, the median and the IQM (each row the same bits as the
-  statistic of that row alone), any other function row by row."""
-  along = {np.mean: np.mean, np.median: np.median,
-           iqm: lambda s, axis: sps.trim_mean(s, 0.25, axis=axis)}.get(statistic)
-  if along is not None:
-    return lambda s, axis=-1: along(s, axis=axis)
-  return lambda s, axis=-1: np.apply_along_axis(statistic, axis, s)
 
 
 def performance_profile(x, taus) -> np.ndarray:
