@@ -234,7 +234,7 @@ def test_many_init_programs_at_once_do_not_hang():
       sharding = NamedSharding(Mesh(jax.devices(), ("runs",)), P("runs"))
       keys = lambda i: jax.device_put(jax.random.split(jax.random.key(i), 64), sharding)
       every = jax.jit(jax.vmap(lambda k: [init_params(k, 8, 32, preset=p, num_layers=n)
-                                          for p in PRESETS for n in (1, 4)]))
+                                          for p in PRESETS for n in (1, 2)]))
       for i in range(20):
         jax.block_until_ready(every(keys(i)))
       print("ok")

@@ -83,7 +83,7 @@ def test_seed_group_is_timed_only_when_asked_and_says_what_that_means(tmp_path, 
   assert env["seed_groups"] == [chosen] and env["seed_group_rule"].startswith("timed")
 
 
-@pytest.mark.parametrize("group", [1, 2, 4])
+@pytest.mark.parametrize("group", [1, 4])
 def test_a_seed_is_the_same_bits_alone_among_others_and_in_chunks(tmp_path, group):
   alone, among, chunked = tiny_config(), tiny_config(), tiny_config()
   alone.num_seeds, among.num_seeds, chunked.num_seeds = 1, 7, 7
