@@ -28,7 +28,7 @@ def pytest_xdist_auto_num_workers(config):
 
   Many tests wait without computing: on processes they start (each compiles on one
   core), on a killed partner's timeout, on file writes. A second worker per core
-  keeps the cores busy meanwhile (2 cores, a fresh clone, measured back to back:
+  keeps the cores busy meanwhile (2 cores, a fresh clone, measured within an hour:
   764 s with 2 workers, 690 s with 3, 642 s with 4, 697 s with 6).
   """
   env = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS")
