@@ -1,5 +1,5 @@
-"""Shared test settings: a fixed test key, one compilation cache for the run, the
-number of workers `-n auto` starts, and the order tests are handed to them.
+"""Shared test settings: a fixed test key, one compilation cache for the run, and
+the number of workers `-n auto` starts.
 
 Many tests train the same tiny programs, in this process and in the CLI
 subprocesses they start; JAX's persistent compilation cache (a folder under
@@ -28,8 +28,9 @@ def pytest_xdist_auto_num_workers(config):
 
   Many tests wait without computing: on processes they start (each compiles on one
   core), on a killed partner's timeout, on file writes. A second worker per core
-  keeps the cores busy meanwhile (2 cores, a fresh clone, measured within an hour:
-  764 s with 2 workers, 690 s with 3, 642 s with 4, 697 s with 6).
+  keeps the cores busy meanwhile (2 cores, fresh clones within an hour: 764 s with
+  2 workers and 690 s with 3 on one commit; 642 s with 4 and 697 s with 6 on the
+  next, whose bootstrap is faster).
   """
   env = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS")
   if env:
@@ -37,16 +38,3 @@ def pytest_xdist_auto_num_workers(config):
   cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
   return min(2 * (cores or 1), (cores or 1) + 8)  # (each worker holds a JAX process)
 
-
-# Modules whose tests train sweeps, start processes or build the site (seconds to a
-# minute each). They are handed out first, so that the short tests, not a long
-# one, are what the workers finish on.
-LONG_FIRST = ("test_scaling", "test_accelerator_check", "test_docs", "test_cli", "test_papers",
-              "test_reproduce", "test_rl", "test_api", "test_coord_check", "test_width",
-              "test_studies", "test_diagnostics", "test_memory", "test_sweep", "test_train",
-              "test_initializers", "test_examples", "test_processes")
-
-
-def pytest_collection_modifyitems(items):
-  rank = {name: i for i, name in enumerate(LONG_FIRST)}
-  items.sort(key=lambda item: rank.get(item.module.__name__.rpartition(".")[2], len(rank)))
