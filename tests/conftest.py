@@ -1,9 +1,15 @@
-"""Shared test settings: a fixed test key, one compilation cache for the run, and
-the number of workers `-n auto` starts.
+"""Shared test settings: a fixed test key, one compilation cache for the run, one
+CPU device for the processes tests start, and the number of workers `-n auto`
+starts.
 
 Many tests train the same tiny programs, in this process and in the CLI
 subprocesses they start; JAX's persistent compilation cache (a folder under
-.pytest_cache, new in a fresh clone) compiles each of them once.
+.pytest_cache, new in a fresh clone) compiles each of them once. An entry point
+on N host devices compiles each program once per device (a program is compiled
+for the device it runs on, and the cache key names the device and XLA_FLAGS), so
+the processes tests start use one device, as the test processes do, and share
+their programs. Tests of several devices or of the default device count set
+their own (`--cpu_devices`, `LSTM_INIT_CPU_DEVICES`, `XLA_FLAGS`).
 """
 
 import os
@@ -12,6 +18,7 @@ _CACHE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
                       ".pytest_cache", "jax_compilation")
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE)
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("LSTM_INIT_CPU_DEVICES", "1")
 
 import jax  # noqa: E402
 import pytest  # noqa: E402

@@ -76,8 +76,12 @@ def test_bad_cpu_devices_are_one_line_before_the_flags_are_parsed(tmp_path):
 def test_cpu_devices_take_effect(tmp_path):
   # Importing an entry point must not start JAX's backend (a library that
   # computes on import would fix the device count before the flag is read).
+  # Given nothing (tests/conftest.py gives LSTM_INIT_CPU_DEVICES=1), one device per core.
   cores = devices.cores()
-  out = _run(f"--cpu_devices={cores}", f"--workdir={tmp_path / 'w'}", "--dry_run")
+  env = {k: v for k, v in os.environ.items() if k != devices.ENV}
+  out = subprocess.run([sys.executable, "-m", "experiments.seed_sweep", "--dry_run",
+                        f"--workdir={tmp_path / 'w'}"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=120, env=env)
   assert out.returncode == 0, out.stderr[-2000:]
   assert f"on cpu: {cores} device(s)" in out.stdout, out.stdout[:500]
 
