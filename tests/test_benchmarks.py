@@ -2,19 +2,15 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests import forked
 
 
 def test_scaling_smoke_writes_json_and_figure(tmp_path):
-  out = subprocess.run([sys.executable, "-m", "benchmarks.scaling", "--smoke",
-                        f"--out={tmp_path / 'scaling.json'}",
-                        f"--figure={tmp_path / 'scaling.png'}"],
-                       capture_output=True, text=True, cwd=ROOT, timeout=300)
+  out = forked.run(["-m", "benchmarks.scaling", "--smoke", f"--out={tmp_path / 'scaling.json'}",
+                    f"--figure={tmp_path / 'scaling.png'}"], timeout=300)
   assert out.returncode == 0, out.stderr[-2000:]
   res = json.load(open(tmp_path / "scaling.json"))
   assert [r["seeds"] for r in res["rows"]] == [1, 4]

@@ -15,6 +15,7 @@ from lstm_init.engine import sweep
 from lstm_init.engine.runtime import devices
 from lstm_init.engine.spec.plan import plan_sweep
 from lstm_init.errors import ConfigError
+from tests import forked
 from tests.helpers import tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -24,9 +25,10 @@ TINY = ["--config.num_seeds=2", "--config.task.length=6", "--config.model.hidden
 
 
 def _run(*args, env=None, timeout=120):
-  return subprocess.run([sys.executable, "-m", "experiments.seed_sweep", *args], cwd=ROOT,
-                        capture_output=True, text=True, timeout=timeout,
-                        env=dict(os.environ, **(env or {})))
+  # A process forked from the tests' server (tests/forked.py): the entry point as
+  # `python -m` runs it, without paying the interpreter's and JAX's import again.
+  return forked.run(["-m", "experiments.seed_sweep", *args], env=dict(os.environ, **(env or {})),
+                    timeout=timeout)
 
 
 def _one_line(out, status, *pieces):

@@ -2,8 +2,6 @@
 
 import math
 import os
-import subprocess
-import sys
 import textwrap
 
 import jax
@@ -14,6 +12,7 @@ from scipy import stats
 
 from lstm_init import ConfigError
 from lstm_init.core import presets as ini
+from tests import forked
 
 I, H, SEEDS = 32, 64, 40
 TRUNC2_STD = 0.87962566103423978  # std of a standard normal truncated to [-2, 2]
@@ -222,7 +221,7 @@ def test_init_programs_call_no_lapack_kernel(preset):
 
 def test_many_init_programs_at_once_do_not_hang():
   # Several orthogonal draws in one jit(vmap) program hung on the first call on
-  # this 2-core machine with jaxlib's QR. A subprocess with a timeout turns a
+  # this 2-core machine with jaxlib's QR. A process of its own with a timeout turns a
   # hang into a failure. Two devices: the program runs sharded, both of XLA's
   # CPU workers busy at once.
   devices = 2
@@ -240,6 +239,5 @@ def test_many_init_programs_at_once_do_not_hang():
       print("ok")
   """)
   env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
-  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       timeout=180, env=env)
+  out = forked.run(["-c", code], env=env, timeout=180)  # a hang: killed, TimeoutExpired
   assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

@@ -4,15 +4,13 @@ different sweeps refused on every process before any collective."""
 
 import os
 import socket
-import subprocess
-import sys
 
 import pytest
 
 from lstm_init.engine.runtime import cluster, processes
 from lstm_init.errors import ConfigError
+from tests import forked
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--config.train.steps=20", "--config.train.log_every=10", "--config.task.length=6",
         "--config.model.hidden_size=4", "--config.task.eval_size=32", "--config.seed_group=1",
         "--cpu_devices=1", "--config.report=False", "--compilation_cache=off"]
@@ -87,9 +85,7 @@ def _free_port():
 def _start(process_id, port, *args, count=2, timeout_s=20):
   env = dict(os.environ, **_env(COORDINATOR=f"127.0.0.1:{port}", NUM_PROCESSES=count,
                                 PROCESS_ID=process_id, JOIN_TIMEOUT_S=timeout_s))
-  return subprocess.Popen([sys.executable, "-m", "experiments.seed_sweep", *TINY, *args],
-                          cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True)
+  return forked.start(["-m", "experiments.seed_sweep", *TINY, *args], env=env)
 
 
 def _finish(procs, timeout=90):
@@ -116,9 +112,8 @@ def _one_line(proc, out, status, *pieces):
 
 def test_a_bad_variable_is_one_line_from_the_command_line(tmp_path):
   env = dict(os.environ, **_env(COORDINATOR="127.0.0.1:12355", NUM_PROCESSES=2, PROCESS_ID=5))
-  out = subprocess.run([sys.executable, "-m", "experiments.seed_sweep", *TINY, "--dry_run",
-                        f"--workdir={tmp_path / 'w'}"], cwd=ROOT, env=env, capture_output=True,
-                       text=True, timeout=120)
+  out = forked.run(["-m", "experiments.seed_sweep", *TINY, "--dry_run",
+                    f"--workdir={tmp_path / 'w'}"], env=env, timeout=120)
   assert out.returncode == 2 and out.stderr.strip() == (
       "error: LSTM_INIT_PROCESS_ID=5 is out of range for LSTM_INIT_NUM_PROCESSES=2; valid: 0 "
       "to 1, a different one for each process"), out.stderr[-2000:]

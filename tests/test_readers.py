@@ -5,8 +5,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 
@@ -14,9 +12,8 @@ from lstm_init.engine import reproduce, sweep
 from lstm_init.errors import ConfigError
 from lstm_init.report import document
 from lstm_init.report.results import load_results
+from tests import forked
 from tests.helpers import tiny_config
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
@@ -146,8 +143,8 @@ def test_the_report_refuses_an_out_that_is_a_file(finished, tmp_path):
   with pytest.raises(ConfigError, match=f"--out '{out}' is a file, not a folder"):
     document.write_report([str(finished / "a")], str(out))
   assert out.read_text() == "mine"
-  cli = subprocess.run([sys.executable, "-m", "experiments.report", str(finished / "a"),
-                        f"--out={out}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+  cli = forked.run(["-m", "experiments.report", str(finished / "a"), f"--out={out}"],
+                   timeout=120)
   assert cli.returncode == 2 and cli.stderr.strip().splitlines() == [
       f"error: --out '{out}' is a file, not a folder; valid: a folder (created if missing)"], \
       cli.stderr[-2000:]
@@ -159,8 +156,7 @@ def test_the_report_refuses_an_out_that_is_a_file(finished, tmp_path):
 def test_the_report_entry_point_says_a_damaged_file_in_one_line(finished, tmp_path):
   wd = _copy(finished, tmp_path)
   (wd / "config.json").write_text("")
-  out = subprocess.run([sys.executable, "-m", "experiments.report", str(wd)], cwd=ROOT,
-                       capture_output=True, text=True, timeout=120)
+  out = forked.run(["-m", "experiments.report", str(wd)], timeout=120)
   assert out.returncode == 2, out.stderr[-2000:]
   assert out.stderr.strip().splitlines() == [
       f"error: {wd / 'config.json'} is damaged or cut short (ValueError: the file is empty); run "

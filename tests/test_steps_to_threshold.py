@@ -3,9 +3,6 @@ medians, paired bootstrap, and the study on hand-made and real sweeps."""
 
 import json
 import math
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,9 +11,8 @@ from lstm_init.engine.sweep import run_sweep
 from lstm_init.errors import ConfigError
 from lstm_init.report.results import SweepResults
 from lstm_init.studies import steps_to_threshold as stt
+from tests import forked
 from tests.helpers import tiny_config
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_first_steps_is_the_first_evaluation_at_or_below_the_threshold():
@@ -157,8 +153,7 @@ def test_on_a_real_sweep_it_reads_the_written_curves(tmp_path):
   assert study["conditions"][1]["paired"]
   written = json.load(open(tmp_path / "s" / "steps_to_threshold.json"))
   assert written["threshold"] == threshold
-  out = subprocess.run([sys.executable, "-m", "experiments.steps_to_threshold",
-                        f"--sweep_workdir={tmp_path / 'w'}", "--threshold=-1"],
-                       capture_output=True, text=True, timeout=120, cwd=ROOT)
+  out = forked.run(["-m", "experiments.steps_to_threshold", f"--sweep_workdir={tmp_path / 'w'}",
+                    "--threshold=-1"], timeout=120)
   assert out.returncode == 2
   assert out.stderr.strip() == "error: bad threshold -1.0; valid: a finite number > 0"

@@ -2,8 +2,6 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -15,6 +13,7 @@ from lstm_init.core import keys
 from lstm_init.report import document as report
 from lstm_init.engine import sweep
 from lstm_init.engine.spec import seeds as seeds_lib
+from tests import forked
 from tests.helpers import tiny_config
 
 
@@ -70,8 +69,7 @@ def test_crossed_sweep_reports_variance_components(tmp_path):
 
 
 def _study(module, *args, cwd):
-  return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
-                        cwd=cwd, timeout=300)
+  return forked.run(["-m", module, *args], cwd=cwd, timeout=300)
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -253,28 +253,27 @@ def test_each_condition_is_reported_against_its_own_tasks_baseline(tmp_path):
 
 
 def test_a_sweep_traces_each_program_once(tmp_path, monkeypatch):
-  import chex
-  chex.clear_trace_counter()
   monkeypatch.setattr(programs_lib, "MAX_TRACES", 1)
   cfg = tiny_config()
   cfg.num_seeds = 2
-  cfg.train.steps, cfg.train.log_every, cfg.train.eval_every = 20, 5, 1
+  # Two condition groups (two widths) of two conditions each (one program,
+  # two presets' values), each run in two pieces of the same program.
   res = sweep.run_sweep(cfg, str(tmp_path / "run"), log=lambda s: None,
-                        sweep=["model.hidden_size=4,6"])
-  assert len(res.rows) == 4 and np.isfinite([r["final_eval_loss"] for r in res.rows]).all()
+                        sweep=["model.hidden_size=8,12", "model.init.preset=keras,pytorch"])
+  assert len(res.rows) == 8 and np.isfinite([r["final_eval_loss"] for r in res.rows]).all()
   # The check is live: a second trace of one program (here, new shapes) is refused.
   cfg.num_seeds = 4
-  plan = plan_lib.plan_sweep(cfg, ["model.hidden_size=4"])
+  plan = plan_lib.plan_sweep(cfg, ["model.hidden_size=8"])
   programs = programs_lib.ConditionGroupPrograms(plan, plan.groups[0], seed_group=1)
   data = plan.experiments[0].data
   one = programs.init_groups([(0, 0)]).first
   two = jax.tree.map(lambda a: jnp.concatenate([a, a]), one)
   for n, state in ((1, one), (2, two)):  # a group of 1 run, then 2 stacked: other shapes
     if n == 1:
-      programs.compiled(("piece", ((1, 5),)), state, data)
+      programs.compiled(("piece", ((10, 1),)), state, data)
     else:
       with pytest.raises(AssertionError, match="traced"):
-        programs.compiled(("piece", ((1, 5),)), state, data)
+        programs.compiled(("piece", ((10, 1),)), state, data)
 
 
 @pytest.mark.parametrize("args, message", [

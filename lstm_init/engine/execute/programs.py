@@ -20,7 +20,6 @@ import time
 import weakref
 from typing import Any
 
-import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -106,12 +105,19 @@ def _concat(trees):
 MAX_TRACES: int | None = None
 
 
-def _as_function(fn, name: str):
-  """`fn` as a plain function named `name` (chex tells programs apart by name)."""
-  def program(*args):
+def _traced_at_most(fn, n: int, label: str):
+  """`fn`, raising AssertionError when traced more than `n` times. It keeps `fn`'s
+  name, so its program (and compilation-cache entry) is the one built without the check."""
+  traces = 0
+
+  def counted(*args):
+    nonlocal traces
+    traces += 1
+    if traces > n:
+      raise AssertionError(f"{label} traced {traces} times (at most {n})")
     return fn(*args)
-  program.__name__ = program.__qualname__ = name
-  return program
+  counted.__name__ = counted.__qualname__ = fn.__name__
+  return counted
 
 
 class ConditionGroupPrograms:
@@ -140,8 +146,7 @@ class ConditionGroupPrograms:
       else:
         fn = lambda state, data: self.exp.evaluate(state, data, static)
       if MAX_TRACES is not None:
-        fn = chex.assert_max_traces(_as_function(fn, f"{name}{static}@{id(self)}"),
-                                    n=MAX_TRACES)
+        fn = _traced_at_most(fn, MAX_TRACES, f"program {key}")
       # A piece replaces the state it is given: its buffers are donated.
       self._jitted[key] = placement.SeedGroupProgram(jax.vmap(fn, in_axes=(0, None)), self.mesh,
                                                    donate=name == "piece")
