@@ -56,9 +56,11 @@ _TIMEOUT = flags.DEFINE_integer("process_timeout", 600, "Seconds a sweep process
 # (sizes of the workload, seed counts, among, torch seeds, A2C seeds and updates)
 FULL = {"overrides": {}, "scaling": (1, 64, 1024, 4096), "among": 1000, "cold_seeds": 64,
         "cold_flags": (), "torch_seeds": 3, "a2c": {"seeds": 256, "updates": 100, "overrides": {}}}
-SMOKE = {"overrides": {"train.steps": 10, "task.length": 8, "model.hidden_size": 8,
-                       "train.batch_size": 8, "task.eval_size": 80, "train.curve_rows": 16,
-                       "train.eval_every": 5, "train.log_every": 10},
+# The smoke workload has the sizes of tests/helpers.tiny_config, so its in-process
+# sweeps run programs that the test suite compiles once for many tests.
+SMOKE = {"overrides": {"train.steps": 20, "task.length": 8, "model.hidden_size": 8,
+                       "train.batch_size": 8, "task.eval_size": 64, "train.eval_every": 10,
+                       "train.log_every": 10},
          # Three processes on the CPU at once: each cold sweep on one host device.
          "scaling": (1, 8), "among": 8, "cold_seeds": 2, "cold_flags": ("--cpu_devices=1",),
          "torch_seeds": 1,
