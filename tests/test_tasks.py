@@ -141,26 +141,6 @@ def test_char_lm_next_character_targets():
   assert t.metric == "bpc" and abs(t.baseline - math.log(t.output_size)) < 1e-12
 
 
-@pytest.mark.parametrize("draw, args", [
-    ("adding_eval", (64, 8)), ("adding_eval", (33, 50)), ("copy_eval", (64, 4)),
-    ("copy_eval", (17, 30)), ("recall_eval", (4, 24, 8, 8, 3, 8)),
-    ("recall_eval", (3, 40, 10, 5, 12, 5))])
-def test_evaluation_sets_drawn_in_one_program_are_the_eager_draws(draw, args):
-  # `eval_splits` compiles a task's evaluation sets as one program; the sets are the
-  # bits of the same calls made operation by operation (as they were drawn before).
-  from lstm_init.core import keys
-  from lstm_init.training.tasks import base, synthetic
-  fn = getattr(synthetic, draw)
-  key = keys.eval_key(0)
-  got = base.eval_splits(fn, key, args)
-  for i, split in enumerate(("val", "test")):
-    want = fn(jax.random.fold_in(key, i), *args)
-    for a, b in zip(jax.tree.leaves(got[split]), jax.tree.leaves(want)):
-      assert a.dtype == b.dtype and a.shape == b.shape
-      np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-  assert not np.array_equal(np.asarray(got["val"].xs), np.asarray(got["test"].xs))
-
-
 @pytest.mark.parametrize("kw,match", [
     (dict(name="addition"), "unknown task 'addition'; valid choices: adding, char_lm"),
     (dict(name="digits", mode="col"), "unknown digits mode 'col'; valid choices: pixel, row"),

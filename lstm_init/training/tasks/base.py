@@ -21,7 +21,6 @@ windows of one row are consecutive pieces of one sequence, evaluated in order
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -238,26 +237,6 @@ def add_window_axis(batch: Batch) -> Batch:
     The same `Batch` with a leading window axis of size 1.
   """
   return jax.tree.map(lambda a: a[None], batch)
-
-
-@functools.partial(jax.jit, static_argnums=(0, 2))
-def eval_splits(draw: Callable[..., Batch], eval_key: jax.Array, args: tuple) -> dict[str, Batch]:
-  """The evaluation sets, `{"val": draw(fold_in(eval_key, 0), *args), "test": ... 1}`.
-
-  Drawn in one compiled program per task and sizes rather than operation by
-  operation (one compilation instead of dozens). The generated tasks' draws are
-  threefry bits, integer arithmetic, comparisons and selections, so the sets are
-  the bits of the same calls made eagerly (tests/test_tasks.py checks each task).
-
-  Args:
-    draw: a module-level function `(key, *args) -> Batch`.
-    eval_key: the evaluation key (`lstm_init.core.keys.eval_key`).
-    args: `draw`'s other arguments: Python values.
-
-  Returns:
-    {"val": Batch, "test": Batch}.
-  """
-  return {s: draw(jax.random.fold_in(eval_key, i), *args) for i, s in enumerate(("val", "test"))}
 
 
 def overlap_stride(window: int, overlap: float) -> int:

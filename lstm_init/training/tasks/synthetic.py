@@ -16,9 +16,8 @@ from lstm_init import fields
 from lstm_init.errors import require
 from lstm_init.training.tasks.base import (DELAY, EVAL_ROWS, EVAL_SEED, EVAL_SIZE, OVERLAP, WINDOW,
                                            WINDOWS_PER_SEQUENCE, Batch, Task, TaskDef, accuracy,
-                                           add_window_axis, eval_splits, eval_windows,
-                                           one_hot_batch, overlap_stride, r2_against,
-                                           window_positions)
+                                           add_window_axis, eval_windows, one_hot_batch,
+                                           overlap_stride, r2_against, window_positions)
 
 
 def adding_sample(key: jax.Array, n: int, length: int) -> Batch:
@@ -47,11 +46,6 @@ def adding_sample(key: jax.Array, n: int, length: int) -> Batch:
   return Batch(xs, ys, mask, jnp.ones((n,), bool), mask)
 
 
-def adding_eval(key: jax.Array, n: int, length: int) -> Batch:
-  """An adding-problem evaluation set: `adding_sample` with a window axis."""
-  return add_window_axis(adding_sample(key, n, length))
-
-
 def make_adding(cfg, eval_key: jax.Array) -> Task:
   """The adding problem.
 
@@ -67,7 +61,9 @@ def make_adding(cfg, eval_key: jax.Array) -> Task:
   """
   length = int(cfg.length)
   require(length >= 2, f"task.length must be >= 2 for the adding problem, got {length}")
-  data = eval_splits(adding_eval, eval_key, (int(cfg.eval_size), length))
+  data = {s: add_window_axis(adding_sample(jax.random.fold_in(eval_key, i), int(cfg.eval_size),
+                                           length))
+          for i, s in enumerate(("val", "test"))}
   return Task(
       name="adding", input_size=2, output_size=1, loss="mse", metric="r2",
       baseline=1.0 / 6.0,
@@ -111,11 +107,6 @@ def copy_sample(key: jax.Array, n: int, delay: int) -> Batch:
                        COPY_VOCAB, score)
 
 
-def copy_eval(key: jax.Array, n: int, delay: int) -> Batch:
-  """A copy-memory evaluation set: `copy_sample` with a window axis."""
-  return add_window_axis(copy_sample(key, n, delay))
-
-
 def make_copy(cfg, eval_key: jax.Array) -> Task:
   """The copy-memory task.
 
@@ -131,7 +122,9 @@ def make_copy(cfg, eval_key: jax.Array) -> Task:
   """
   delay = int(cfg.delay)
   require(delay >= 1, f"task.delay must be >= 1 for the copy task, got {delay}")
-  data = eval_splits(copy_eval, eval_key, (int(cfg.eval_size), delay))
+  data = {s: add_window_axis(copy_sample(jax.random.fold_in(eval_key, i), int(cfg.eval_size),
+                                         delay))
+          for i, s in enumerate(("val", "test"))}
   length = delay + 2 * COPY_N
   return Task(
       name="copy", input_size=COPY_VOCAB, output_size=COPY_VOCAB, loss="xent",
@@ -164,22 +157,6 @@ def recall_stream(key: jax.Array, rows: int, length: int, delay: int, symbols: i
   targets = jnp.roll(tokens, delay, axis=1)
   valid = jnp.arange(length)[None, :] >= delay
   return tokens, targets, jnp.broadcast_to(valid, (rows, length))
-
-
-def recall_eval(key: jax.Array, rows: int, length: int, window: int, stride: int, delay: int,
-                symbols: int) -> Batch:
-  """A delayed-recall evaluation set: `rows` streams cut into windows, the first
-  window of each row starting from a reset.
-
-  Returns:
-    A `Batch` of [windows, rows, window] leaves (one-hot xs).
-  """
-  tokens, targets, valid = recall_stream(key, rows, length, delay, symbols)
-  pos, windows = eval_windows(length * rows, window, stride, rows)
-  flat = lambda a: a.reshape(-1)[pos]
-  return one_hot_batch(flat(tokens), flat(targets), flat(valid),
-                       jnp.broadcast_to(jnp.arange(windows)[:, None] == 0, (windows, rows)),
-                       symbols)
 
 
 def make_delayed_recall(cfg, eval_key: jax.Array) -> Task:
@@ -220,8 +197,17 @@ def make_delayed_recall(cfg, eval_key: jax.Array) -> Task:
     take = lambda a: jnp.take_along_axis(a, pos, axis=1)
     return one_hot_batch(take(tokens), take(targets), take(valid), reset, symbols)
 
-  data = eval_splits(recall_eval, eval_key,
-                     (int(cfg.eval_rows), length, window, stride, delay, symbols))
+  def make_eval(i):
+    rows = int(cfg.eval_rows)
+    tokens, targets, valid = recall_stream(jax.random.fold_in(eval_key, i), rows, length,
+                                           delay, symbols)
+    pos, windows = eval_windows(length * rows, window, stride, rows)
+    flat = lambda a: a.reshape(-1)[pos]
+    return one_hot_batch(flat(tokens), flat(targets), flat(valid),
+                         jnp.broadcast_to(jnp.arange(windows)[:, None] == 0, (windows, rows)),
+                         symbols)
+
+  data = {"val": make_eval(0), "test": make_eval(1)}
   return Task(
       name="delayed_recall", input_size=symbols, output_size=symbols, loss="xent",
       metric="accuracy", baseline=math.log(symbols),
