@@ -30,18 +30,16 @@ def key():
 
 
 def pytest_xdist_auto_num_workers(config):
-  """`-n auto`: two workers per core, at most 8 more than cores
-  (PYTEST_XDIST_AUTO_NUM_WORKERS overrides).
+  """`-n auto`: one worker per core (PYTEST_XDIST_AUTO_NUM_WORKERS overrides).
 
-  Many tests wait without computing: on processes they start (each compiles on one
-  core), on a killed partner's timeout, on file writes. A second worker per core
-  keeps the cores busy meanwhile (2 cores, fresh clones within an hour: 764 s with
-  2 workers and 690 s with 3 on one commit; 642 s with 4 and 697 s with 6 on the
-  next, whose bootstrap is faster).
+  The suite is compilation-bound, and the processes tests start compile on one
+  device each, so the cores are busy with one worker each; a second worker per
+  core adds contention, not throughput (2 cores, fresh clones of the same tests:
+  2 workers 598 s, 3 workers 611 s, 4 workers 644 s, 6 workers 722 s).
   """
   env = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS")
   if env:
     return int(env)
   cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-  return min(2 * (cores or 1), (cores or 1) + 8)  # (each worker holds a JAX process)
+  return cores or 1  # (each worker holds a JAX process)
 
