@@ -77,7 +77,7 @@ def test_bad_cpu_devices_are_one_line_before_the_flags_are_parsed(tmp_path):
 
 def test_cpu_devices_take_effect(tmp_path):
   # Importing an entry point must not start JAX's backend (a library that
-  # computes on import would fix the device count before the flag is read).
+  # computes on import would fix the device count before the entry point sets it).
   # Given nothing (tests/conftest.py gives LSTM_INIT_CPU_DEVICES=1), one device per core.
   cores = devices.cores()
   env = {k: v for k, v in os.environ.items() if k != devices.ENV}
