@@ -6,9 +6,10 @@ Many tests train the same tiny programs, in this process and in the CLI
 subprocesses they start; JAX's persistent compilation cache (a folder under
 .pytest_cache, new in a fresh clone) compiles each of them once. An entry point
 on N host devices compiles each program once per device (a program is compiled
-for the device it runs on, and the cache key names the device and XLA_FLAGS), so
-the processes tests start use one device, as the test processes do, and share
-their programs. Tests of several devices or of the default device count set
+for the device it runs on, and its cache key holds the device assignment; measured:
+a two-device process shared no entry with the one-device test processes), so the
+processes tests start use one device, as the test processes do, and share their
+programs. Tests of several devices or of the default device count set
 their own (`--cpu_devices`, `LSTM_INIT_CPU_DEVICES`, `XLA_FLAGS`).
 """
 

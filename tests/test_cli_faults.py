@@ -86,6 +86,9 @@ def test_cpu_devices_take_effect(tmp_path):
                        text=True, timeout=120, env=env)
   assert out.returncode == 0, out.stderr[-2000:]
   assert f"on cpu: {cores} device(s)" in out.stdout, out.stdout[:500]
+  # The flag wins over the variable (a forked process: its backend starts after the flag).
+  out = _run(f"--cpu_devices={cores}", f"--workdir={tmp_path / 'f'}", "--dry_run")
+  assert out.returncode == 0 and f"on cpu: {cores} device(s)" in out.stdout, out.stderr[-2000:]
 
 
 def test_sigterm_before_training_ends_the_process_at_once(tmp_path):

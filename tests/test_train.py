@@ -120,7 +120,7 @@ def test_sweep_program_shares_value_conditions():
 
 def test_curves_every_step_and_validation_cadence_change_no_result(tmp_path):
   runs = {}
-  for every, log_every, rows in ((0, 100, 0), (7, 15, 16)):
+  for every, log_every, rows in ((0, 100, 0), (3, 8, 16)):
     cfg = tiny_config()
     cfg.num_seeds = 3
     cfg.train.eval_every, cfg.train.log_every, cfg.train.curve_rows = every, log_every, rows
@@ -129,8 +129,9 @@ def test_curves_every_step_and_validation_cadence_change_no_result(tmp_path):
   ref = runs[0, 100, 0]
   # Default cadence: max(1, steps // 40) = 1 step between validations: 21 points.
   assert ref.curve_arrays["steps"][0].tolist() == list(range(21))
-  # Validation every 7 steps from the start of each 15-step piece, and at its end.
-  assert runs[7, 15, 16].curve_arrays["steps"][0].tolist() == [0, 7, 14, 15, 20]
+  # Validation every 3 steps from the start of each 8-step piece, and at its end (not
+  # at the multiples of 3: 9, 12, 15, 18).
+  assert runs[3, 8, 16].curve_arrays["steps"][0].tolist() == [0, 3, 6, 8, 11, 14, 16, 19, 20]
   for res in runs.values():
     for a, b in zip(res.rows, ref.rows):
       assert a["final_eval_loss"] == b["final_eval_loss"]
@@ -146,8 +147,8 @@ def test_curves_every_step_and_validation_cadence_change_no_result(tmp_path):
   out = jax.jit(train_fn)(jax.random.fold_in(keys.root_key(cfg.seed), 1))
   np.testing.assert_allclose(ref.curve_arrays["train_loss_every_step"][0, 1], out["train_loss"],
                              rtol=1e-5)
-  steps = runs[7, 15, 16].curve_arrays["steps"][0]
-  every_step = runs[7, 15, 16].curve_arrays["train_loss_every_step"][0, 2]
+  steps = runs[3, 8, 16].curve_arrays["steps"][0]
+  every_step = runs[3, 8, 16].curve_arrays["train_loss_every_step"][0, 2]
   for e in range(1, len(steps)):
-    np.testing.assert_allclose(runs[7, 15, 16].curve_arrays["train_loss"][0, 2, e],
+    np.testing.assert_allclose(runs[3, 8, 16].curve_arrays["train_loss"][0, 2, e],
                                every_step[steps[e - 1]:steps[e]].mean(), rtol=1e-5)
